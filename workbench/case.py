@@ -1,0 +1,300 @@
+"""A case: an evidence tree (read-only), its metadata (``case.yaml``) and its inventory.
+
+``Case.open(path)`` walks the tree without following any symlink and without opening special files, records
+what it skipped, and reads the optional ``case.yaml``. Nothing is ever written into the evidence tree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench.errors import EvidenceError, MalformedEvidence
+from workbench.records import EvidenceWarning, Severity
+from workbench.timeparse import parse_timestamp, resolve_timezone
+
+__all__ = ["Case", "CaseMeta", "EvidenceFile", "safe_incident_id", "walk_tree"]
+
+#: Inventory stops after this many files (a warning says so).
+MAX_FILES = 200_000
+#: case.yaml larger than this is refused.
+MAX_CASE_YAML = 1024 * 1024
+_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+def safe_incident_id(raw: object) -> tuple[str, bool]:
+    """Normalise an incident id so that it is safe as one path component and in a shell.
+
+    Returns:
+        ``(id, changed)``: letters, digits, ``.``, ``_`` and ``-`` only, not starting with a dot or dash, at most
+        80 characters; ``changed`` tells whether the input had to be altered.
+    """
+    text = str(raw).strip()
+    if _ID_OK.match(text) and ".." not in text:
+        return text, False
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).replace("..", "-")
+    cleaned = re.sub(r"-{2,}", "-", cleaned).strip(".-_")[:80] or "incident"
+    return cleaned, True
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceFile:
+    """One regular file of the evidence tree.
+
+    Attributes:
+        relpath: POSIX path relative to the case root.
+        size: bytes at inventory time.
+        mtime: modification time (UTC) at inventory time.
+        role: ``"model"`` inside a suspect/reference model folder, else ``"evidence"``.
+    """
+
+    relpath: str
+    size: int
+    mtime: datetime
+    role: str = "evidence"
+
+
+# key -> (types accepted, description) ; used to validate case.yaml with messages naming the key
+_META_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
+    "incident_id": ((str, int), "text"),
+    "title": ((str,), "text"),
+    "severity": ((str,), "one of critical, high, medium, low, info"),
+    "commander": ((str,), "text"),
+    "affected_models": ((list, str), "a list of model ids"),
+    "detection_time": ((str, datetime), "an ISO 8601 time"),
+    "detection_method": ((str,), "text"),
+    "naive_timezone": ((str,), "an IANA time zone name"),
+    "suspect_model": ((str,), "a path inside the case"),
+    "reference_model": ((str,), "a path inside the case"),
+    "public_key": ((str,), "a path inside the case"),
+    "timeline": ((list,), "a list of {time, message} entries"),
+    "network_allowlist": ((list,), "a list of addresses or CIDR ranges"),
+    "comms": ((dict,), "a mapping of communication-template fields"),
+    "notes": ((str,), "text"),
+}
+
+
+@dataclass(slots=True)
+class CaseMeta:
+    """Case metadata from ``case.yaml`` (all optional; defaults when absent)."""
+
+    incident_id: str
+    title: str = ""
+    severity: Severity | None = None
+    commander: str | None = None
+    affected_models: list[str] = field(default_factory=list)
+    detection_time: datetime | None = None
+    detection_method: str | None = None
+    naive_timezone: str = "UTC"
+    suspect_model: str | None = None
+    reference_model: str | None = None
+    public_key: str | None = None
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    network_allowlist: list[str] = field(default_factory=list)
+    comms: dict[str, Any] = field(default_factory=dict)
+    notes: str | None = None
+
+    @property
+    def tz(self) -> tzinfo:
+        return resolve_timezone(self.naive_timezone)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in _META_SCHEMA}
+        out["severity"] = self.severity.value if self.severity else None
+        out["detection_time"] = self.detection_time.isoformat() if self.detection_time else None
+        return out
+
+
+def _read_meta(root: Path, warnings: list[EvidenceWarning]) -> CaseMeta:
+    default_id, _ = safe_incident_id(root.name)
+    path = root / "case.yaml"
+    if not path.is_file() or path.is_symlink():
+        return CaseMeta(incident_id=default_id)
+    if path.stat().st_size > MAX_CASE_YAML:
+        raise MalformedEvidence("case.yaml", f"larger than {MAX_CASE_YAML} bytes")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise MalformedEvidence("case.yaml", f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                                line=mark.line + 1 if mark else None) from None  # fmt: skip
+    if data is None:
+        return CaseMeta(incident_id=default_id)
+    if not isinstance(data, dict):
+        raise MalformedEvidence("case.yaml", "top level must be a mapping of keys to values")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _META_SCHEMA:
+            known = ", ".join(sorted(_META_SCHEMA))
+            warnings.append(EvidenceWarning("case.yaml", None, f"unknown key {key!r} ignored (known keys: {known})"))
+            continue
+        types, desc = _META_SCHEMA[key]
+        if value is None:
+            continue
+        if not isinstance(value, types):
+            raise MalformedEvidence("case.yaml", f"key {key!r} must be {desc}, got {type(value).__name__}")
+        values[key] = value
+    incident_id, changed = safe_incident_id(values.pop("incident_id", default_id))
+    if changed:
+        warnings.append(EvidenceWarning("case.yaml", None, f"incident_id normalised to {incident_id!r}"))
+    meta = CaseMeta(incident_id=incident_id)
+    for key, value in values.items():
+        if key == "severity":
+            try:
+                value = Severity.parse(value)
+            except ValueError as exc:
+                raise MalformedEvidence("case.yaml", f"key 'severity': {exc}") from None
+        elif key == "affected_models":
+            value = [value] if isinstance(value, str) else [str(v) for v in value]
+        elif key == "naive_timezone":
+            try:
+                resolve_timezone(value)
+            except ValueError as exc:
+                raise MalformedEvidence("case.yaml", f"key 'naive_timezone': {exc}") from None
+        elif key == "incident_id":
+            continue
+        setattr(meta, key, value)
+    if "detection_time" in values:
+        ts = parse_timestamp(values["detection_time"], naive_tz=meta.tz)
+        if ts is None:
+            raise MalformedEvidence("case.yaml", f"key 'detection_time' is not an ISO 8601 time: {values['detection_time']!r}")
+        meta.detection_time = ts
+    return meta
+
+
+@dataclass(slots=True)
+class Case:
+    """An opened evidence tree.
+
+    Attributes:
+        root: absolute, resolved path of the evidence tree.
+        meta: metadata from case.yaml (or defaults).
+        files: regular files, sorted by path (symlinks and special files excluded).
+        warnings: what was skipped or normalised during inventory, with the reason.
+    """
+
+    root: Path
+    meta: CaseMeta
+    files: list[EvidenceFile]
+    warnings: list[EvidenceWarning]
+    model_dirs: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Case:
+        """Inventory an evidence tree.
+
+        Raises:
+            EvidenceError: the path does not exist, is not a directory, or holds no regular file.
+            MalformedEvidence: case.yaml exists but is unusable (names the key or line).
+        """
+        given = Path(path)
+        if not given.exists():
+            raise EvidenceError(given, "evidence path does not exist")
+        if not given.is_dir():
+            raise EvidenceError(given, "evidence path is not a directory (give the case folder)")
+        root = given.resolve()
+        warnings: list[EvidenceWarning] = []
+        files = walk_tree(root, warnings)
+        if not files:
+            raise EvidenceError(given, "evidence folder holds no regular file")
+        meta = _read_meta(root, warnings)
+        case = cls(root=root, meta=meta, files=files, warnings=warnings)
+        case.model_dirs = case._find_model_dirs()
+        marked = tuple(d + "/" for d in case.model_dirs.values())
+        case.files = [
+            EvidenceFile(f.relpath, f.size, f.mtime, "model") if f.relpath.startswith(marked) else f for f in files
+        ]
+        return case
+
+    @property
+    def incident_id(self) -> str:
+        return self.meta.incident_id
+
+    def path(self, relpath: str) -> Path:
+        """Absolute path of an inventoried file; refuses anything that would leave the tree."""
+        candidate = (self.root / relpath).resolve()
+        if candidate != self.root and self.root not in candidate.parents:
+            raise EvidenceError(relpath, "path leaves the evidence tree")
+        return candidate
+
+    def _find_model_dirs(self) -> dict[str, str]:
+        """Suspect and reference model folders: case.yaml paths, else ``models/suspect[/<one dir>]``."""
+        found: dict[str, str] = {}
+        for role in ("suspect", "reference"):
+            configured = getattr(self.meta, f"{role}_model")
+            if configured:
+                try:
+                    p = self.path(configured)
+                except EvidenceError:
+                    self.warnings.append(EvidenceWarning("case.yaml", None, f"{role}_model leaves the evidence tree"))
+                    continue
+                if p.is_dir():
+                    found[role] = p.relative_to(self.root).as_posix()
+                else:
+                    self.warnings.append(EvidenceWarning("case.yaml", None, f"{role}_model {configured!r} is not a folder"))
+                continue
+            base = self.root / "models" / role
+            if base.is_dir() and not base.is_symlink():
+                subdirs = [d for d in sorted(base.iterdir()) if d.is_dir() and not d.is_symlink()]
+                chosen = subdirs[0] if len(subdirs) == 1 else base
+                found[role] = chosen.relative_to(self.root).as_posix()
+        return found
+
+    def model_dir(self, role: str) -> Path | None:
+        """Absolute path of the ``suspect`` or ``reference`` model folder, if the case has one."""
+        rel = self.model_dirs.get(role)
+        return self.root / rel if rel else None
+
+
+def walk_tree(root: Path, warnings: list[EvidenceWarning]) -> list[EvidenceFile]:
+    """Regular files under root; symlinks are recorded and never followed; special files are skipped."""
+    out: list[EvidenceFile] = []
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as exc:
+            rel = current.relative_to(root).as_posix() or "."
+            warnings.append(EvidenceWarning(rel, None, f"folder not readable, skipped: {exc.strerror or exc}"))
+            continue
+        for entry in entries:
+            rel = Path(entry.path).relative_to(root).as_posix()
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                warnings.append(EvidenceWarning(rel, None, f"cannot stat, skipped: {exc.strerror or exc}"))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                warnings.append(EvidenceWarning(rel, None, _describe_link(root, Path(entry.path))))
+            elif stat.S_ISDIR(st.st_mode):
+                stack.append(Path(entry.path))
+            elif stat.S_ISREG(st.st_mode):
+                if len(out) >= MAX_FILES:
+                    warnings.append(EvidenceWarning(rel, None, f"inventory stopped at {MAX_FILES} files"))
+                    return sorted(out, key=lambda f: f.relpath)
+                if not os.access(entry.path, os.R_OK):
+                    warnings.append(EvidenceWarning(rel, None, "file not readable by this user"))
+                mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC)
+                out.append(EvidenceFile(rel, st.st_size, mtime))
+            else:
+                warnings.append(EvidenceWarning(rel, None, "special file (device, FIFO or socket) skipped"))
+    return sorted(out, key=lambda f: f.relpath)
+
+
+def _describe_link(root: Path, link: Path) -> str:
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    resolved = (link.parent / target).resolve()
+    if resolved == root or root in resolved.parents:
+        return f"symlink to {target!r} inside the evidence tree, not followed"
+    return f"symlink to {target!r} leaves the evidence tree, not followed"
