@@ -23,6 +23,7 @@ from workbench.records import EvidenceWarning
 from workbench.timeparse import parse_timestamp
 
 __all__ = [
+    "INT64_MAX",
     "MAX_FILE_BYTES",
     "MAX_LINE_CHARS",
     "LoadContext",
@@ -130,9 +131,15 @@ def _pandas_dtype(desc: str) -> str:
     }.get(desc, "object")
 
 
+#: Largest value an ``Int64`` column holds; loaders reject bigger numbers from evidence with a warning.
+INT64_MAX = 2**63 - 1
+
+
 def _typed(values: list, desc: str) -> pd.Series:
     if desc == "datetime":
         return pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype("datetime64[ns, UTC]")
+    if desc == "int":  # last line of defence: never let a huge number from evidence break the frame
+        values = [v if v is None or -INT64_MAX <= v <= INT64_MAX else None for v in values]
     return pd.Series(values, dtype=_pandas_dtype(desc))
 
 
@@ -149,7 +156,10 @@ def parse_time(value: object, ctx: LoadContext) -> datetime | None:
     """
     if value is None or value == "":
         return None
-    ts = parse_timestamp(value, naive_tz=ctx.naive_tz)
+    try:
+        ts = parse_timestamp(value, naive_tz=ctx.naive_tz)
+    except (OverflowError, ValueError):  # e.g. an epoch integer too large for a float
+        return None
     if ts is None or not (_TS_MIN <= ts < _TS_MAX):
         return None
     return ts
@@ -206,10 +216,13 @@ def _no_constant(name: str) -> None:
     return None
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def parse_json(text: str) -> Any:
     """``json.loads`` for hostile text: NaN/Infinity become None; any failure (incl. deep nesting) is ValueError."""
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return _DECODER.decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 
