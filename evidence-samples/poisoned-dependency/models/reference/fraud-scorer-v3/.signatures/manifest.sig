@@ -1,0 +1,1 @@
+MEYCIQCqCxsTs2exYmVxSDfzbE0WnRmoIqvSshDloGNdAG3GewIhAKqJisprUMvounG28ZPKaEMx1rxKxhNFNI7n7uJRRbhF
