@@ -69,9 +69,14 @@ def test_case_yaml_metadata(tree):
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("severity: [1]\n", "'severity'"), ("detection_time: yesterday\n", "'detection_time'"), ("- a\n", "mapping"),
-     ("a: [\n", "YAML"), ("naive_timezone: Mars/Olympus\n", "naive_timezone")],
-)  # fmt: skip
+    [
+        ("severity: [1]\n", "'severity'"),
+        ("detection_time: yesterday\n", "'detection_time'"),
+        ("- a\n", "mapping"),
+        ("a: [\n", "YAML"),
+        ("naive_timezone: Mars/Olympus\n", "naive_timezone"),
+    ],
+)
 def test_case_yaml_errors_name_the_key(tree, text, needle):
     (tree / "case.yaml").write_text(text)
     with pytest.raises(MalformedEvidence) as info:
@@ -81,9 +86,15 @@ def test_case_yaml_errors_name_the_key(tree, text, needle):
 
 @pytest.mark.parametrize(
     ("raw", "expected", "changed"),
-    [("INC-1", "INC-1", False), ("../../etc/passwd", "etc-passwd", True), ("a b;rm -rf /", "a-b-rm-rf", True),
-     ("$(reboot)", "reboot", True), ("..", "incident", True), (".hidden", "hidden", True)],
-)  # fmt: skip
+    [
+        ("INC-1", "INC-1", False),
+        ("../../etc/passwd", "etc-passwd", True),
+        ("a b;rm -rf /", "a-b-rm-rf", True),
+        ("$(reboot)", "reboot", True),
+        ("..", "incident", True),
+        (".hidden", "hidden", True),
+    ],
+)
 def test_safe_incident_id(raw, expected, changed):
     assert safe_incident_id(raw) == (expected, changed)
 

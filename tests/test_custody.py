@@ -92,7 +92,7 @@ def test_deleted_ledger_line_detected(run):
 
 
 def test_verify_is_recorded_in_the_ledger(run):
-    _, out, ledger = run
+    _, out, _ = run
     custody.verify(out)
     reread, broken = custody.Ledger.read(out / "custody.jsonl")
     assert not broken and reread.entries[-1]["type"] == "verify" and reread.entries[-1]["verified"] is True

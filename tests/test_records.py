@@ -26,8 +26,16 @@ def test_unknown_category_and_severity_rejected():
 
 
 def test_original_categories_present():
-    for cat in ["model_file_tampered", "unexpected_model_file", "model_file_missing", "behavior_drift",
-                "dependency_changed", "dependency_missing", "dangerous_file_type", "model_unsigned"]:  # fmt: skip
+    for cat in [
+        "model_file_tampered",
+        "unexpected_model_file",
+        "model_file_missing",
+        "behavior_drift",
+        "dependency_changed",
+        "dependency_missing",
+        "dangerous_file_type",
+        "model_unsigned",
+    ]:
         assert cat in CATEGORIES
 
 
@@ -45,8 +53,14 @@ def test_finding_to_dict_contract_fields():
 
 
 def test_timesketch_row():
-    ev = Event(datetime(2026, 11, 19, 8, 40, 0, 123456, tzinfo=UTC), "monitor/alerts.jsonl", "ml:monitor:alert",
-               "alert", "critical", ref="F-1")  # fmt: skip
+    ev = Event(
+        datetime(2026, 11, 19, 8, 40, 0, 123456, tzinfo=UTC),
+        "monitor/alerts.jsonl",
+        "ml:monitor:alert",
+        "alert",
+        "critical",
+        ref="F-1",
+    )
     row = ev.to_timesketch()
     assert row["timestamp"] == 1_795_077_600_123_456 and row["datetime"] == "2026-11-19T08:40:00.123456+00:00"
     assert row["timestamp_desc"] and row["data_type"] == "ml_monitor_alert" and isinstance(row["tag"], list)
@@ -55,8 +69,19 @@ def test_timesketch_row():
 
 def test_to_frame_columns_and_order():
     df = to_frame([make("low", title="b"), make("critical", title="a", line=7)])
-    assert list(df.columns) == ["id", "severity", "category", "title", "detail", "detector", "path", "line", "atlas",
-                                "timestamp", "evidence"]  # fmt: skip
+    assert list(df.columns) == [
+        "id",
+        "severity",
+        "category",
+        "title",
+        "detail",
+        "detector",
+        "path",
+        "line",
+        "atlas",
+        "timestamp",
+        "evidence",
+    ]
     assert df["severity"].tolist() == ["critical", "low"]
     assert df["line"].dtype == "Int64" and df.loc[0, "line"] == 7
     assert isinstance(df["timestamp"].dtype, pd.DatetimeTZDtype)

@@ -123,8 +123,9 @@ def _read_meta(root: Path, warnings: list[EvidenceWarning]) -> CaseMeta:
         data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise MalformedEvidence("case.yaml", f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                                line=mark.line + 1 if mark else None) from None  # fmt: skip
+        raise MalformedEvidence(
+            "case.yaml", f"not valid YAML: {getattr(exc, 'problem', exc)}", line=mark.line + 1 if mark else None
+        ) from None
     if data is None:
         return CaseMeta(incident_id=default_id)
     if not isinstance(data, dict):
@@ -164,7 +165,9 @@ def _read_meta(root: Path, warnings: list[EvidenceWarning]) -> CaseMeta:
     if "detection_time" in values:
         ts = parse_timestamp(values["detection_time"], naive_tz=meta.tz)
         if ts is None:
-            raise MalformedEvidence("case.yaml", f"key 'detection_time' is not an ISO 8601 time: {values['detection_time']!r}")
+            raise MalformedEvidence(
+                "case.yaml", f"key 'detection_time' is not an ISO 8601 time: {values['detection_time']!r}"
+            )
         meta.detection_time = ts
     return meta
 
@@ -238,7 +241,9 @@ class Case:
                 if p.is_dir():
                     found[role] = p.relative_to(self.root).as_posix()
                 else:
-                    self.warnings.append(EvidenceWarning("case.yaml", None, f"{role}_model {configured!r} is not a folder"))
+                    self.warnings.append(
+                        EvidenceWarning("case.yaml", None, f"{role}_model {configured!r} is not a folder")
+                    )
                 continue
             base = self.root / "models" / role
             if base.is_dir() and not base.is_symlink():
@@ -291,7 +296,7 @@ def walk_tree(root: Path, warnings: list[EvidenceWarning]) -> list[EvidenceFile]
 
 def _describe_link(root: Path, link: Path) -> str:
     try:
-        target = os.readlink(link)
+        target = str(link.readlink())
     except OSError:
         target = "?"
     resolved = (link.parent / target).resolve()

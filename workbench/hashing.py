@@ -33,7 +33,7 @@ def sha256_file(path: str | os.PathLike[str], *, chunk: int = CHUNK) -> tuple[st
     view = memoryview(buf)
     # O_NOFOLLOW: a path that became a symlink after inventory is refused, not followed.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with open(fd, "rb", buffering=0) as fh:
+    with os.fdopen(fd, "rb", buffering=0) as fh:
         while n := fh.readinto(buf):
             digest.update(view[:n])
             size += n

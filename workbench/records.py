@@ -77,6 +77,9 @@ CATEGORIES: frozenset[str] = frozenset(
         "tensor_added",
         "tensor_removed",
         "tensor_shape_changed",
+        "tensor_dtype_changed",
+        "safetensors_malformed",
+        "signature_unverified",
         "config_changed",
         "log_pattern",
         "secret_exposed",
@@ -86,6 +89,11 @@ CATEGORIES: frozenset[str] = frozenset(
         "evidence_malformed",
         "model_marked_compromised",
         "monitor_alert",
+        # model artefact scan (workbench.model)
+        "custom_code_reference",
+        "archive_anomaly",
+        "file_type_mismatch",
+        "scanner_disagreement",
     }
 )
 
@@ -271,8 +279,18 @@ class EvidenceWarning:
 
 #: Columns of ``to_frame`` per record type, in order (documented contract for notebooks and plots).
 FINDING_COLUMNS = [
-    "id", "severity", "category", "title", "detail", "detector", "path", "line", "atlas", "timestamp", "evidence",
-]  # fmt: skip
+    "id",
+    "severity",
+    "category",
+    "title",
+    "detail",
+    "detector",
+    "path",
+    "line",
+    "atlas",
+    "timestamp",
+    "evidence",
+]
 EVENT_COLUMNS = ["timestamp", "source", "kind", "message", "severity", "ref", "timestamp_desc"]
 WARNING_COLUMNS = ["path", "line", "reason"]
 

@@ -47,7 +47,7 @@ def parse_timestamp(value: object, *, naive_tz: tzinfo = UTC) -> datetime | None
         try:
             return datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
-            return None
+            return None  # beyond what a datetime can hold: not a usable time
     else:
         text = str(value).strip()
         m = _ISO.match(text)
@@ -69,4 +69,7 @@ def parse_timestamp(value: object, *, naive_tz: tzinfo = UTC) -> datetime | None
             dt = dt.replace(tzinfo=UTC)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=naive_tz)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None  # e.g. year 9999 with a negative offset

@@ -1,0 +1,168 @@
+"""`workbench investigate` end to end on the bundled sample cases, in a subprocess, as automation runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "evidence-samples"
+WORKBENCH = [sys.executable, "-m", "workbench"]
+EXTERNAL = [
+    re.compile(r"<script[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//", re.I),
+    re.compile(r"<link[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//", re.I),
+    re.compile(r"\bimport\(\s*[\"'](?:https?:)?//", re.I),
+    re.compile(r"@import\s+url\(\s*[\"']?(?:https?:)?//", re.I),
+]
+
+pytestmark = pytest.mark.e2e
+
+
+def external_loads(html: str) -> list[str]:
+    """Every script, stylesheet or module import that would load from the network."""
+    return [m.group(0) for rx in EXTERNAL for m in rx.finditer(html)]
+
+
+def run_case(name: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*WORKBENCH, "investigate", str(SAMPLES / name), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    results = {}
+    for name in ("tampered-weights", "poisoned-dependency", "false-alarm"):
+        proc = run_case(name, base / name)
+        assert proc.returncode == 0, proc.stderr
+        results[name] = base / name
+    return results
+
+
+def load(out: Path) -> dict:
+    return json.loads((out / "findings.json").read_text())
+
+
+def test_outputs_written(runs):
+    for out in runs.values():
+        for name in ("report.html", "report.ipynb", "findings.json", "timeline.jsonl", "custody.jsonl"):
+            assert (out / name).is_file(), name
+
+
+def test_findings_json_contract(runs):
+    doc = load(runs["tampered-weights"])
+    assert set(doc) >= {
+        "incident_id",
+        "workbench_version",
+        "generated_at",
+        "verdict",
+        "custody",
+        "findings",
+        "exposure",
+    }
+    assert doc["incident_id"] == "INC-2026-0142"
+    assert doc["custody"]["verified"] is True and doc["custody"]["files"] > 10 and len(doc["custody"]["head"]) == 64
+    for f in doc["findings"]:
+        assert set(f) == {"id", "severity", "category", "title", "detail", "detector", "evidence", "atlas", "timestamp"}
+
+
+def test_tampered_case_is_compromised(runs):
+    doc = load(runs["tampered-weights"])
+    assert doc["verdict"] == "compromised"
+    cats = {(f["category"], f["severity"]) for f in doc["findings"]}
+    assert ("model_file_tampered", "critical") in cats
+    assert ("unexpected_model_file", "high") in cats
+    assert ("dependency_changed", "critical") in cats
+    paths = {f["evidence"].get("path") for f in doc["findings"] if f["category"] == "dangerous_file_type"}
+    assert any(p and p.endswith("optimizer.pkl") for p in paths)
+
+
+def test_false_alarm_has_nothing_above_low(runs):
+    doc = load(runs["false-alarm"])
+    assert doc["verdict"] == "clean"
+    assert {f["severity"] for f in doc["findings"]} <= {"low", "info"}
+
+
+def test_poisoned_dependency_case(runs):
+    doc = load(runs["poisoned-dependency"])
+    assert doc["verdict"] in {"compromised", "suspicious"}
+    assert not any(f["category"] == "model_file_tampered" for f in doc["findings"])
+    assert any(f["category"].startswith("dependency_") for f in doc["findings"])
+
+
+def test_report_html_offline_with_findings_and_no_code(runs):
+    html = (runs["tampered-weights"] / "report.html").read_text()
+    assert external_loads(html) == []
+    assert "Verdict: compromised" in html and "model_file_tampered" in html
+    assert html.count("Plotly.newPlot") >= 1
+    assert len(re.findall(r"<script[^>]*>\s*/\*\*\s*\n?\s*\* plotly\.js", html)) <= 1
+    assert "inv.summary()" not in html  # code hidden
+    assert "chain of custody" in html and "Evidence verified" in html
+
+
+def test_external_loads_detector_catches_cdn():
+    assert external_loads('<script src="https://cdn.plot.ly/plotly.min.js"></script>')
+    assert external_loads("<link rel=stylesheet href='//fonts.example/x.css'>")
+    assert not external_loads('<script type="text/javascript">var u = "https://cdn.plot.ly";</script>')
+
+
+def test_custody_verify_detects_tampering_after_run(runs, tmp_path):
+    case = tmp_path / "case"
+    shutil.copytree(SAMPLES / "false-alarm", case)
+    out = tmp_path / "out"
+    assert run_case("false-alarm", out).returncode == 0  # ledger of the bundled copy
+    ok = subprocess.run([*WORKBENCH, "custody", "verify", str(out)], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # the same ledger checked against a modified copy of the evidence
+    victim = next(p for p in sorted(case.rglob("*.txt")) if p.is_file())
+    victim.write_text(victim.read_text() + "tampered\n")
+    bad = subprocess.run(
+        [*WORKBENCH, "custody", "verify", str(out), "--case", str(case)], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 1 and f"changed: {victim.relative_to(case).as_posix()}" in bad.stdout
+
+
+def test_failing_cell_still_writes_report(tmp_path):
+    out = tmp_path / "out"
+    proc = run_case("false-alarm", out, "--reference", str(tmp_path / "no-such-model"))
+    assert proc.returncode == 3
+    assert "notebook cell" in proc.stderr and "EvidenceError" in proc.stderr
+    html = (out / "report.html").read_text()
+    assert "reference model folder does not exist" in html
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["/nonexistent/case"], "does not exist"), (["README.md"], "not a directory")],
+)
+def test_bad_case_path_one_line_exit_2(args, needle, tmp_path):
+    proc = subprocess.run(
+        [*WORKBENCH, "investigate", *args, "--out", str(tmp_path / "o")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and needle in proc.stderr
+
+
+def test_out_dir_inside_evidence_refused(tmp_path):
+    case = tmp_path / "case"
+    shutil.copytree(SAMPLES / "false-alarm", case)
+    proc = subprocess.run(
+        [*WORKBENCH, "investigate", str(case), "--out", str(case / "out")], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2 and "inside the evidence tree" in proc.stderr
+    assert not (case / "out").exists()

@@ -1,0 +1,77 @@
+"""The contract between an analysis and the investigation: a context in, an :class:`AnalysisResult` out.
+
+Each analysis is a plain function ``analyse(ctx: AnalysisContext) -> AnalysisResult`` that never prints and never
+writes into the evidence; its section of the notebook and report is drawn by ``render(result) -> list`` (HTML and
+plotly figures), shown by :class:`SectionView` in one notebook cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.records import Event, EvidenceWarning, Finding
+
+if TYPE_CHECKING:
+    from workbench.case import Case
+    from workbench.collect import EvidenceSet
+
+__all__ = ["AnalysisContext", "AnalysisResult", "SectionView"]
+
+
+@dataclass(slots=True)
+class AnalysisContext:
+    """What every analysis may read.
+
+    Attributes:
+        case: the opened evidence tree (``case.root``, ``case.meta``, ``case.files``, ``case.model_dir(role)``).
+        evidence: loaded evidence by kind (``evidence.first("frozen_deps")``, ``evidence.all("pipeline_log")``).
+        reference: known-good model folder, or None.
+        out_dir: the run's output folder (the only place an analysis may write, e.g. caches).
+        parameters: notebook parameters (papermill ``-p``), for analysis options.
+    """
+
+    case: Case
+    evidence: EvidenceSet
+    reference: Path | None = None
+    out_dir: Path | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AnalysisResult:
+    """What one analysis concluded.
+
+    Attributes:
+        section: section key (``model``, ``logs``, ``host``, ``dependencies``, ``drift``...).
+        findings / events / warnings: records for the findings table, the timeline and the warnings table.
+        data: DataFrames and objects the section's renderer and the notebook's explorers use.
+        summary: one or two sentences of plain text for the executive summary.
+        exposure: for the drift analysis, the ``exposure`` object of findings.json.
+    """
+
+    section: str
+    findings: list[Finding] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    warnings: list[EvidenceWarning] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    exposure: dict[str, Any] | None = None
+
+
+class SectionView:
+    """Displays several objects (HTML, figures) from one notebook cell, in order."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, display
+
+        for item in self.items:
+            display(HTML(item) if isinstance(item, str) else item)
+
+
+Renderer = Callable[[AnalysisResult], list[Any]]

@@ -1,0 +1,244 @@
+"""The original monitor's integrity checks as library functions.
+
+* :func:`check_model_integrity`: a model folder against a hash baseline → ``model_file_tampered``,
+  ``unexpected_model_file``, ``model_file_missing``.
+* :func:`check_artefacts`: dangerous file types and a missing signature → ``dangerous_file_type``,
+  ``model_unsigned``.
+* :func:`check_dependencies`: installed packages against ``baseline_dependencies`` → ``dependency_changed``,
+  ``dependency_missing``.
+
+Files are hashed by streaming; nothing in the model folder is opened other than to read bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.case import walk_tree
+from workbench.hashing import hash_files
+from workbench.records import Finding, Severity
+
+__all__ = [
+    "DANGEROUS_SUFFIXES",
+    "check_artefacts",
+    "check_dependencies",
+    "check_model_integrity",
+    "hash_model_dir",
+]
+
+DETECTOR = "workbench.checks.integrity"
+ATLAS_MODEL = ("AML.T0010.003", "AML.T0018.000")
+ATLAS_UNSAFE = ("AML.T0011.000", "AML.T0018.002")
+ATLAS_DEPS = ("AML.T0010.001", "AML.T0011.001")
+
+#: the original investigator's list of file types that execute code when loaded
+DANGEROUS_SUFFIXES = {
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".py": "Python source",
+    ".so": "shared library",
+    ".dylib": "shared library",
+}
+#: files the responders themselves add to a model folder (not part of the model)
+MARKER_FILES = {"COMPROMISED.txt"}
+
+
+def _is_signature(rel: str) -> bool:
+    return rel == ".signatures" or rel.startswith(".signatures/")
+
+
+def hash_model_dir(model_dir: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of the model's files, excluding ``.signatures/`` and responder markers.
+
+    Symlinks are never followed (they are not model files); unreadable files are left out.
+    """
+    files = [f.relpath for f in walk_tree(model_dir, []) if not _is_signature(f.relpath)]
+    files = [f for f in files if Path(f).name not in MARKER_FILES]
+    results = hash_files(model_dir / f for f in files)
+    return {f: res[0] for f in files if isinstance(res := results[model_dir / f], tuple)}
+
+
+def check_model_integrity(
+    model_dir: Path,
+    baseline: Mapping[str, str],
+    *,
+    model_id: str,
+    display_prefix: str = "",
+    baseline_source: str = "baseline",
+) -> list[Finding]:
+    """Compare a model folder with a hash baseline (the original ``check_model_integrity``).
+
+    Args:
+        model_dir: the folder to check.
+        baseline: ``{relative path: sha256}`` of the known-good files (a signature manifest, a reference copy or
+            the monitor's state).
+        model_id: shown in titles.
+        display_prefix: prepended to relative paths in ``evidence.path`` (the folder's path in the case).
+        baseline_source: what the baseline is, for the finding's detail.
+
+    Returns:
+        One finding per modified (critical), unexpected (high) or missing (critical) file.
+    """
+    current = hash_model_dir(model_dir)
+    findings: list[Finding] = []
+    prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
+    for rel in sorted(set(current) | set(baseline)):
+        expected, actual = baseline.get(rel), current.get(rel)
+        path = prefix + rel
+        if expected and actual and expected != actual:
+            findings.append(
+                Finding.create(
+                    severity=Severity.CRITICAL,
+                    category="model_file_tampered",
+                    detector=DETECTOR,
+                    atlas=ATLAS_MODEL,
+                    title=f"{model_id}: {rel} differs from the {baseline_source}",
+                    detail=f"Expected SHA-256 {expected}, found {actual}.",
+                    evidence={"path": path, "sha256": actual, "expected_sha256": expected},
+                )
+            )
+        elif actual and not expected:
+            findings.append(
+                Finding.create(
+                    severity=Severity.HIGH,
+                    category="unexpected_model_file",
+                    detector=DETECTOR,
+                    atlas=ATLAS_MODEL,
+                    title=f"{model_id}: unexpected file {rel}",
+                    detail=f"{rel} is not in the {baseline_source}.",
+                    evidence={"path": path, "sha256": actual},
+                )
+            )
+        elif expected and not actual:
+            findings.append(
+                Finding.create(
+                    severity=Severity.CRITICAL,
+                    category="model_file_missing",
+                    detector=DETECTOR,
+                    atlas=ATLAS_MODEL,
+                    title=f"{model_id}: expected file {rel} is missing",
+                    detail=f"{rel} is in the {baseline_source} but not in the model folder.",
+                    evidence={"path": path, "expected_sha256": expected},
+                )
+            )
+    return findings
+
+
+def check_artefacts(model_dir: Path, *, model_id: str, display_prefix: str = "") -> list[Finding]:
+    """Dangerous file types (by suffix, and pickle bytes whatever the name) and a missing ``.signatures`` folder.
+
+    Returns:
+        ``dangerous_file_type`` (high) per dangerous file, ``model_unsigned`` (critical) when unsigned.
+    """
+    prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
+    findings: list[Finding] = []
+    for f in walk_tree(model_dir, []):
+        if _is_signature(f.relpath):
+            continue
+        kind = DANGEROUS_SUFFIXES.get(Path(f.relpath).suffix.lower())
+        if kind is None and _looks_like_pickle(model_dir / f.relpath):
+            kind = "pickle (by content)"
+        if kind:
+            findings.append(
+                Finding.create(
+                    severity=Severity.HIGH,
+                    category="dangerous_file_type",
+                    detector=DETECTOR,
+                    atlas=ATLAS_UNSAFE,
+                    title=f"{model_id}: {kind} file {f.relpath}",
+                    detail="This file type can execute arbitrary code when loaded.",
+                    evidence={"path": prefix + f.relpath, "file_type": kind},
+                )
+            )
+    sig_dir = model_dir / ".signatures"
+    if not sig_dir.is_dir() or sig_dir.is_symlink():
+        findings.append(
+            Finding.create(
+                severity=Severity.CRITICAL,
+                category="model_unsigned",
+                detector=DETECTOR,
+                atlas=("AML.T0010.003",),
+                title=f"{model_id}: model is unsigned",
+                detail="No .signatures folder: the model's provenance cannot be verified.",
+                evidence={"path": prefix.rstrip("/") or "."},
+            )
+        )
+    return findings
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    """Protocol 2+ pickles start with PROTO (0x80) and a protocol byte 2..5; nothing is unpickled."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _canon(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def check_dependencies(installed: pd.DataFrame, baseline: Mapping[str, str], *, source: str) -> list[Finding]:
+    """Compare installed packages (the ``frozen_deps`` frame: ``name``, ``version``) with a baseline.
+
+    Args:
+        installed: frame with PEP 503-normalised ``name`` and ``version`` (None for URL/editable installs).
+        baseline: ``{package: version}`` (the monitor's ``baseline_dependencies``).
+        source: the frozen-deps file, for ``evidence.path``.
+
+    Returns:
+        ``dependency_changed`` (critical) and ``dependency_missing`` (high) findings, as in the original monitor.
+    """
+    current = {}
+    lines = {}
+    for row in installed.itertuples(index=False):
+        current[_canon(row.name)] = row.version
+        lines[_canon(row.name)] = getattr(row, "line", None)
+    findings: list[Finding] = []
+    for pkg, expected in sorted(baseline.items()):
+        key = _canon(pkg)
+        if key not in current:
+            findings.append(
+                Finding.create(
+                    severity=Severity.HIGH,
+                    category="dependency_missing",
+                    detector=DETECTOR,
+                    atlas=ATLAS_DEPS,
+                    title=f"Expected dependency {pkg}=={expected} is missing",
+                    detail=f"{pkg} is in the baseline but not installed.",
+                    evidence={"path": source, "package": pkg, "expected": str(expected)},
+                )
+            )
+        elif str(current[key]) != str(expected):
+            actual = current[key] if current[key] is not None else "a non-version install (URL, VCS or path)"
+            findings.append(
+                Finding.create(
+                    severity=Severity.CRITICAL,
+                    category="dependency_changed",
+                    detector=DETECTOR,
+                    atlas=ATLAS_DEPS,
+                    title=f"Dependency {pkg} changed: expected {expected}, found {actual}",
+                    detail=f"The installed {pkg} does not match the baseline version {expected}.",
+                    evidence={
+                        "path": source,
+                        "line": _int_or_none(lines.get(key)),
+                        "package": pkg,
+                        "expected": str(expected),
+                        "actual": str(actual),
+                    },
+                )
+            )
+    return findings
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return None if value is None or pd.isna(value) else int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,189 @@
+"""HTML tables, summaries and figures for the investigation notebook and report.
+
+Every string that comes from evidence is escaped here (``html.escape``) before it reaches the page.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from IPython.display import HTML
+
+from workbench.records import Event, Finding, Severity, to_frame
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from workbench.custody import VerifyResult
+    from workbench.investigation import Investigation
+
+SEVERITY_COLOURS = {"critical": "#8b0000", "high": "#d9480f", "medium": "#e8a200", "low": "#2f6fb0", "info": "#6c757d"}
+VERDICT_COLOURS = {"compromised": "#8b0000", "suspicious": "#d9480f", "clean": "#2b8a3e"}
+SECTION_TITLES = {
+    "model": "Model forensics",
+    "dependencies": "Dependencies",
+    "logs": "Pipeline logs",
+    "host": "Host state",
+    "drift": "Behaviour drift",
+    "monitor": "Monitor alerts",
+    "evidence": "Evidence handling",
+}
+#: sections whose analysis arrives with a later issue; their notebook cell says so instead of staying blank
+PENDING = {
+    "logs": "Pipeline-log scanning is not part of this workbench version yet.",
+    "host": "Host-state analysis (processes, connections) is not part of this workbench version yet.",
+    "drift": "Behaviour-drift analysis is not part of this workbench version yet.",
+}
+MAX_ROWS = 500
+
+STYLE = """
+<style>
+.wb-table{border-collapse:collapse;font-size:13px;margin:6px 0 14px 0;width:100%}
+.jp-RenderedHTMLCommon .wb-table th,.wb-table th{background:#f1f3f5;text-align:left;padding:4px 8px;
+  border-bottom:2px solid #adb5bd;max-width:none}
+.jp-RenderedHTMLCommon .wb-table td,.wb-table td{text-align:left;padding:4px 8px;border-bottom:1px solid #dee2e6;
+  vertical-align:top;word-break:break-word;max-width:none}
+.wb-sev{color:#fff;border-radius:3px;padding:1px 6px;font-size:12px;font-weight:600;white-space:nowrap}
+.wb-verdict{font-size:20px;font-weight:700;color:#fff;padding:6px 14px;border-radius:4px;display:inline-block}
+.wb-note{color:#495057;font-style:italic}
+.wb-ok{color:#2b8a3e;font-weight:600}.wb-bad{color:#8b0000;font-weight:600}
+.wb-mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+</style>
+"""
+
+
+def _sev(value: Any) -> str:
+    text = str(value)
+    colour = SEVERITY_COLOURS.get(text, "#6c757d")
+    return f'<span class="wb-sev" style="background:{colour}">{escape(text)}</span>'
+
+
+def html_table(df: pd.DataFrame, *, mono: tuple[str, ...] = (), max_rows: int = MAX_ROWS) -> str:
+    """An escaped HTML table; the ``severity`` column is shown as coloured badges."""
+    if df.empty:
+        return '<p class="wb-note">None.</p>'
+    shown = df.head(max_rows)
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in shown.columns)
+    rows = []
+    for rec in shown.itertuples(index=False):
+        cells = []
+        for col, value in zip(shown.columns, rec, strict=True):
+            if col == "severity":
+                cells.append(f"<td>{_sev(value)}</td>")
+                continue
+            text = "" if value is None or (not isinstance(value, list | dict) and pd.isna(value)) else str(value)
+            cls = ' class="wb-mono"' if col in mono else ""
+            cells.append(f"<td{cls}>{escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = f'<p class="wb-note">{len(df) - max_rows} more rows not shown.</p>' if len(df) > max_rows else ""
+    return f'<table class="wb-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}'
+
+
+def summary(inv: Investigation) -> HTML:
+    verdict, reasons = inv.verdict
+    counts = Counter(f.severity.value for f in inv.findings)
+    meta = inv.case.meta
+    facts = [
+        ("Incident", meta.incident_id),
+        ("Title", meta.title or "(no title in case.yaml)"),
+        ("Severity (declared)", meta.severity.value if meta.severity else "(not declared)"),
+        ("Affected models", ", ".join(meta.affected_models) or "(not declared)"),
+        ("Detection time", meta.detection_time.isoformat() if meta.detection_time else "(not declared)"),
+        ("Commander", meta.commander or "(not declared)"),
+    ]
+    facts_html = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
+    counts_html = " ".join(f"{_sev(s.value)} {counts.get(s.value, 0)}" for s in Severity)
+    reasons_html = "".join(f"<li>{escape(r)}</li>" for r in reasons)
+    colour = VERDICT_COLOURS[verdict]
+    return HTML(
+        f'<div class="wb-summary"><span class="wb-verdict" style="background:{colour}">Verdict: {verdict}</span>'
+        f"<ul>{reasons_html}</ul><p>Findings by severity: {counts_html}</p>"
+        f'<table class="wb-table">{facts_html}</table></div>'
+    )
+
+
+def evidence_table(inv: Investigation) -> HTML:
+    hashes = {e["path"]: e["sha256"] for e in inv.ledger.entries if e.get("type") == "file"}
+    rows = [
+        {
+            "path": f.relpath,
+            "role": f.role,
+            "kind": inv.evidence.kinds.get(f.relpath) or "",
+            "bytes": f.size,
+            "sha256 (intake)": hashes.get(f.relpath, "(not hashed)"),
+        }
+        for f in inv.case.files
+    ]
+    df = pd.DataFrame(rows)
+    note = f"<p>{len(rows)} files, {sum(f.size for f in inv.case.files):,} bytes, hashed at intake.</p>"
+    return HTML(note + html_table(df, mono=("sha256 (intake)", "path")))
+
+
+def custody_status(inv: Investigation, result: VerifyResult) -> HTML:
+    if result.verified:
+        status = f'<p class="wb-ok">Evidence verified: all {result.files} files match their intake hashes.</p>'
+    else:
+        problems = [f"changed: {p}" for p in result.changed] + [f"missing: {p}" for p in result.missing]
+        problems += [f"added: {p}" for p in result.added] + [f"ledger: {b}" for b in result.broken_links]
+        items = "".join(f"<li>{escape(p)}</li>" for p in problems)
+        status = f'<p class="wb-bad">Evidence does NOT match its intake.</p><ul>{items}</ul>'
+    head = f'<p>Custody ledger head: <span class="wb-mono">{escape(result.head)}</span></p>'
+    return HTML(status + head)
+
+
+def findings_table(findings: list[Finding]) -> HTML:
+    df = to_frame(findings, Finding)[["severity", "category", "title", "path", "line", "atlas", "id"]]
+    return HTML(html_table(df, mono=("path", "id")))
+
+
+def section(inv: Investigation, name: str) -> HTML:
+    title = SECTION_TITLES.get(name, name)
+    if name in PENDING and not inv.sections.get(name):
+        return HTML(f'<p class="wb-note">{escape(PENDING[name])}</p>')
+    found = inv.sections.get(name, [])
+    if not found:
+        return HTML(f'<p class="wb-note">{escape(title)}: nothing to report.</p>')
+    details = "".join(
+        f"<li>{_sev(f.severity.value)} <b>{escape(f.title)}</b><br><span>{escape(f.detail)}</span></li>"
+        for f in found[:50]
+    )
+    return HTML(f"<ul>{details}</ul>")
+
+
+def timeline_figure(inv: Investigation) -> go.Figure:
+    df = to_frame(inv.events, Event)
+    fig = go.Figure()
+    for source, group in df.groupby("source", sort=True):
+        fig.add_trace(
+            go.Scatter(
+                x=group["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None),
+                y=[source] * len(group),
+                mode="markers",
+                name=source,
+                marker={"size": 10, "color": [SEVERITY_COLOURS.get(str(s), "#6c757d") for s in group["severity"]]},
+                text=[escape(m) for m in group["message"]],
+                hovertemplate="%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{text}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title="Events by source",
+        xaxis_title="time (UTC)",
+        height=160 + 40 * max(1, df["source"].nunique()),
+        showlegend=False,
+        margin={"l": 10, "r": 10, "t": 40, "b": 40},
+    )
+    return fig
+
+
+def warnings_table(inv: Investigation) -> HTML:
+    df = to_frame(inv.evidence.warnings, type(inv.evidence.warnings[0])) if inv.evidence.warnings else pd.DataFrame()
+    return HTML(html_table(df, mono=("path",)))
+
+
+def outputs(paths: dict[str, Path]) -> HTML:
+    items = "".join(f"<li>{escape(k)}: <span class='wb-mono'>{escape(p.name)}</span></li>" for k, p in paths.items())
+    return HTML(f"<p>Written next to this report:</p><ul>{items}</ul>")
