@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: env
+	rm -rf $(OUT)/$(notdir $(CASE))
 	$(BIN)/workbench investigate $(CASE) --out $(OUT)/$(notdir $(CASE))
 
 test: env

@@ -2,12 +2,18 @@
 
 This is the one object the notebook holds (``inv``): each notebook cell calls one of its methods. It never
 prints; display methods return objects that Jupyter renders (HTML tables, plotly figures).
+
+Analyses are listed in :data:`SECTIONS` (section key → analyse function, render function). Each runs in
+isolation: one that raises does not stop the others; its error is recorded and re-raised by the notebook cell
+that shows its section, so the report names the failing section and the run exits non-zero.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,17 +21,28 @@ from typing import Any
 
 from workbench import custody
 from workbench._version import __version__
+from workbench.analysis import AnalysisContext, AnalysisResult, SectionView
 from workbench.case import Case
-from workbench.checks.integrity import check_artefacts, check_dependencies, check_model_integrity, hash_model_dir
 from workbench.collect import EvidenceSet, collect_evidence
 from workbench.errors import EvidenceError
-from workbench.records import Event, Finding, Severity, now_utc
+from workbench.records import Event, EvidenceWarning, Finding, Severity, now_utc
 from workbench.timeparse import NAIVE_RULE
 
-__all__ = ["Investigation", "verdict_of"]
+__all__ = ["SECTIONS", "Investigation", "verdict_of"]
+
+#: section key -> (title, "module:analyse function", "module:render function" or None), in report order
+SECTIONS: dict[str, tuple[str, str, str | None]] = {
+    "model": ("Model forensics", "workbench.checks.analysis:analyse_model_files", None),
+    "dependencies": ("Dependencies", "workbench.checks.analysis:analyse_dependency_baseline", None),
+}
 
 #: categories that describe the evidence handling, not the incident; they do not decide the verdict
 _PROCESS_CATEGORIES = {"evidence_malformed", "custody_violation", "signature_verified"}
+
+
+def _resolve(spec: str) -> Callable[..., Any]:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _severity_or(value: object, default: Severity) -> Severity:
@@ -61,6 +78,9 @@ class Investigation:
         ledger: the custody ledger of this run.
         evidence: what the loaders made of the case.
         reference: known-good model folder (from ``--reference`` or the case), if any.
+        results: each section's :class:`AnalysisResult`.
+        errors: sections whose analysis raised, with the exception.
+        findings / events: everything, merged (findings worst first, events by time).
     """
 
     case: Case
@@ -68,19 +88,28 @@ class Investigation:
     ledger: custody.Ledger
     evidence: EvidenceSet
     reference: Path | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, AnalysisResult] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-    sections: dict[str, list[Finding]] = field(default_factory=dict)
     _verify: custody.VerifyResult | None = None
 
     @classmethod
-    def open(cls, case_dir: str | Path, out_dir: str | Path | None = None, reference: str | Path | None = None):
+    def open(
+        cls,
+        case_dir: str | Path,
+        out_dir: str | Path | None = None,
+        reference: str | Path | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> Investigation:
         """Open a case, take custody (or reuse this run's ledger) and run every analysis.
 
         Args:
             case_dir: the evidence tree.
             out_dir: output folder (default: a new temporary folder); a ledger already there is reused.
             reference: known-good model folder; default: the case's reference model, if any.
+            parameters: analysis options (papermill parameters).
         """
         case = Case.open(case_dir)
         out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix=f"workbench-{case.incident_id}-"))
@@ -95,63 +124,49 @@ class Investigation:
         ref = Path(reference).resolve() if reference else case.model_dir("reference")
         if ref is not None and not ref.is_dir():
             raise EvidenceError(str(reference), "reference model folder does not exist")
-        inv = cls(case=case, out_dir=out, ledger=ledger, evidence=collect_evidence(case), reference=ref)
-        inv._analyse()
+        inv = cls(
+            case=case,
+            out_dir=out,
+            ledger=ledger,
+            evidence=collect_evidence(case),
+            reference=ref,
+            parameters=dict(parameters or {}),
+        )
+        inv.run_analyses()
         return inv
 
     # ----------------------------------------------------------------------------------------------- analyses
-    def _add(self, section: str, findings: list[Finding]) -> None:
-        self.sections.setdefault(section, []).extend(findings)
-        self.findings.extend(findings)
+    @property
+    def context(self) -> AnalysisContext:
+        return AnalysisContext(self.case, self.evidence, self.reference, self.out_dir, self.parameters)
 
-    def _analyse(self) -> None:
-        self._add("evidence", self.evidence.findings)
-        self._analyse_model()
-        self._analyse_dependencies()
-        self._collect_events()
-        self.findings.sort(key=lambda f: (-f.severity.rank, f.category, f.title))
-
-    def _analyse_model(self) -> None:
-        suspect = self.case.model_dir("suspect")
-        if suspect is None:
-            self.sections.setdefault("model", [])
-            return
-        model_id = suspect.name
-        rel = self.case.model_dirs["suspect"]
-        found: list[Finding] = []
-        if self.reference is not None:
-            baseline = hash_model_dir(self.reference)
-            found += check_model_integrity(
-                suspect, baseline, model_id=model_id, display_prefix=rel, baseline_source="reference copy"
-            )
-        found += check_artefacts(suspect, model_id=model_id, display_prefix=rel)
-        for marker in self.evidence.all("compromised_marker"):
-            found.append(
-                Finding.create(
-                    severity=Severity.INFO,
-                    category="model_marked_compromised",
-                    detector="workbench.investigation",
-                    title=f"{marker.path}: model marked compromised by the responders",
-                    detail="Written by the containment step 'isolate'.",
-                    evidence={"path": marker.path},
+    def run_analyses(self) -> None:
+        """Run every section's analysis; a failing one is recorded in :attr:`errors` and the rest go on."""
+        ctx = self.context
+        self.results = {"evidence": AnalysisResult(section="evidence", findings=list(self.evidence.findings))}
+        for key, (_, analyse_spec, _) in SECTIONS.items():
+            try:
+                self.results[key] = _resolve(analyse_spec)(ctx)
+            except Exception as exc:  # noqa: BLE001 - isolated per section, recorded, re-raised by section()
+                self.errors[key] = exc
+                self.results[key] = AnalysisResult(section=key)
+                self.evidence.warnings.append(
+                    EvidenceWarning(key, None, f"analysis failed: {type(exc).__name__}: {exc}")
                 )
-            )
-        self._add("model", found)
+        self.findings = sorted(
+            (f for r in self.results.values() for f in r.findings),
+            key=lambda f: (-f.severity.rank, f.category, f.title),
+        )
+        self.events = sorted(
+            self._base_events() + [e for r in self.results.values() for e in r.events], key=lambda e: e.timestamp
+        )
 
-    def _analyse_dependencies(self) -> None:
-        frozen = self.evidence.first("frozen_deps")
-        config = self.evidence.first("monitor_config")
-        baseline = (config.meta.get("baseline_dependencies") if config else None) or {}
-        found: list[Finding] = []
-        if frozen is not None and baseline:
-            found = check_dependencies(frozen.frame, baseline, source=frozen.path)
-        self._add("dependencies", found)
-
-    def _collect_events(self) -> None:
+    def _base_events(self) -> list[Event]:
+        events: list[Event] = []
         for loaded in self.evidence.all("actions_log"):
             for row in loaded.frame.itertuples(index=False):
                 if row.timestamp is not None and str(row.timestamp) != "NaT":
-                    self.events.append(
+                    events.append(
                         Event(
                             row.timestamp.to_pydatetime(),
                             loaded.path,
@@ -162,52 +177,23 @@ class Investigation:
                         )
                     )
         for loaded in self.evidence.all("monitor_alerts"):
-            count = 0
             for row in loaded.frame.itertuples(index=False):
                 if row.timestamp is None or str(row.timestamp) == "NaT":
                     continue
-                count += 1
-                sev = _severity_or(row.severity, Severity.INFO)
                 msg = f"Monitor alert {row.type}: {row.model} {row.file or ''}".strip()
-                self.events.append(
+                events.append(
                     Event(
                         row.timestamp.to_pydatetime(),
                         loaded.path,
                         "ml:monitor:alert",
                         msg,
-                        sev,
+                        _severity_or(row.severity, Severity.INFO),
                         timestamp_desc="Alert Time",
                         extra={"line": int(row.line)},
                     )
                 )
-            if count:
-                self._add(
-                    "monitor",
-                    [
-                        Finding.create(
-                            severity=Severity.LOW,
-                            category="monitor_alert",
-                            detector="workbench.investigation",
-                            title=f"The integrity monitor raised {count} alert(s)",
-                            detail="Alerts are leads, not conclusions: the analyses below confirm or refute them.",
-                            evidence={"path": loaded.path, "alerts": count},
-                        )
-                    ],
-                )
-        for loaded in self.evidence.all("compromised_marker"):
-            for row in loaded.frame.itertuples(index=False):
-                if row.timestamp is not None and str(row.timestamp) != "NaT":
-                    self.events.append(
-                        Event(
-                            row.timestamp.to_pydatetime(),
-                            loaded.path,
-                            "ir:marker",
-                            "Model marked COMPROMISED",
-                            Severity.INFO,
-                        )
-                    )
         start = self.ledger.entries[0]
-        self.events.append(
+        events.append(
             Event(
                 datetime.fromisoformat(start["time"]),
                 "custody.jsonl",
@@ -217,12 +203,20 @@ class Investigation:
                 timestamp_desc="Intake Time",
             )
         )
-        self.events.sort(key=lambda e: e.timestamp)
+        return events
 
     # ------------------------------------------------------------------------------------------------ results
     @property
     def verdict(self) -> tuple[str, list[str]]:
         return verdict_of(self.findings)
+
+    @property
+    def exposure(self) -> dict[str, Any] | None:
+        """The exposure window object of findings.json (from the drift analysis), or None."""
+        for result in self.results.values():
+            if result.exposure is not None:
+                return result.exposure
+        return None
 
     def verify_custody(self) -> custody.VerifyResult:
         """Re-hash the evidence against this run's intake (recorded in the ledger)."""
@@ -249,8 +243,9 @@ class Investigation:
                 "broken_links": result.broken_links,
             },
             "findings": [f.to_dict() for f in self.findings],
-            "exposure": None,
+            "exposure": self.exposure,
             "naive_time_rule": NAIVE_RULE.format(tz=self.case.meta.naive_timezone),
+            "analysis_errors": {k: f"{type(e).__name__}: {e}" for k, e in self.errors.items()},
             "warnings": [w.to_dict() for w in self.evidence.warnings],
         }
 
@@ -262,7 +257,7 @@ class Investigation:
         """
         doc = self.findings_document()
         findings_path = self.out_dir / "findings.json"
-        findings_path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        findings_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         timeline_path = self.out_dir / "timeline.jsonl"
         with timeline_path.open("w", encoding="utf-8") as fh:
             for event in self.events:
@@ -292,13 +287,25 @@ class Investigation:
         """Findings (all, or one section's) as an escaped HTML table, worst first."""
         from workbench.report import present
 
-        return present.findings_table(self.sections.get(section, []) if section else self.findings)
+        chosen = self.results[section].findings if section in self.results else [] if section else self.findings
+        return present.findings_table(chosen)
 
-    def section(self, name: str):
-        """One analysis section: its findings, or a note that the analysis has nothing to report (HTML)."""
+    def section(self, name: str) -> SectionView:
+        """One analysis section: its own renderer's figures and tables, or its findings.
+
+        Raises:
+            The exception the section's analysis raised, so that the notebook cell (and the run) fails visibly.
+        """
         from workbench.report import present
 
-        return present.section(self, name)
+        if name in self.errors:
+            raise self.errors[name]
+        spec = SECTIONS.get(name)
+        result = self.results.get(name)
+        if spec is None or result is None:
+            return SectionView([present.pending(name)])
+        renderer = _resolve(spec[2]) if spec[2] else present.findings_list
+        return SectionView(renderer(result))
 
     def timeline_figure(self):
         """Events over time by source (plotly figure, UTC axis)."""

@@ -18,6 +18,7 @@ from workbench.records import Event, Finding, Severity, to_frame
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from workbench.analysis import AnalysisResult
     from workbench.custody import VerifyResult
     from workbench.investigation import Investigation
 
@@ -140,18 +141,26 @@ def findings_table(findings: list[Finding]) -> HTML:
     return HTML(html_table(df, mono=("path", "id")))
 
 
-def section(inv: Investigation, name: str) -> HTML:
-    title = SECTION_TITLES.get(name, name)
-    if name in PENDING and not inv.sections.get(name):
-        return HTML(f'<p class="wb-note">{escape(PENDING[name])}</p>')
-    found = inv.sections.get(name, [])
-    if not found:
-        return HTML(f'<p class="wb-note">{escape(title)}: nothing to report.</p>')
+def pending(name: str) -> str:
+    """The note shown for a section whose analysis is not part of this version."""
+    text = PENDING.get(name, f"No analysis named {name!r} in this workbench version.")
+    return f'<p class="wb-note">{escape(text)}</p>'
+
+
+def findings_list(result: AnalysisResult) -> list[str]:
+    """Default section rendering: the section's summary and its findings with details."""
+    items: list[str] = []
+    if result.summary:
+        items.append(f"<p>{escape(result.summary)}</p>")
+    if not result.findings:
+        items.append('<p class="wb-note">Nothing to report.</p>')
+        return items
     details = "".join(
         f"<li>{_sev(f.severity.value)} <b>{escape(f.title)}</b><br><span>{escape(f.detail)}</span></li>"
-        for f in found[:50]
+        for f in sorted(result.findings, key=lambda f: -f.severity.rank)[:50]
     )
-    return HTML(f"<ul>{details}</ul>")
+    items.append(f"<ul>{details}</ul>")
+    return items
 
 
 def timeline_figure(inv: Investigation) -> go.Figure:
