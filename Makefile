@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 CASE   ?= evidence-samples/tampered-weights
 OUT    ?= out
 
-.PHONY: demo test lint env lab samples clean
+.PHONY: demo test lint env lab samples clean system-deps
 
 env: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ demo: env
 
 test: env
 	$(BIN)/python -m pytest
+
+# Chromium prints the PDF report; poppler-utils turns PDF pages into images for the PDF tests (Debian, as root).
+system-deps:
+	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; }
 
 lint: env
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -17,8 +17,10 @@ def calls(monkeypatch, tmp_path):
     findings = tmp_path / "findings.json"
     findings.write_text(json.dumps({"verdict": "compromised", "findings": [{"severity": "high"}]}))
 
-    def fake(case_dir, out_dir, *, reference, parameters, progress):
-        seen.append({"case_dir": case_dir, "out_dir": out_dir, "reference": reference, "parameters": parameters})
+    def fake(case_dir, out_dir, *, reference, parameters, pdf, progress):
+        seen.append(
+            {"case_dir": case_dir, "out_dir": out_dir, "reference": reference, "parameters": parameters, "pdf": pdf}
+        )
         return runner.RunResult(tmp_path, tmp_path / "r.ipynb", tmp_path / "report.html", findings, "compromised", 0)
 
     monkeypatch.setattr(runner, "investigate", fake)
@@ -50,9 +52,15 @@ def test_investigate_passes_arguments(calls):
             "out_dir": Path("o"),
             "reference": Path("ref"),
             "parameters": {"WINDOW": 3600, "LABEL": "day", "EMPTY": ""},
+            "pdf": False,
         }
     ]
     assert "report.html" in res.output and "verdict: compromised" in res.output
+
+
+def test_pdf_flag_passed(calls):
+    assert CliRunner().invoke(cli_mod.cli, ["investigate", "c", "--pdf"]).exit_code == 0
+    assert calls[-1]["pdf"] is True
 
 
 def test_fail_on(calls):

@@ -56,8 +56,14 @@ def cli(verbose: bool) -> None:
 @click.option("--reference", type=click.Path(path_type=Path), help="Known-good model folder to compare against.")
 @click.option("-p", "--parameter", "params", multiple=True, metavar="NAME=VALUE", help="Extra notebook parameter.")
 @click.option("--fail-on", type=click.Choice(SEVERITY_ORDER[:3]), help="Exit 1 when a finding reaches this severity.")
+@click.option("--pdf", is_flag=True, help="Also print report.pdf (A4) with headless Chromium.")
 def investigate(
-    case_dir: Path, out_dir: Path | None, reference: Path | None, params: tuple[str, ...], fail_on: str | None
+    case_dir: Path,
+    out_dir: Path | None,
+    reference: Path | None,
+    params: tuple[str, ...],
+    fail_on: str | None,
+    pdf: bool,
 ) -> None:
     """Investigate CASE_DIR: custody intake, analyses, report.html and findings.json."""
     from workbench.report.runner import investigate as run
@@ -69,6 +75,7 @@ def investigate(
             out_dir,
             reference=reference,
             parameters=parameters,
+            pdf=pdf,
             progress=lambda msg: click.echo(msg, err=True),
         )
     except ReportError as exc:

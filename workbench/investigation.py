@@ -290,6 +290,12 @@ class Investigation:
         chosen = self.results[section].findings if section in self.results else [] if section else self.findings
         return present.findings_table(chosen)
 
+    def findings_by_tactic(self):
+        """Findings grouped by MITRE ATLAS tactic, worst group first (HTML)."""
+        from workbench.report import present
+
+        return present.findings_by_tactic(self.findings)
+
     def section(self, name: str) -> SectionView:
         """One analysis section: its own renderer's figures and tables, or its findings.
 

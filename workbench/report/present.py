@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from IPython.display import HTML
 
+from workbench.atlas import tactic_of, technique_name
 from workbench.records import Event, Finding, Severity, to_frame
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def html_table(df: pd.DataFrame, *, mono: tuple[str, ...] = (), max_rows: int = 
 
 
 def summary(inv: Investigation) -> HTML:
+    """Executive summary: verdict with reasons, counts by severity, exposure, the three most important findings."""
     verdict, reasons = inv.verdict
     counts = Counter(f.severity.value for f in inv.findings)
     meta = inv.case.meta
@@ -95,16 +97,68 @@ def summary(inv: Investigation) -> HTML:
         ("Affected models", ", ".join(meta.affected_models) or "(not declared)"),
         ("Detection time", meta.detection_time.isoformat() if meta.detection_time else "(not declared)"),
         ("Commander", meta.commander or "(not declared)"),
+        ("Exposure window", _exposure_text(inv.exposure)),
     ]
     facts_html = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
     counts_html = " ".join(f"{_sev(s.value)} {counts.get(s.value, 0)}" for s in Severity)
     reasons_html = "".join(f"<li>{escape(r)}</li>" for r in reasons)
+    top = [f for f in inv.findings if f.severity.rank >= Severity.MEDIUM.rank][:3]
+    top_html = "".join(
+        f"<li>{_sev(f.severity.value)} <b>{escape(f.title)}</b> <span class='wb-note'>({escape(f.category)})</span>"
+        f"<br>{escape(f.detail)}</li>"
+        for f in top
+    )
     colour = VERDICT_COLOURS[verdict]
     return HTML(
-        f'<div class="wb-summary"><span class="wb-verdict" style="background:{colour}">Verdict: {verdict}</span>'
-        f"<ul>{reasons_html}</ul><p>Findings by severity: {counts_html}</p>"
-        f'<table class="wb-table">{facts_html}</table></div>'
+        '<div class="wb-summary">'
+        f'<span class="wb-verdict" style="background:{colour}">Verdict: {verdict}</span>'
+        f"<p><b>Because:</b></p><ul>{reasons_html}</ul><p>Findings by severity: {counts_html}</p>"
+        + (f"<p><b>Most important findings</b></p><ol>{top_html}</ol>" if top else "")
+        + f'<table class="wb-table">{facts_html}</table></div>'
     )
+
+
+def _exposure_text(exposure: dict[str, Any] | None) -> str:
+    if not exposure:
+        return "no change in the model's outputs was found (or no predictions were given)"
+    interval = exposure.get("onset_interval") or [None, None]
+    end = exposure.get("end") or "still ongoing at the end of the records"
+    excess = exposure.get("excess_by_class") or {}
+    parts = [f"from {exposure.get('onset')} (95% interval {interval[0]} – {interval[1]}) to {end}"]
+    if exposure.get("predictions") is not None:
+        parts.append(f"{exposure['predictions']:,} predictions served in the window")
+    if excess:
+        shown = ", ".join(f"{k}: {_excess(v)}" for k, v in list(excess.items())[:5])
+        parts.append(f"estimated excess predictions by class: {shown}")
+    return "; ".join(parts)
+
+
+def _excess(value: Any) -> str:
+    if isinstance(value, dict):
+        est = value.get("estimate")
+        lo, hi = value.get("low"), value.get("high")
+        if est is not None and lo is not None and hi is not None:
+            return f"{est:+.0f} [{lo:+.0f}, {hi:+.0f}]"
+        return str(est)
+    return f"{value:+.0f}" if isinstance(value, int | float) else str(value)
+
+
+def findings_by_tactic(findings: list[Finding]) -> HTML:
+    """Findings grouped by MITRE ATLAS tactic (of each finding's first technique), worst first in each group."""
+    if not findings:
+        return HTML('<p class="wb-note">No findings.</p>')
+    groups: dict[str, list[Finding]] = {}
+    for f in findings:
+        tactic = tactic_of(f.atlas[0]) if f.atlas else "Other"
+        groups.setdefault(tactic, []).append(f)
+    order = sorted(groups, key=lambda t: (-max(f.severity.rank for f in groups[t]), t))
+    parts = []
+    for tactic in order:
+        df = to_frame(groups[tactic], Finding)[["severity", "category", "title", "path", "line", "atlas", "id"]]
+        names = {f.id: ", ".join(f"{t} {technique_name(t)}" for t in f.atlas) for f in groups[tactic]}
+        df["atlas"] = df["id"].map(names)
+        parts.append(f"<h3>{escape(tactic)} ({len(groups[tactic])})</h3>" + html_table(df, mono=("path", "id")))
+    return HTML("".join(parts))
 
 
 def evidence_table(inv: Investigation) -> HTML:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbconvert import HTMLExporter
+from traitlets.config import Config
 
 from workbench.report.resources import templates_dir
 
@@ -14,8 +16,17 @@ __all__ = ["TEMPLATE", "render_html"]
 TEMPLATE = "report"
 
 
-def render_html(notebook: Path, html_path: Path, *, title: str | None = None) -> Path:
+def render_html(
+    notebook: Path, html_path: Path, *, title: str | None = None, metadata: dict[str, Any] | None = None
+) -> Path:
     """Convert ``notebook`` to ``html_path`` with the workbench report template.
+
+    Args:
+        notebook: the executed notebook.
+        html_path: where to write the report.
+        title: the page title.
+        metadata: values for the title block and appendix footer (incident_id, title, verdict, severity, models,
+            generated_at, workbench_version, notebook_sha256, custody_head); escaped by the template.
 
     Returns:
         ``html_path``.
@@ -23,7 +34,13 @@ def render_html(notebook: Path, html_path: Path, *, title: str | None = None) ->
     nb = nbformat.read(notebook, as_version=4)
     if title:
         nb.metadata["title"] = title
+    if metadata:
+        nb.metadata["workbench"] = metadata
+    config = Config()
+    config.TagRemovePreprocessor.remove_cell_tags = {"report-hide"}
+    config.TagRemovePreprocessor.enabled = True
     exporter = HTMLExporter(
+        config=config,
         template_name=TEMPLATE,
         extra_template_basedirs=[str(templates_dir())],
         exclude_input=True,

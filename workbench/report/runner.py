@@ -15,7 +15,11 @@ from typing import Any
 
 from workbench import custody
 from workbench.case import Case
+from workbench._version import __version__
 from workbench.errors import CustodyError, ReportError
+from workbench.hashing import sha256_file
+from workbench.records import now_utc
+from workbench.report.pdf import html_to_pdf
 from workbench.report.render import render_html
 from workbench.report.resources import notebook_path
 
@@ -34,6 +38,21 @@ class RunResult:
     findings: Path
     verdict: str
     critical: int
+
+
+def _title_block(case: Case, doc: dict[str, Any], executed: Path) -> dict[str, Any]:
+    meta = case.meta
+    return {
+        "incident_id": case.incident_id,
+        "title": meta.title,
+        "verdict": doc.get("verdict", "unknown (the run failed before its outputs were written)"),
+        "severity": meta.severity.value if meta.severity else None,
+        "models": ", ".join(meta.affected_models),
+        "generated_at": doc.get("generated_at") or now_utc().isoformat(),
+        "workbench_version": __version__,
+        "notebook_sha256": sha256_file(executed)[0],
+        "custody_head": (doc.get("custody") or {}).get("head", ""),
+    }
 
 
 def _first_failure(executed: Path) -> ReportError | None:
@@ -64,6 +83,7 @@ def investigate(
     *,
     reference: str | Path | None = None,
     parameters: Mapping[str, Any] | None = None,
+    pdf: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Investigate one case end to end.
@@ -74,6 +94,7 @@ def investigate(
             not already hold a custody ledger.
         reference: known-good model folder overriding the case's.
         parameters: extra papermill parameters (``-p NAME=VALUE``).
+        pdf: also print ``report.pdf`` with headless Chromium.
         progress: called with one line per step.
 
     Returns:
@@ -121,14 +142,17 @@ def investigate(
             evalue=exc.evalue,
         )
     html = out / "report.html"
-    if executed.exists():
-        render_html(executed, html, title=f"Incident {case.incident_id}")
-        say(f"report: {html}")
     findings_path = out / "findings.json"
+    doc = json.loads(findings_path.read_text(encoding="utf-8")) if findings_path.exists() else {}
+    if executed.exists():
+        render_html(executed, html, title=f"Incident {case.incident_id}", metadata=_title_block(case, doc, executed))
+        say(f"report: {html}")
+        if pdf:
+            html_to_pdf(html, out / "report.pdf")
+            say(f"pdf: {out / 'report.pdf'}")
     if failure is not None:
         raise failure
     if not findings_path.exists():
         raise ReportError(f"{findings_path} was not written: the notebook's outputs cell did not run")
-    doc = json.loads(findings_path.read_text(encoding="utf-8"))
     critical = sum(1 for f in doc.get("findings", []) if f.get("severity") == "critical")
     return RunResult(out, executed, html, findings_path, doc.get("verdict", "unknown"), critical)
