@@ -113,9 +113,12 @@ def intake(case: Case, out_dir: Path, *, progress: Callable[[str, int], None] | 
         raise CustodyError(f"{path}: a custody ledger already exists; use a new output folder")
     ledger = Ledger(path)
     ledger.append(
-        "intake", case_root=str(case.root), incident_id=case.incident_id, workbench_version=__version__,
+        "intake",
+        case_root=str(case.root),
+        incident_id=case.incident_id,
+        workbench_version=__version__,
         files_expected=len(case.files),
-    )  # fmt: skip
+    )
     abs_paths = {case.root / f.relpath: f for f in case.files}
     results = hash_files(abs_paths, progress=(lambda p, n: progress(abs_paths[p].relpath, n)) if progress else None)
     total = 0
@@ -172,10 +175,15 @@ class VerifyResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "verified": self.verified, "files": self.files, "head": self.head, "changed": self.changed,
-            "missing": self.missing, "added": self.added, "broken_links": self.broken_links,
+            "verified": self.verified,
+            "files": self.files,
+            "head": self.head,
+            "changed": self.changed,
+            "missing": self.missing,
+            "added": self.added,
+            "broken_links": self.broken_links,
             "case_root": self.case_root,
-        }  # fmt: skip
+        }
 
 
 def verify(out_dir: Path, *, case_root: Path | None = None, record: bool = True) -> VerifyResult:
@@ -200,9 +208,10 @@ def verify(out_dir: Path, *, case_root: Path | None = None, record: bool = True)
     current = {f.relpath for f in walk_tree(root, [])}
     results = hash_files(root / p for p in sorted(set(recorded) & current))
     changed = sorted(
-        p for p in set(recorded) & current
+        p
+        for p in set(recorded) & current
         if isinstance(results[root / p], OSError) or results[root / p][0] != recorded[p].get("sha256")
-    )  # fmt: skip
+    )
     result = VerifyResult(
         changed=changed,
         missing=sorted(set(recorded) - current),
@@ -213,6 +222,11 @@ def verify(out_dir: Path, *, case_root: Path | None = None, record: bool = True)
         case_root=str(root),
     )
     if record and not broken:
-        ledger.append("verify", verified=result.verified, changed=len(result.changed),
-                      missing=len(result.missing), added=len(result.added))  # fmt: skip
+        ledger.append(
+            "verify",
+            verified=result.verified,
+            changed=len(result.changed),
+            missing=len(result.missing),
+            added=len(result.added),
+        )
     return result

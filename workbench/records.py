@@ -89,6 +89,11 @@ CATEGORIES: frozenset[str] = frozenset(
         "evidence_malformed",
         "model_marked_compromised",
         "monitor_alert",
+        # dependency forensics (workbench.deps)
+        "dependency_added",
+        "dependency_untrusted_source",
+        "dependency_typosquat",
+        "dependency_confusion",
         # model artefact scan (workbench.model)
         "custom_code_reference",
         "archive_anomaly",

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench import custody
-from workbench.case import Case
 from workbench._version import __version__
+from workbench.case import Case
 from workbench.errors import CustodyError, ReportError
 from workbench.hashing import sha256_file
 from workbench.records import now_utc
