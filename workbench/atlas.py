@@ -19,8 +19,6 @@ TECHNIQUES: dict[str, tuple[str, str]] = {
     "AML.T0050": ("Command and Scripting Interpreter", "Execution"),
     "AML.T0072": ("Reverse Shell", "Command and Control"),
     "AML.T0055": ("Unsecured Credentials", "Credential Access"),
-    "AML.T0050": ("Command and Scripting Interpreter", "Execution"),
-    "AML.T0072": ("Reverse Shell", "Command and Control"),
 }
 
 

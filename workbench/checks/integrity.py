@@ -5,20 +5,18 @@
 * :func:`check_artefacts`: dangerous file types and a missing signature → ``dangerous_file_type``,
   ``model_unsigned``.
 * :func:`check_dependencies`: installed packages against ``baseline_dependencies`` → ``dependency_changed``,
-  ``dependency_missing``.
+  ``dependency_missing`` (now in :mod:`workbench.deps`, re-exported here).
 
 Files are hashed by streaming; nothing in the model folder is opened other than to read bytes.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
-import pandas as pd
-
 from workbench.case import walk_tree
+from workbench.deps import check_dependencies  # moved to workbench.deps; re-exported for compatibility
 from workbench.hashing import hash_files
 from workbench.records import Finding, Severity
 
@@ -178,67 +176,3 @@ def _looks_like_pickle(path: Path) -> bool:
     except OSError:
         return False
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-
-
-def _canon(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def check_dependencies(installed: pd.DataFrame, baseline: Mapping[str, str], *, source: str) -> list[Finding]:
-    """Compare installed packages (the ``frozen_deps`` frame: ``name``, ``version``) with a baseline.
-
-    Args:
-        installed: frame with PEP 503-normalised ``name`` and ``version`` (None for URL/editable installs).
-        baseline: ``{package: version}`` (the monitor's ``baseline_dependencies``).
-        source: the frozen-deps file, for ``evidence.path``.
-
-    Returns:
-        ``dependency_changed`` (critical) and ``dependency_missing`` (high) findings, as in the original monitor.
-    """
-    current = {}
-    lines = {}
-    for row in installed.itertuples(index=False):
-        current[_canon(row.name)] = row.version
-        lines[_canon(row.name)] = getattr(row, "line", None)
-    findings: list[Finding] = []
-    for pkg, expected in sorted(baseline.items()):
-        key = _canon(pkg)
-        if key not in current:
-            findings.append(
-                Finding.create(
-                    severity=Severity.HIGH,
-                    category="dependency_missing",
-                    detector=DETECTOR,
-                    atlas=ATLAS_DEPS,
-                    title=f"Expected dependency {pkg}=={expected} is missing",
-                    detail=f"{pkg} is in the baseline but not installed.",
-                    evidence={"path": source, "package": pkg, "expected": str(expected)},
-                )
-            )
-        elif str(current[key]) != str(expected):
-            actual = current[key] if current[key] is not None else "a non-version install (URL, VCS or path)"
-            findings.append(
-                Finding.create(
-                    severity=Severity.CRITICAL,
-                    category="dependency_changed",
-                    detector=DETECTOR,
-                    atlas=ATLAS_DEPS,
-                    title=f"Dependency {pkg} changed: expected {expected}, found {actual}",
-                    detail=f"The installed {pkg} does not match the baseline version {expected}.",
-                    evidence={
-                        "path": source,
-                        "line": _int_or_none(lines.get(key)),
-                        "package": pkg,
-                        "expected": str(expected),
-                        "actual": str(actual),
-                    },
-                )
-            )
-    return findings
-
-
-def _int_or_none(value: object) -> int | None:
-    try:
-        return None if value is None or pd.isna(value) else int(value)
-    except (TypeError, ValueError):
-        return None
