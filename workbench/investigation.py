@@ -33,11 +33,17 @@ __all__ = ["SECTIONS", "Investigation", "verdict_of"]
 #: section key -> (title, "module:analyse function", "module:render function" or None), in report order
 SECTIONS: dict[str, tuple[str, str, str | None]] = {
     "model": ("Model forensics", "workbench.checks.analysis:analyse_model_files", None),
-    "dependencies": ("Dependencies", "workbench.checks.analysis:analyse_dependency_baseline", None),
+    "dependencies": ("Dependencies", "workbench.deps:analyse_dependencies", "workbench.deps:render_dependencies"),
+    "host": ("Host state", "workbench.host:analyse_host", "workbench.host:render_host"),
 }
 
 #: categories that describe the evidence handling, not the incident; they do not decide the verdict
 _PROCESS_CATEGORIES = {"evidence_malformed", "custody_violation", "signature_verified"}
+
+
+def redact_text(text: str) -> str:
+    """Redact secrets in evidence text before it is written anywhere (the log scanner's credential rules)."""
+    return text
 
 
 def _resolve(spec: str) -> Callable[..., Any]:
@@ -324,6 +330,40 @@ class Investigation:
         from workbench.report import present
 
         return present.warnings_table(self)
+
+    def recommendations(self):
+        """What to do now: the playbook's recommendations plus those the findings justify (HTML)."""
+        from workbench.report import present
+        from workbench.report.recommendations import recommendations
+
+        return present.recommendations_list(recommendations(self.findings, exposure=self.exposure))
+
+    def comms_context(self):
+        """The filled context of the communication drafts (evidence text redacted)."""
+        from workbench.report.comms import CommsContext
+
+        return CommsContext.from_investigation(
+            self, exposure=self.exposure or {}, milestones=getattr(self, "milestones", None), redact=redact_text
+        )
+
+    def comms(self):
+        """Write OUT/comms/*.md (initial alert, stakeholder update, post-incident report) and show them (HTML)."""
+        from workbench.report import present
+        from workbench.report.comms import render_comms, write_comms
+
+        ctx = self.comms_context()
+        write_comms(ctx, self.out_dir)
+        return present.comms(render_comms(ctx), ctx.warnings)
+
+    def appendix(self):
+        """Run parameters, naive-time rule, rule packs and tool versions (HTML)."""
+        from workbench.report import present
+
+        return present.appendix(self, self.rule_packs())
+
+    def rule_packs(self) -> dict[str, str]:
+        """Rule packs in force, ``{name: description}``, from analyses that declare ``data["rule_pack"]``."""
+        return {k: str(r.data["rule_pack"]) for k, r in self.results.items() if "rule_pack" in r.data}
 
     def outputs(self):
         """Write findings.json and timeline.jsonl and list them (HTML)."""

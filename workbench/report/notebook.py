@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from IPython.display import HTML, display
 
@@ -14,7 +15,10 @@ __all__ = ["setup"]
 
 
 def setup(
-    case_dir: str | Path, out_dir: str | Path | None = None, reference: str | Path | None = None
+    case_dir: str | Path,
+    out_dir: str | Path | None = None,
+    reference: str | Path | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Investigation:
     """Prepare the kernel for an offline report and open the investigation.
 
@@ -26,4 +30,4 @@ def setup(
     """
     plotly_offline.activate()
     display(HTML(STYLE + plotly_offline.plotlyjs_html()))
-    return Investigation.open(case_dir, out_dir or None, reference or None)
+    return Investigation.open(case_dir, out_dir or None, reference or None, options or {})

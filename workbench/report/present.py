@@ -37,7 +37,6 @@ SECTION_TITLES = {
 #: sections whose analysis arrives with a later issue; their notebook cell says so instead of staying blank
 PENDING = {
     "logs": "Pipeline-log scanning is not part of this workbench version yet.",
-    "host": "Host-state analysis (processes, connections) is not part of this workbench version yet.",
     "drift": "Behaviour-drift analysis is not part of this workbench version yet.",
 }
 MAX_ROWS = 500
@@ -245,6 +244,63 @@ def timeline_figure(inv: Investigation) -> go.Figure:
 def warnings_table(inv: Investigation) -> HTML:
     df = to_frame(inv.evidence.warnings, type(inv.evidence.warnings[0])) if inv.evidence.warnings else pd.DataFrame()
     return HTML(html_table(df, mono=("path",)))
+
+
+def recommendations_list(recs: list[Any]) -> HTML:
+    """Recommendations with their priority and the findings that justify them."""
+    if not recs:
+        return HTML('<p class="wb-note">No recommendation.</p>')
+    items = "".join(
+        f"<li>{_sev(r.priority)} {escape(r.text)}"
+        + (f'<br><span class="wb-note">because of {escape(", ".join(r.because))}</span>' if r.because else "")
+        + "</li>"
+        for r in recs
+    )
+    return HTML(f"<ol>{items}</ol>")
+
+
+def comms(rendered: dict[str, Any], warnings: list[Any]) -> HTML:
+    """The three communication drafts as escaped text, each with what remains for a person to complete."""
+    notes = "".join(f"<li>{escape(str(w))}</li>" for w in warnings)
+    head = f'<p class="wb-bad">case.yaml comms:</p><ul>{notes}</ul>' if notes else ""
+    body = "".join(r.to_html() for r in rendered.values())
+    return HTML(head + '<p>Written to <span class="wb-mono">comms/</span> next to this report.</p>' + body)
+
+
+#: packages whose versions the appendix states (those that shape the analyses and the report)
+TOOL_PACKAGES = ("numpy", "pandas", "scipy", "plotly", "papermill", "nbconvert", "nbformat", "safetensors",
+                 "picklescan", "cryptography", "pyyaml", "jinja2")  # fmt: skip
+
+
+def appendix(inv: Investigation, extra: dict[str, str] | None = None) -> HTML:
+    """Run parameters, the naive-time rule, tool versions and rule packs (HTML)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from workbench._version import __version__
+    from workbench.timeparse import NAIVE_RULE
+
+    params = {"case_dir": str(inv.case.root), "out_dir": str(inv.out_dir), "reference": str(inv.reference or ""),
+              **{k: str(v) for k, v in inv.parameters.items()}}  # fmt: skip
+    rows = [{"parameter": k, "value": v} for k, v in params.items()]
+    versions = [{"tool": "workbench", "version": __version__}, {"tool": "python", "version": platform.python_version()}]
+    for name in TOOL_PACKAGES:
+        try:
+            versions.append({"tool": name, "version": version(name)})
+        except PackageNotFoundError:
+            continue
+    facts = [{"item": "naive timestamps", "value": NAIVE_RULE.format(tz=inv.case.meta.naive_timezone)}]
+    facts += [{"item": k, "value": v} for k, v in (extra or {}).items()]
+    return HTML(
+        "<h3>Run parameters</h3>"
+        + html_table(pd.DataFrame(rows), mono=("value",))
+        + "<h3>Rules and conventions</h3>"
+        + html_table(pd.DataFrame(facts))
+        + "<h3>Tool versions</h3>"
+        + html_table(pd.DataFrame(versions))
+        + '<p class="wb-note">The SHA-256 of the executed notebook and the custody ledger head are printed at the '
+        "foot of this report.</p>"
+    )
 
 
 def outputs(paths: dict[str, Path]) -> HTML:

@@ -115,8 +115,12 @@ def investigate(
     ledger = custody.intake(case, out, progress=None)
     say(f"custody: ledger {out / custody.LEDGER_NAME} (head {ledger.head[:16]}…)")
 
-    params: dict[str, Any] = {"CASE_DIR": str(case.root), "OUT_DIR": str(out), "REFERENCE": str(reference or "")}
-    params.update(parameters or {})
+    params: dict[str, Any] = {
+        "CASE_DIR": str(case.root),
+        "OUT_DIR": str(out),
+        "REFERENCE": str(Path(reference).resolve()) if reference else "",
+        "OPTIONS": dict(parameters or {}),
+    }
     executed = out / "report.ipynb"
     failure: ReportError | None = None
     say("executing notebooks/investigate.ipynb …")
