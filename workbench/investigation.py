@@ -15,7 +15,6 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from workbench.case import Case
 from workbench.collect import EvidenceSet, collect_evidence
 from workbench.errors import EvidenceError
 from workbench.records import Event, EvidenceWarning, Finding, Severity, now_utc
+from workbench.timeline import Milestones, Timeline, build_timeline, evidence_events, merge_events, write_timeline
 from workbench.timeparse import NAIVE_RULE
 
 __all__ = ["SECTIONS", "Investigation", "verdict_of"]
@@ -33,6 +33,7 @@ __all__ = ["SECTIONS", "Investigation", "verdict_of"]
 #: section key -> (title, "module:analyse function", "module:render function" or None), in report order
 SECTIONS: dict[str, tuple[str, str, str | None]] = {
     "model": ("Model forensics", "workbench.checks.analysis:analyse_model_files", None),
+    "monitor": ("Monitor alerts", "workbench.checks.analysis:analyse_monitor_alerts", None),
     "dependencies": ("Dependencies", "workbench.deps:analyse_dependencies", "workbench.deps:render_dependencies"),
     "host": ("Host state", "workbench.host:analyse_host", "workbench.host:render_host"),
 }
@@ -99,6 +100,8 @@ class Investigation:
     errors: dict[str, BaseException] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    timeline: Timeline | None = None
+    milestones: Milestones | None = None
     _verify: custody.VerifyResult | None = None
 
     @classmethod
@@ -163,53 +166,13 @@ class Investigation:
             (f for r in self.results.values() for f in r.findings),
             key=lambda f: (-f.severity.rank, f.category, f.title),
         )
-        self.events = sorted(
-            self._base_events() + [e for r in self.results.values() for e in r.events], key=lambda e: e.timestamp
+        self.events = merge_events(
+            evidence_events(self.case, self.evidence, self.ledger), [e for r in self.results.values() for e in r.events]
         )
-
-    def _base_events(self) -> list[Event]:
-        events: list[Event] = []
-        for loaded in self.evidence.all("actions_log"):
-            for row in loaded.frame.itertuples(index=False):
-                if row.timestamp is not None and str(row.timestamp) != "NaT":
-                    events.append(
-                        Event(
-                            row.timestamp.to_pydatetime(),
-                            loaded.path,
-                            "ir:action",
-                            row.message,
-                            Severity.INFO,
-                            extra={"line": int(row.line)},
-                        )
-                    )
-        for loaded in self.evidence.all("monitor_alerts"):
-            for row in loaded.frame.itertuples(index=False):
-                if row.timestamp is None or str(row.timestamp) == "NaT":
-                    continue
-                msg = f"Monitor alert {row.type}: {row.model} {row.file or ''}".strip()
-                events.append(
-                    Event(
-                        row.timestamp.to_pydatetime(),
-                        loaded.path,
-                        "ml:monitor:alert",
-                        msg,
-                        _severity_or(row.severity, Severity.INFO),
-                        timestamp_desc="Alert Time",
-                        extra={"line": int(row.line)},
-                    )
-                )
-        start = self.ledger.entries[0]
-        events.append(
-            Event(
-                datetime.fromisoformat(start["time"]),
-                "custody.jsonl",
-                "ir:custody:intake",
-                f"Evidence intake: {start.get('files_expected', 0)} files hashed",
-                Severity.INFO,
-                timestamp_desc="Intake Time",
-            )
+        self.timeline = build_timeline(
+            self.events, findings=self.findings, meta=self.case.meta, exposure=self.exposure, generated_at=now_utc()
         )
-        return events
+        self.milestones = self.timeline.milestones
 
     # ------------------------------------------------------------------------------------------------ results
     @property
@@ -250,6 +213,8 @@ class Investigation:
             },
             "findings": [f.to_dict() for f in self.findings],
             "exposure": self.exposure,
+            "milestones": self.milestones.to_dict() if self.milestones else None,
+            "timeline": self.timeline.summary() if self.timeline else None,
             "naive_time_rule": NAIVE_RULE.format(tz=self.case.meta.naive_timezone),
             "analysis_errors": {k: f"{type(e).__name__}: {e}" for k, e in self.errors.items()},
             "warnings": [w.to_dict() for w in self.evidence.warnings],
@@ -265,9 +230,7 @@ class Investigation:
         findings_path = self.out_dir / "findings.json"
         findings_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         timeline_path = self.out_dir / "timeline.jsonl"
-        with timeline_path.open("w", encoding="utf-8") as fh:
-            for event in self.events:
-                fh.write(json.dumps(event.to_timesketch(), sort_keys=True) + "\n")
+        write_timeline(self.timeline, timeline_path, redact=redact_text)
         return {"findings": findings_path, "timeline": timeline_path}
 
     # ------------------------------------------------------------------------------------ notebook display
@@ -319,11 +282,19 @@ class Investigation:
         renderer = _resolve(spec[2]) if spec[2] else present.findings_list
         return SectionView(renderer(result))
 
-    def timeline_figure(self):
-        """Events over time by source (plotly figure, UTC axis)."""
-        from workbench.report import present
+    def timeline_figure(self, group_by: str = "lane"):
+        """Events by source lane (or ATLAS tactic), severity colours, milestones, exposure shaded (plotly, UTC)."""
+        from workbench.timeline.plots import timeline_figure
 
-        return present.timeline_figure(self)
+        return timeline_figure(self.timeline, group_by=group_by)
+
+    def milestones_table(self):
+        """Milestones (first indicator, compromise, detection, containment, recovery) and intervals (HTML)."""
+        from IPython.display import HTML
+
+        from workbench.timeline.plots import milestones_table
+
+        return HTML(milestones_table(self.timeline))
 
     def warnings_table(self):
         """Every recorded evidence warning: file, line, reason (HTML)."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from workbench.analysis import AnalysisContext, AnalysisResult
-from workbench.checks.integrity import check_artefacts, check_dependencies, check_model_integrity, hash_model_dir
+from workbench.checks.integrity import check_artefacts, check_model_integrity, hash_model_dir
 from workbench.records import Finding, Severity
 
-__all__ = ["analyse_model_files"]
+__all__ = ["analyse_model_files", "analyse_monitor_alerts"]
 
 
 def analyse_model_files(ctx: AnalysisContext) -> AnalysisResult:
@@ -41,12 +41,23 @@ def analyse_model_files(ctx: AnalysisContext) -> AnalysisResult:
     return result
 
 
-def analyse_dependency_baseline(ctx: AnalysisContext) -> AnalysisResult:
-    """Installed packages (frozen_deps.txt) against the monitor configuration's ``baseline_dependencies``."""
-    result = AnalysisResult(section="dependencies")
-    frozen = ctx.evidence.first("frozen_deps")
-    config = ctx.evidence.first("monitor_config")
-    baseline = (config.meta.get("baseline_dependencies") if config else None) or {}
-    if frozen is not None and baseline:
-        result.findings = check_dependencies(frozen.frame, baseline, source=frozen.path)
+def analyse_monitor_alerts(ctx: AnalysisContext) -> AnalysisResult:
+    """The integrity monitor's alerts as one low finding: leads for the analyses, not conclusions."""
+    result = AnalysisResult(section="monitor")
+    for loaded in ctx.evidence.all("monitor_alerts"):
+        count = len(loaded.frame)
+        if not count:
+            continue
+        kinds = ", ".join(sorted({str(t) for t in loaded.frame["type"].dropna()}))
+        result.findings.append(
+            Finding.create(
+                severity=Severity.LOW,
+                category="monitor_alert",
+                detector="workbench.checks.analysis",
+                title=f"The integrity monitor raised {count} alert(s): {kinds}",
+                detail="Alerts are leads, not conclusions: the analyses confirm or refute them.",
+                evidence={"path": loaded.path, "alerts": count},
+                atlas=("AML.T0010.003",),
+            )
+        )
     return result

@@ -10,11 +10,10 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import plotly.graph_objects as go
 from IPython.display import HTML
 
 from workbench.atlas import tactic_of, technique_name
-from workbench.records import Event, Finding, Severity, to_frame
+from workbench.records import Finding, Severity, to_frame
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -214,31 +213,6 @@ def findings_list(result: AnalysisResult) -> list[str]:
     )
     items.append(f"<ul>{details}</ul>")
     return items
-
-
-def timeline_figure(inv: Investigation) -> go.Figure:
-    df = to_frame(inv.events, Event)
-    fig = go.Figure()
-    for source, group in df.groupby("source", sort=True):
-        fig.add_trace(
-            go.Scatter(
-                x=group["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None),
-                y=[source] * len(group),
-                mode="markers",
-                name=source,
-                marker={"size": 10, "color": [SEVERITY_COLOURS.get(str(s), "#6c757d") for s in group["severity"]]},
-                text=[escape(m) for m in group["message"]],
-                hovertemplate="%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{text}<extra></extra>",
-            )
-        )
-    fig.update_layout(
-        title="Events by source",
-        xaxis_title="time (UTC)",
-        height=160 + 40 * max(1, df["source"].nunique()),
-        showlegend=False,
-        margin={"l": 10, "r": 10, "t": 40, "b": 40},
-    )
-    return fig
 
 
 def warnings_table(inv: Investigation) -> HTML:

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from workbench.records import Event, Severity
+from workbench.timeline.build import build_timeline
+from workbench.timeline.plots import MAX_POINTS, timeline_figure
+from workbench.timeline.sources import evidence_events
+
+GENERATED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+KINDS = ["ci:log:match", "ml:monitor:alert", "ir:action", "host:process", "ml:model:file_modified"]
+
+
+@pytest.fixture(scope="module")
+def big_timeline():
+    """100,000 distinct events over 15 days in five lanes (nothing collapses)."""
+    start = datetime(2026, 11, 10, tzinfo=UTC)
+    severities = list(Severity)
+    events = [
+        Event(start + timedelta(seconds=13 * i), f"src{i % 7}", KINDS[i % 5], f"event {i}", severities[(i * 7) % 5])
+        for i in range(100_000)
+    ]
+    return build_timeline(events, generated_at=GENERATED)
+
+
+def test_100k_events_aggregate_to_webgl_and_stay_small(big_timeline):
+    assert len(big_timeline) == 100_000
+    fig = timeline_figure(big_timeline)
+    assert {trace.type for trace in fig.data} == {"scattergl"}
+    assert sum(int(sum(trace.customdata)) for trace in fig.data) == 100_000
+    assert sum(len(trace.x) for trace in fig.data) <= 5 * 300  # lanes x bins
+    size = len(fig.to_html(include_plotlyjs=False, full_html=False))
+    assert size < 300_000  # measured about 90 kB; far under the 2 MB budget
+    assert "aggregated into 300 time bins" in fig.layout.title.text
+    assert fig.layout.xaxis.title.text == "time (UTC)"
+
+
+def test_below_threshold_each_event_is_a_marker(big_timeline):
+    from workbench.timeline.build import Timeline
+
+    small = Timeline(
+        big_timeline.entries[:MAX_POINTS], big_timeline.milestones, big_timeline.horizon, GENERATED, "rule"
+    )
+    fig = timeline_figure(small)
+    assert {trace.type for trace in fig.data} == {"scatter"}
+    assert sum(len(trace.x) for trace in fig.data) == MAX_POINTS
+
+
+def test_sample_case_figure_has_lanes_milestones_and_exposure(opened):
+    o = opened("tampered-weights")
+    events = evidence_events(o.case, o.evidence, o.ledger, warnings=[])
+    planted = Event(
+        datetime(2026, 11, 14, 3, 8, 1, tzinfo=UTC),
+        "logs/pipeline.log",
+        "ci:log:match",
+        "<script>alert(1)</script> curl | bash",
+        "critical",
+    )
+    flagged = Event(datetime(1975, 1, 1, tzinfo=UTC), "actions.log", "ir:action", "clock reset")
+    exposure = {"onset": "2026-11-14T03:13:04.800Z", "end": None}
+    tl = build_timeline([*events, planted, flagged], meta=o.case.meta, exposure=exposure, generated_at=GENERATED)
+    fig = timeline_figure(tl)
+    assert [t.name for t in fig.data] == ["critical", "high", "info"]  # severity traces, legend in severity order
+    assert fig.data[0].marker.color == "#8b0000"
+    assert set(fig.data[2].y) == {"Response", "Custody"}
+    assert list(fig.layout.yaxis.categoryarray) == ["Custody", "Response", "Monitor", "Pipeline"]
+    # evidence text is escaped in hover labels
+    hover = " ".join(fig.data[0].text)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hover and "<script>" not in hover
+    # one dashed line per milestone with a time, labelled
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    labels = [a.text for a in fig.layout.annotations if a.text != "exposure window (5 d 6 h 27 min 28 s)"]
+    assert labels == ["First indicator", "Estimated compromise", "Detection", "Containment", "Recovery", "Report"]
+    assert [pd.Timestamp(s.x0) for s in lines] == [
+        pd.Timestamp("2026-11-14T03:08:01"),
+        pd.Timestamp("2026-11-14T03:08:01"),
+        pd.Timestamp("2026-11-19T08:40:03"),
+        pd.Timestamp("2026-11-19T09:40:33"),
+        pd.Timestamp("2026-11-19T11:20:47"),
+        pd.Timestamp("2026-11-26T12:00:00"),
+    ]
+    (rect,) = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert (pd.Timestamp(rect.x0), pd.Timestamp(rect.x1)) == (
+        pd.Timestamp("2026-11-14T03:13:04.8"),
+        pd.Timestamp("2026-11-19T09:40:33"),
+    )
+    assert "1 with unusable times not shown" in fig.layout.title.text
+    by_tactic = timeline_figure(tl, group_by="tactic")
+    assert set(by_tactic.layout.yaxis.categoryarray) == {"Initial Access", "Response"}
+    with pytest.raises(ValueError, match="group_by"):
+        timeline_figure(tl, group_by="colour")
+
+
+def test_milestones_table(opened):
+    from workbench.timeline.plots import milestones_table
+
+    o = opened("tampered-weights")
+    events = evidence_events(o.case, o.evidence, o.ledger, warnings=[])
+    tl = build_timeline(events, meta=o.case.meta, generated_at=GENERATED)
+    html = milestones_table(tl)
+    assert html.count("<tr>") == 1 + 6 + 4
+    assert '<td>Time to contain</td><td class="wb-mono">1 h 0 min 30 s</td><td>detection → containment</td>' in html
+    assert '<td>Containment</td><td class="wb-mono">2026-11-19 09:40:33</td>' in html
