@@ -32,7 +32,7 @@ __all__ = ["SECTIONS", "Investigation", "verdict_of"]
 
 #: section key -> (title, "module:analyse function", "module:render function" or None), in report order
 SECTIONS: dict[str, tuple[str, str, str | None]] = {
-    "model": ("Model forensics", "workbench.checks.analysis:analyse_model_files", None),
+    "model": ("Model forensics", "workbench.model.analysis:analyse", "workbench.model.analysis:render"),
     "monitor": ("Monitor alerts", "workbench.checks.analysis:analyse_monitor_alerts", None),
     "dependencies": ("Dependencies", "workbench.deps:analyse_dependencies", "workbench.deps:render_dependencies"),
     "host": ("Host state", "workbench.host:analyse_host", "workbench.host:render_host"),

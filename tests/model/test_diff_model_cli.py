@@ -1,0 +1,151 @@
+"""``workbench diff-model`` through click's runner: JSON contract, exit statuses, wrong arguments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from workbench.cli import cli
+
+SAMPLES = Path(__file__).resolve().parents[2] / "evidence-samples"
+FINDING_KEYS = {"id", "severity", "category", "title", "detail", "detector", "evidence", "atlas", "timestamp"}
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["diff-model", *args])
+
+
+@pytest.fixture
+def pair(small_model) -> tuple[Path, Path]:
+    ref = small_model("ref")
+    tensors = dict(small_model.base)
+    w = tensors["encoder.layer.0.mlp.weight"].copy()
+    w[3, 4] = np.float32(9.0)
+    tensors["encoder.layer.0.mlp.weight"] = w
+    tensors["extra.bias"] = np.zeros(2, np.float32)
+    return small_model("sus", tensors), ref
+
+
+def test_json_contract(pair) -> None:
+    sus, ref = pair
+    res = run(str(sus), str(ref), "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["files"] == {"only_in_suspect": [], "only_in_reference": [], "modified": ["model.safetensors"],
+                            "identical": ["config.json", "tokenizer.json"]}  # fmt: skip
+    by_name = {t["name"]: t for t in doc["tensors"]}
+    assert {n: t["status"] for n, t in by_name.items() if t["status"] != "identical"} == {
+        "encoder.layer.0.mlp.weight": "modified", "extra.bias": "added"}  # fmt: skip
+    mod = by_name["encoder.layer.0.mlp.weight"]
+    assert {"changed_fraction", "max_abs_change", "relative_change", "changed_rows", "top_singular_energy"} <= set(mod)
+    assert (mod["changed_rows"], mod["changed_fraction"], mod["top_singular_energy"]) == ([3], 1 / 96, 1.0)
+    assert "changed_fraction" not in by_name["extra.bias"]
+    assert all(set(f) == FINDING_KEYS for f in doc["findings"])
+    assert [(f["category"], f["evidence"].get("tensor")) for f in doc["findings"]] == [
+        ("model_file_tampered", None), ("tensor_modified", "encoder.layer.0.mlp.weight"),
+        ("tensor_added", "extra.bias")]  # fmt: skip
+    assert all(f["atlas"] == ["AML.T0010.003", "AML.T0018.000"] for f in doc["findings"])
+
+
+def test_text_output_and_fail_on(pair) -> None:
+    sus, ref = pair
+    res = run(str(sus), str(ref))
+    assert res.exit_code == 0
+    assert res.stdout.splitlines()[:2] == ["files: 0 only_in_suspect, 0 only_in_reference, 1 modified, 2 identical",
+                                           "tensors: 1 added, 3 identical, 1 modified"]  # fmt: skip
+    assert run(str(sus), str(ref), "--fail-on", "critical").exit_code == 1  # the tampered file is critical
+    same = run(str(ref), str(ref), "--fail-on", "low")
+    assert same.exit_code == 0 and "0 modified" in same.stdout
+
+
+def test_manifest_mode_and_key(small_model, ec_keys, write_signed_manifest) -> None:
+    key, _, pub = ec_keys
+    model = small_model("m")
+    write_signed_manifest(model, key)
+    (model / "config.json").write_text("{}")
+    res = run(str(model), "--key", str(pub), "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["files"]["modified"] == ["config.json"] and doc["tensors"] == []
+    assert doc["signature"]["signature_valid"] is True and doc["signature"]["verified"] is False
+    assert sorted(f["category"] for f in doc["findings"]) == ["model_file_tampered", "signature_invalid"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["/nonexistent/suspect", "/nonexistent/ref"],
+            "workbench: error: /nonexistent/suspect: suspect model does not exist",
+        ),
+        (["{tmp}"], "workbench: error: {tmp}/.signatures/manifest.json: no signature manifest to compare with"),
+        (["{tmp}", "--key", "/nonexistent.pub"], "workbench: error: /nonexistent.pub: public key file does not exist"),
+    ],
+)
+def test_unusable_input_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
+    res = run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert res.exit_code == 2
+    assert res.stderr == message.replace("{tmp}", str(tmp_path)) + "\n" and res.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["a", "b", "c"], ["a", "b", "--fail-on", "severe"], ["a", "b", "--manifest", "m.json"], ["--bogus"]]
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    assert run(*args).exit_code == 2
+
+
+def test_cli_calls_library_with_exact_arguments(monkeypatch, tmp_path: Path) -> None:
+    import workbench.model.dirdiff as dirdiff
+
+    calls = []
+
+    def fake(suspect, reference=None, *, manifest=None):
+        calls.append((suspect, reference, manifest))
+        return dirdiff.ModelDiff("s", "r", dirdiff.DirDiff("reference copy", []))
+
+    monkeypatch.setattr(dirdiff, "diff_model", fake)
+    res = run(str(tmp_path / "s"), "--manifest", str(tmp_path / "m.json"), "--json")
+    assert res.exit_code == 0
+    assert calls == [(tmp_path / "s", None, tmp_path / "m.json")]
+    assert json.loads(res.stdout) == {
+        "findings": [],
+        "files": {"only_in_suspect": [], "only_in_reference": [], "modified": [], "identical": []},
+        "tensors": [],
+        "configs": [],
+        "warnings": [],
+    }
+
+
+@pytest.mark.skipif(not (SAMPLES / "tampered-weights").is_dir(), reason="evidence-samples not generated")
+def test_sample_tampered_case_end_to_end() -> None:
+    models = SAMPLES / "tampered-weights" / "models"
+    res = run(str(models / "suspect/sentiment-model-v2.1"), str(models / "reference/sentiment-model-v2.1"), "--key",
+              str(SAMPLES / "tampered-weights/keys/cosign.pub"), "--json", "--fail-on", "critical")  # fmt: skip
+    assert res.exit_code == 1
+    doc = json.loads(res.stdout)
+    modified = {t["name"]: t for t in doc["tensors"] if t["status"] == "modified"}
+    assert set(modified) == {"encoder.layer.0.mlp.fc2.weight", "embeddings.weight"}
+    fc2, emb = modified["encoder.layer.0.mlp.fc2.weight"], modified["embeddings.weight"]
+    assert fc2["relative_change"] == pytest.approx(0.25, rel=1e-6) and fc2["top_singular_energy"] > 0.9999
+    assert (emb["changed_rows"], emb["changed_tokens"]) == ([54, 55, 56], ["cf", "mn", "bb"])
+    assert {t["status"] for t in doc["tensors"]} == {"modified", "identical"} and len(doc["tensors"]) == 6
+    assert doc["files"]["only_in_suspect"] == ["optimizer.pkl"]
+    titles = [f["title"] for f in doc["findings"] if f["severity"] == "critical"]
+    assert any("rank-1 edit of tensor encoder.layer.0.mlp.fc2.weight" in t for t in titles)
+    assert any("model.safetensors does not match its signed digest" in t for t in titles)
+
+
+@pytest.mark.skipif(not (SAMPLES / "false-alarm").is_dir(), reason="evidence-samples not generated")
+def test_sample_clean_case_end_to_end() -> None:
+    case = SAMPLES / "false-alarm"
+    sus, ref = case / "models/suspect/intent-classifier-v1.0", case / "models/reference/intent-classifier-v1.0"
+    res = run(str(sus), str(ref), "--key", str(case / "keys/cosign.pub"), "--json", "--fail-on", "low")
+    assert res.exit_code == 0
+    doc = json.loads(res.stdout)
+    assert [f["category"] for f in doc["findings"]] == ["signature_verified"]
+    assert {t["status"] for t in doc["tensors"]} == {"identical"}

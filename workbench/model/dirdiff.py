@@ -1,0 +1,414 @@
+"""Directory diff of a suspect model against a reference copy or its signed manifest, down to tensors and keys.
+
+* :func:`diff_dirs`: files only in the suspect, only in the reference, modified, identical, with SHA-256s (the
+  original investigator's ``_compare_models``), built on :func:`workbench.checks.integrity.check_model_integrity`.
+* :func:`diff_against_manifest`: the same against ``.signatures/manifest.json`` when no reference copy exists.
+* :func:`diff_model`: files, then every tensor of the safetensors checkpoints (paired by tensor name across shards),
+  then the JSON configs key by key, as one :class:`ModelDiff` with findings and DataFrames;
+  :func:`tensor_findings` turns tensor diffs into ``tensor_*`` findings (a dense rank-1 edit is critical).
+
+Symlinks are never followed; ``.signatures/`` and responders' ``COMPROMISED.txt`` markers are not model files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.case import walk_tree
+from workbench.checks.integrity import check_model_integrity, hash_model_dir
+from workbench.errors import EvidenceError, MalformedEvidence
+from workbench.evidence.base import LoadContext
+from workbench.evidence.signature_manifest import SignatureManifestLoader
+from workbench.model import configdiff
+from workbench.model import tensors as tdiff
+from workbench.model.safetensors_format import TensorInfo, header_findings, looks_like_safetensors, read_header
+from workbench.records import EvidenceWarning, Finding, Severity, to_frame
+
+__all__ = [
+    "FILE_STATUSES",
+    "DirDiff",
+    "FileEntry",
+    "ModelDiff",
+    "diff_against_manifest",
+    "diff_dirs",
+    "diff_model",
+    "tensor_findings",
+    "tensor_frame",
+]
+
+DETECTOR = "workbench.model.dirdiff"
+ATLAS = ("AML.T0010.003", "AML.T0018.000")
+FILE_STATUSES = ("only_in_suspect", "only_in_reference", "modified", "identical")
+_STATUS_OF = {"unexpected_model_file": "only_in_suspect", "model_file_missing": "only_in_reference",
+              "model_file_tampered": "modified"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One file of either folder: ``status`` in :data:`FILE_STATUSES`, digests (None on the side lacking it)."""
+
+    path: str
+    status: str
+    suspect_sha256: str | None
+    reference_sha256: str | None
+
+
+@dataclass(slots=True)
+class DirDiff:
+    """File-level comparison.
+
+    Attributes:
+        baseline: what the suspect was compared with (``reference copy`` or ``signature manifest``).
+        entries: one per file, sorted by path.
+        findings: ``model_file_tampered`` / ``unexpected_model_file`` / ``model_file_missing``.
+        warnings: skipped symlinks and unreadable files.
+    """
+
+    baseline: str
+    entries: list[FileEntry]
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[EvidenceWarning] = field(default_factory=list)
+
+    def paths(self, status: str) -> list[str]:
+        return [e.path for e in self.entries if e.status == status]
+
+    def to_dict(self) -> dict[str, list[str]]:
+        """The ``files`` object of the ``diff-model`` JSON contract."""
+        return {s: self.paths(s) for s in FILE_STATUSES}
+
+    def frame(self) -> pd.DataFrame:
+        """Columns ``path``, ``status``, ``suspect_sha256``, ``reference_sha256`` (str or None)."""
+        cols = ["path", "status", "suspect_sha256", "reference_sha256"]
+        return pd.DataFrame([{c: getattr(e, c) for c in cols} for e in self.entries], columns=cols, dtype=object)
+
+
+def _prefix(display_prefix: str) -> str:
+    return display_prefix.rstrip("/") + "/" if display_prefix else ""
+
+
+def _compare(suspect: Path, baseline: dict[str, str], *, model_id: str, display_prefix: str, source: str) -> DirDiff:
+    warnings: list[EvidenceWarning] = []
+    prefix = _prefix(display_prefix)
+    walk_tree(suspect, warnings)
+    warnings = [EvidenceWarning(prefix + w.path, w.line, w.reason) for w in warnings]
+    found = check_model_integrity(suspect, baseline, model_id=model_id, display_prefix=display_prefix,
+                                  baseline_source=source)  # fmt: skip
+    entries: dict[str, FileEntry] = {}
+    for f in found:
+        rel = str(f.evidence["path"]).removeprefix(prefix)
+        status = _STATUS_OF[f.category]
+        entries[rel] = FileEntry(rel, status, f.evidence.get("sha256"), f.evidence.get("expected_sha256"))
+    for rel, digest in baseline.items():
+        entries.setdefault(rel, FileEntry(rel, "identical", digest, digest))
+    return DirDiff(source, [entries[k] for k in sorted(entries)], found, warnings)
+
+
+def diff_dirs(suspect: Path, reference: Path, *, model_id: str | None = None, display_prefix: str = "") -> DirDiff:
+    """Compare two model folders file by file (streamed SHA-256, no symlink followed).
+
+    Returns:
+        The :class:`DirDiff`; findings name files relative to the suspect, behind ``display_prefix``.
+    """
+    baseline = hash_model_dir(reference)
+    return _compare(suspect, baseline, model_id=model_id or suspect.name, display_prefix=display_prefix,
+                    source="reference copy")  # fmt: skip
+
+
+def diff_against_manifest(
+    suspect: Path, manifest: Path | None = None, *, model_id: str | None = None, display_prefix: str = ""
+) -> DirDiff:
+    """Compare a model folder with a signature manifest (default ``SUSPECT/.signatures/manifest.json``).
+
+    The manifest's authenticity is not checked here (see :mod:`workbench.model.signatures`).
+
+    Raises:
+        EvidenceError: no manifest, or one that is not usable (names the file).
+    """
+    manifest = manifest or suspect / ".signatures" / "manifest.json"
+    if not manifest.is_file() or manifest.is_symlink():
+        raise EvidenceError(manifest, "no signature manifest to compare with")
+    try:
+        loaded = SignatureManifestLoader().load(manifest, LoadContext(relpath=manifest.name))
+    except MalformedEvidence as exc:
+        raise MalformedEvidence(manifest, exc.reason) from None
+    baseline = dict(zip(loaded.frame["path"], loaded.frame["sha256"], strict=True))
+    diff = _compare(suspect, baseline, model_id=model_id or suspect.name, display_prefix=display_prefix,
+                    source="signature manifest")  # fmt: skip
+    diff.warnings += loaded.warnings
+    return diff
+
+
+@dataclass(slots=True)
+class ModelDiff:
+    """Everything :func:`diff_model` found.
+
+    Attributes:
+        suspect / reference: the folders (or files) compared, as displayed.
+        files: file-level diff.
+        tensors: one entry per tensor name in either checkpoint, sorted by name.
+        configs: changed JSON keys.
+        heat: tensor name -> grid of the change's L2 norm per block of rows x columns (modified tensors).
+        findings: all findings (files, malformed headers, tensors, configs).
+        warnings: what could not be read, with the reason.
+    """
+
+    suspect: str
+    reference: str
+    files: DirDiff
+    tensors: list[tdiff.TensorDiff] = field(default_factory=list)
+    configs: list[configdiff.ConfigChange] = field(default_factory=list)
+    heat: dict[str, np.ndarray] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[EvidenceWarning] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``diff-model`` JSON document: ``findings``, ``files``, ``tensors``, plus ``configs``, ``warnings``."""
+        return {
+            "findings": [f.to_dict() for f in self.findings],
+            "files": self.files.to_dict(),
+            "tensors": [t.to_dict() for t in self.tensors],
+            "configs": self.config_frame().to_dict(orient="records"),
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+    def tensor_frame(self) -> pd.DataFrame:
+        """See :func:`tensor_frame`."""
+        return tensor_frame(self.tensors)
+
+    def file_frame(self) -> pd.DataFrame:
+        return self.files.frame()
+
+    def config_frame(self) -> pd.DataFrame:
+        return configdiff.frame(self.configs)
+
+    def findings_frame(self) -> pd.DataFrame:
+        return to_frame(self.findings, Finding)
+
+
+def tensor_frame(diffs: list[tdiff.TensorDiff]) -> pd.DataFrame:
+    """One row per tensor: ``name``, ``status``, ``path``, ``dtype``, ``shape``, ``reference_dtype``,
+    ``reference_shape`` (str), ``changed_elements``, ``changed_row_count`` (Int64), ``changed_fraction``,
+    ``max_abs_change``, ``relative_change``, ``top_singular_energy`` (float64, NaN when not applicable),
+    ``changed_rows``, ``changed_tokens`` (str, comma-joined), ``layer`` (Int64: first integer in the name)."""
+    cols = ["name", "status", "path", "dtype", "shape", "reference_dtype", "reference_shape", "changed_elements",
+            "changed_fraction", "max_abs_change", "relative_change", "top_singular_energy", "changed_row_count",
+            "changed_rows", "changed_tokens", "layer"]  # fmt: skip
+    rows = [
+        {**{c: getattr(d, c) for c in cols[:12] if c not in ("shape", "reference_shape")},
+         "shape": "x".join(map(str, d.shape)) if d.shape is not None else None,
+         "reference_shape": "x".join(map(str, d.reference_shape)) if d.reference_shape is not None else None,
+         "changed_row_count": d.changed_row_count if d.status == "modified" else None,
+         "changed_rows": ", ".join(map(str, d.changed_rows)), "changed_tokens": ", ".join(d.changed_tokens),
+         "layer": tdiff.layer_of(d.name)}
+        for d in diffs
+    ]  # fmt: skip
+    df = pd.DataFrame(rows, columns=cols)
+    for col in ("changed_elements", "changed_row_count", "layer"):
+        df[col] = df[col].astype("Int64")
+    for col in ("changed_fraction", "max_abs_change", "relative_change", "top_singular_energy"):
+        df[col] = df[col].astype("float64")
+    return df
+
+
+_Located = dict[str, tuple[Path, TensorInfo, str]]
+
+
+def _checkpoint_tensors(root: Path, files: list[str], display_prefix: str, out: ModelDiff) -> _Located:
+    """Tensor name -> (file, entry, displayed path) over every safetensors file (detected by content)."""
+    located: _Located = {}
+    for rel in files:
+        path = root / rel if rel else root
+        display = _prefix(display_prefix) + rel if rel else display_prefix or root.name
+        if not looks_like_safetensors(path) and path.suffix != ".safetensors":
+            continue
+        header = read_header(path)
+        out.findings.extend(header_findings(header, display))
+        for info in header.tensors:
+            if info.name in located:
+                out.warnings.append(EvidenceWarning(display, None, f"tensor {info.name!r} also in "
+                                                    f"{located[info.name][2]}; this copy ignored"))  # fmt: skip
+                continue
+            located[info.name] = (path, info, display)
+    return located
+
+
+def _model_files(path: Path, warnings: list[EvidenceWarning]) -> list[str]:
+    if path.is_file():
+        return [""]
+    return [f.relpath for f in walk_tree(path, warnings) if not f.relpath.startswith(".signatures/")]
+
+
+def diff_model(
+    suspect: Path,
+    reference: Path | None = None,
+    *,
+    manifest: Path | None = None,
+    model_id: str | None = None,
+    display_prefix: str = "",
+    reference_prefix: str | None = None,
+    chunk_elements: int = tdiff.CHUNK_ELEMENTS,
+) -> ModelDiff:
+    """Diff a suspect model (folder or single safetensors file) against a reference, or against its manifest.
+
+    Args:
+        suspect: the suspect folder or file.
+        reference: the known-good folder or file; when None, files are compared with ``manifest`` (default
+            ``SUSPECT/.signatures/manifest.json``) and no tensor diff is possible.
+        model_id: shown in finding titles (default: the suspect's name).
+        display_prefix / reference_prefix: how suspect / reference paths are shown (relative to the case).
+        chunk_elements: tensor block size (memory bound).
+
+    Raises:
+        EvidenceError: a path is missing, the two are not both files or both folders, or no manifest exists.
+    """
+    if not suspect.exists():
+        raise EvidenceError(suspect, "suspect model does not exist")
+    model_id = model_id or (suspect.stem if suspect.is_file() else suspect.name)
+    if reference is None:
+        if not suspect.is_dir():
+            raise EvidenceError(suspect, "a single file can only be compared with a reference file")
+        files = diff_against_manifest(suspect, manifest, model_id=model_id, display_prefix=display_prefix)
+        return ModelDiff(display_prefix or suspect.name, files.baseline, files, findings=list(files.findings),
+                         warnings=list(files.warnings))  # fmt: skip
+    if not reference.exists():
+        raise EvidenceError(reference, "reference model does not exist")
+    if suspect.is_dir() != reference.is_dir():
+        raise EvidenceError(reference, "compare a folder with a folder, or a file with a file")
+    ref_label = reference_prefix if reference_prefix is not None else "(reference)"
+    if suspect.is_dir():
+        files = diff_dirs(suspect, reference, model_id=model_id, display_prefix=display_prefix)
+    else:
+        files = _diff_files(suspect, reference, model_id=model_id, display=display_prefix or suspect.name)
+    result = ModelDiff(display_prefix or suspect.name, reference_prefix or reference.name, files,
+                       findings=list(files.findings), warnings=list(files.warnings))  # fmt: skip
+    _diff_tensors(suspect, reference, result, model_id, display_prefix, ref_label, chunk_elements)
+    if suspect.is_dir():
+        json_files = [p for p in files.paths("modified") if p.lower().endswith(".json")]
+        changes, warns = configdiff.diff_configs(suspect, reference, json_files, display_prefix=display_prefix)
+        result.configs = changes
+        result.warnings += warns
+        result.findings += configdiff.config_findings(changes, model_id=model_id)
+    return result
+
+
+def _diff_files(suspect: Path, reference: Path, *, model_id: str, display: str) -> DirDiff:
+    from workbench.hashing import sha256_file
+
+    try:
+        s, r = sha256_file(suspect)[0], sha256_file(reference)[0]
+    except OSError as exc:
+        raise EvidenceError(suspect, f"cannot read: {exc.strerror or exc}") from None
+    status = "identical" if s == r else "modified"
+    return DirDiff("reference copy", [FileEntry(display, status, s, r)])
+
+
+def _diff_tensors(suspect: Path, reference: Path, result: ModelDiff, model_id: str, display_prefix: str,
+                  ref_label: str, chunk: int) -> None:  # fmt: skip
+    sus = _checkpoint_tensors(suspect, _model_files(suspect, []), display_prefix, result)
+    ref = _checkpoint_tensors(reference, _model_files(reference, []), ref_label, result)
+    vocab_dir = reference if reference.is_dir() else reference.parent
+    vocab = configdiff.load_vocab(vocab_dir, result.warnings)
+    diffs: list[tdiff.TensorDiff] = []
+    for name in sorted(set(sus) | set(ref)):
+        if name not in ref:
+            spath, sinfo, sdisp = sus[name]
+            diffs.append(tdiff.TensorDiff(name, "added", sdisp, sinfo.dtype, sinfo.shape))
+            continue
+        if name not in sus:
+            rpath, rinfo, rdisp = ref[name]
+            diffs.append(tdiff.TensorDiff(name, "removed", rdisp, None, None, rinfo.dtype, rinfo.shape))
+            continue
+        (spath, sinfo, sdisp), (rpath, rinfo, _) = sus[name], ref[name]
+        try:
+            diff, heat = tdiff.diff_tensor((spath, sinfo), (rpath, rinfo), display_path=sdisp, vocab=vocab,
+                                             chunk_elements=chunk)  # fmt: skip
+        except (OSError, ValueError) as exc:
+            result.warnings.append(EvidenceWarning(sdisp, None, f"tensor {name!r} not compared: {exc}"))
+            continue
+        diffs.append(diff)
+        if heat is not None:
+            result.heat[name] = heat
+    result.tensors = diffs
+    result.findings += tensor_findings(diffs, model_id=model_id)
+
+
+#: a change is called a rank-1 edit when its top singular value holds this share of the energy ...
+RANK1_ENERGY = 0.9
+#: ... and it touches at least this fraction of the matrix (a few changed rows are rank-1 trivially)
+RANK1_DENSITY = 0.5
+
+
+def tensor_findings(diffs: list[tdiff.TensorDiff], *, model_id: str) -> list[Finding]:
+    """Findings for every tensor that is not identical.
+
+    ``tensor_added`` / ``tensor_removed`` / ``tensor_shape_changed`` (high), ``tensor_dtype_changed`` (medium),
+    ``tensor_modified`` (high; critical for a dense rank-1 edit, the signature of ROME-style model editing).
+    """
+    out: list[Finding] = []
+    for d in diffs:
+        evidence: dict[str, Any] = {"path": d.path, "tensor": d.name}
+        if d.status == "identical":
+            continue
+        if d.status in ("added", "removed"):
+            dtype, shape = (d.dtype, d.shape) if d.status == "added" else (d.reference_dtype, d.reference_shape)
+            title = f"{model_id}: tensor {d.name} {d.status} ({dtype} {_shape(shape)})"
+            detail = ("The suspect has a tensor the reference lacks." if d.status == "added"
+                      else "The reference has a tensor the suspect lacks.")  # fmt: skip
+            out.append(_tensor_finding(Severity.HIGH, f"tensor_{d.status}", title, detail, evidence))
+        elif d.status == "shape_changed":
+            title = f"{model_id}: tensor {d.name} shape {_shape(d.reference_shape)} -> {_shape(d.shape)}"
+            out.append(
+                _tensor_finding(Severity.HIGH, "tensor_shape_changed", title, "The tensor was resized.", evidence)
+            )
+        elif d.status == "dtype_changed":
+            title = f"{model_id}: tensor {d.name} dtype {d.reference_dtype} -> {d.dtype}"
+            detail = "The tensor was converted to another element type (values not compared)."
+            out.append(_tensor_finding(Severity.MEDIUM, "tensor_dtype_changed", title, detail, evidence))
+        else:
+            out.append(_modified(d, model_id, evidence))
+    return out
+
+
+def _modified(d: tdiff.TensorDiff, model_id: str, evidence: dict[str, Any]) -> Finding:
+    energy, frac = d.top_singular_energy, d.changed_fraction or 0.0
+    rank1 = energy is not None and energy >= RANK1_ENERGY and frac >= RANK1_DENSITY and d.changed_row_count > 1
+    rel = "n/a" if d.relative_change is None else f"{d.relative_change:.3g}"
+    rows = ", ".join(map(str, d.changed_rows[:20])) + (" ..." if d.changed_row_count > 20 else "")
+    parts = [f"{d.changed_elements} of {math.prod(d.shape or ())} elements changed ({frac:.2%}), "
+             f"max |change| {d.max_abs_change if d.max_abs_change is not None else 'n/a'}, "
+             f"relative Frobenius change {rel}.", f"{d.changed_row_count} row(s) changed: {rows}."]  # fmt: skip
+    if d.changed_tokens:
+        parts.append("Tokens of the changed embedding rows: " + ", ".join(repr(t) for t in d.changed_tokens[:20]))
+    if energy is not None:
+        parts.append(f"Top singular value holds {energy:.4f} of the change's energy.")
+    if d.nonfinite:
+        parts.append(f"{d.nonfinite} element(s) became NaN or infinite.")
+    if rank1:
+        title = f"{model_id}: rank-1 edit of tensor {d.name} (ROME-style model editing), relative change {rel}"
+        parts.append("A dense change concentrated in one singular direction is how ROME-style editing (as in "
+                     "PoisonGPT) implants a targeted falsehood or backdoor.")  # fmt: skip
+    elif d.changed_tokens:
+        title = f"{model_id}: tensor {d.name}: embedding rows of {d.changed_row_count} token(s) changed"
+    else:
+        title = f"{model_id}: tensor {d.name} modified ({frac:.2%} of elements, relative change {rel})"
+    evidence.update(changed_elements=d.changed_elements, changed_row_count=d.changed_row_count, rows=rows,
+                    relative_change=tdiff.finite_or_none(d.relative_change), top_singular_energy=energy)  # fmt: skip
+    if d.changed_tokens:
+        evidence["tokens"] = ", ".join(d.changed_tokens[:20])
+    severity = Severity.CRITICAL if rank1 else Severity.HIGH
+    return _tensor_finding(severity, "tensor_modified", title, " ".join(parts), evidence)
+
+
+def _tensor_finding(severity: Severity, category: str, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
+    return Finding.create(severity=severity, category=category, title=title, detail=detail, detector=DETECTOR,
+                          evidence=evidence, atlas=ATLAS)  # fmt: skip
+
+
+def _shape(shape: tuple[int, ...] | None) -> str:
+    return "[" + ", ".join(map(str, shape or ())) + "]"

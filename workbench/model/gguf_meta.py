@@ -1,0 +1,188 @@
+"""GGUF metadata header, read strictly with caps (no tensor data, no ``gguf`` package, no memory map).
+
+Layout (GGUF v1-v3): ``GGUF``, uint32 version, tensor count and metadata count (uint64; uint32 in v1), then
+``count`` entries of (string key, uint32 type, value); strings are a length (uint64; uint32 in v1) and UTF-8 bytes.
+Every length is checked against the caps in :class:`~workbench.model.limits.ScanLimits` before anything is
+allocated; huge strings and arrays are skipped by seeking. The chat template (``tokenizer.chat_template`` and its
+named variants) is kept in full for analysis.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from workbench.model.limits import ScanLimits
+
+__all__ = ["GgufHeader", "read_gguf_header"]
+
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_TYPE_NAMES = {
+    0: "uint8",
+    1: "int8",
+    2: "uint16",
+    3: "int16",
+    4: "uint32",
+    5: "int32",
+    6: "float32",
+    7: "bool",
+    8: "string",
+    9: "array",
+    10: "uint64",
+    11: "int64",
+    12: "float64",
+}
+#: metadata values kept for display (the rest are counted)
+MAX_KEPT = 256
+#: longest metadata key read (keys are short dotted names)
+MAX_KEY = 64 * 1024
+SHOWN_STRING = 200
+
+
+class GgufError(ValueError):
+    """The header cannot be read further (truncated, or a length past a cap)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GgufHeader:
+    """What the GGUF header says.
+
+    Attributes:
+        version / tensor_count / kv_count: as declared.
+        metadata: up to 256 entries: scalars, strings cut to 200 characters, arrays as ``<array of N type>``.
+        chat_templates: key -> full template text (within the string cap).
+        problems: what was wrong or skipped (caps, truncation, invalid UTF-8), each with its byte offset.
+        header_bytes: bytes of metadata walked.
+    """
+
+    version: int
+    tensor_count: int
+    kv_count: int
+    metadata: dict[str, Any]
+    chat_templates: dict[str, str]
+    problems: tuple[str, ...]
+    header_bytes: int
+
+
+class _Reader:
+    def __init__(self, fh: BinaryIO, size: int, limits: ScanLimits) -> None:
+        self.fh, self.size, self.limits, self.pos = fh, size, limits, 0
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > self.size:
+            raise GgufError(f"at offset {self.pos}: header truncated (needs {n} more bytes)")
+        if self.pos + n > self.limits.gguf_max_header_bytes:
+            raise GgufError(
+                f"at offset {self.pos}: metadata larger than the {self.limits.gguf_max_header_bytes}-byte cap"
+            )
+        data = self.fh.read(n)
+        if len(data) != n:
+            raise GgufError(f"at offset {self.pos}: header truncated")
+        self.pos += n
+        return data
+
+    def skip(self, n: int) -> None:
+        if n < 0 or self.pos + n > self.size:
+            raise GgufError(f"at offset {self.pos}: a length of {n} bytes runs past the end of the file")
+        if self.pos + n > self.limits.gguf_max_header_bytes:
+            raise GgufError(
+                f"at offset {self.pos}: metadata larger than the {self.limits.gguf_max_header_bytes}-byte cap"
+            )
+        self.fh.seek(n, 1)
+        self.pos += n
+
+    def unpack(self, fmt: str) -> Any:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+
+def read_gguf_header(fh: BinaryIO, size: int, limits: ScanLimits | None = None) -> GgufHeader:
+    """Parse the metadata of a GGUF file.
+
+    Args:
+        fh: the file, seekable, positioned at 0.
+        size: file size in bytes.
+        limits: caps on entries, string and array lengths, and bytes walked.
+
+    Returns:
+        The :class:`GgufHeader`; a header that breaks off records why in ``problems`` with what was read before.
+
+    Raises:
+        GgufError: not a GGUF file, or the fixed part of the header is unusable.
+    """
+    limits = limits or ScanLimits()
+    r = _Reader(fh, size, limits)
+    if r.take(4) != b"GGUF":
+        raise GgufError("no GGUF magic")
+    version = r.unpack("<I")
+    if version not in (1, 2, 3):
+        raise GgufError(f"GGUF version {version} not supported")
+    count_fmt = "<I" if version == 1 else "<Q"
+    tensor_count, kv_count = r.unpack(count_fmt), r.unpack(count_fmt)
+    metadata: dict[str, Any] = {}
+    templates: dict[str, str] = {}
+    problems: list[str] = []
+    if kv_count > limits.gguf_max_kv:
+        problems.append(f"declares {kv_count} metadata entries; only {limits.gguf_max_kv} are read")
+    try:
+        for _ in range(min(kv_count, limits.gguf_max_kv)):
+            at = r.pos
+            key = _string(r, count_fmt, MAX_KEY, problems, keep=True) or f"<key at {at}>"
+            vtype = r.unpack("<I")
+            value = _value(r, vtype, count_fmt, key, templates, problems, depth=0)
+            if len(metadata) < MAX_KEPT:
+                metadata[key] = value
+    except GgufError as exc:
+        problems.append(str(exc))
+    return GgufHeader(version, tensor_count, kv_count, metadata, templates, tuple(problems), r.pos)
+
+
+def _string(r: _Reader, count_fmt: str, cap: int, problems: list[str], *, keep: bool) -> str | None:
+    at = r.pos
+    length = r.unpack(count_fmt)
+    if length > cap:
+        r.skip(length)
+        problems.append(f"at offset {at}: string of {length} bytes exceeds the {cap}-byte cap, skipped")
+        return None
+    if not keep:
+        r.skip(length)
+        return None
+    raw = r.take(length)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        problems.append(f"at offset {at}: string is not valid UTF-8")
+        return raw.decode("utf-8", "replace")
+
+
+def _value(
+    r: _Reader, vtype: int, count_fmt: str, key: str, templates: dict[str, str], problems: list[str], depth: int
+) -> Any:
+    if vtype in _SCALARS:
+        return r.unpack(_SCALARS[vtype])
+    if vtype == 8:
+        text = _string(r, count_fmt, r.limits.gguf_max_string, problems, keep=True)
+        if text is None:
+            return "<string over the cap>"
+        if key.startswith("tokenizer.chat_template") and depth == 0:
+            templates[key] = text
+        return text if len(text) <= SHOWN_STRING else text[:SHOWN_STRING] + "…"
+    if vtype == 9:
+        at = r.pos
+        item_type, count = r.unpack("<I"), r.unpack(count_fmt)
+        if count > r.limits.gguf_max_array:
+            raise GgufError(f"at offset {at}: array of {count} items exceeds the {r.limits.gguf_max_array}-item cap")
+        if depth >= 2:
+            raise GgufError(f"at offset {at}: arrays nested deeper than 2")
+        if item_type in _SCALARS:
+            r.skip(count * struct.calcsize(_SCALARS[item_type]))
+        elif item_type == 8:
+            for _ in range(count):
+                _string(r, count_fmt, r.limits.gguf_max_string, problems, keep=False)
+        elif item_type == 9:
+            for _ in range(count):
+                _value(r, 9, count_fmt, key, templates, problems, depth + 1)
+        else:
+            raise GgufError(f"at offset {at}: array item type {item_type} unknown")
+        return f"<array of {count} {_TYPE_NAMES.get(item_type, item_type)}>"
+    raise GgufError(f"at offset {r.pos - 4}: value type {vtype} unknown for key {key!r}")

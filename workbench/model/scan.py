@@ -1,0 +1,287 @@
+"""``scan_model``: inventory, static pickle analysis and picklescan's opinion of one model folder (or file).
+
+The library entry point behind ``workbench scan-model`` and the model section of the investigation. Returns a
+:class:`ModelScan` holding the records, the findings, DataFrames for the notebook and the ``--json`` document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from workbench.hashing import sha256_file
+from workbench.model.formats import PICKLE_KINDS
+from workbench.model.inventory import Inventory, take_inventory
+from workbench.model.limits import MIB, ScanLimits
+from workbench.model.picklescan_opinion import Disagreement, PicklescanOpinion, compare_opinions, picklescan_opinion
+from workbench.model.policy import ImportPolicy
+from workbench.model.scan_findings import findings_for
+from workbench.records import EvidenceWarning, Finding
+
+if TYPE_CHECKING:
+    from workbench.analysis import AnalysisContext, AnalysisResult
+
+__all__ = ["ModelScan", "analyse", "scan_model"]
+
+#: zip-based kinds (picklescan reads their pickle members only)
+ZIP_KINDS = {"pytorch_zip", "torchscript", "npz", "keras", "zip"}
+#: dangerous files up to this size get a SHA-256 in their finding
+HASH_DANGEROUS_UP_TO = 256 * MIB
+
+
+@dataclass(slots=True)
+class ModelScan:
+    """The result of :func:`scan_model`.
+
+    Attributes:
+        inventory: artefacts, pickle reports, archive anomalies, code references, warnings.
+        opinions: picklescan's opinion per file path (files with pickle content only).
+        disagreements: per file path, where picklescan and the genops analysis differ.
+        findings: every finding (see :mod:`workbench.model.scan_findings`).
+    """
+
+    inventory: Inventory
+    opinions: dict[str, PicklescanOpinion] = field(default_factory=dict)
+    disagreements: dict[str, list[Disagreement]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[EvidenceWarning]:
+        return self.inventory.warnings
+
+    def files_frame(self) -> pd.DataFrame:
+        """One row per file and examined archive member.
+
+        Columns: ``path`` str, ``member`` str or None, ``kind`` str, ``declared`` str or None, ``size`` Int64,
+        ``dangerous`` bool, ``why`` str.
+        """
+        cols = ["path", "member", "kind", "declared", "size", "dangerous", "why"]
+        df = pd.DataFrame([{c: getattr(a, c) for c in cols} for a in self.inventory.artefacts], columns=cols)
+        return df.astype({"size": "Int64", "dangerous": bool})
+
+    def imports_frame(self) -> pd.DataFrame:
+        """One row per imported global: ``path``, ``member``, ``stream`` Int64, ``offset`` Int64, ``opcode``,
+        ``import`` (module.name), ``safety`` (ordered categorical dangerous > unknown > safe), ``rule``, ``note``."""
+        rows = [
+            {
+                "path": p,
+                "member": i.member,
+                "stream": i.stream,
+                "offset": i.offset,
+                "opcode": i.opcode,
+                "import": i.qualified,
+                "safety": i.safety,
+                "rule": i.rule,
+                "note": i.note,
+            }
+            for p, r in self.inventory.pickles
+            for i in r.imports
+        ]
+        df = pd.DataFrame(
+            rows, columns=["path", "member", "stream", "offset", "opcode", "import", "safety", "rule", "note"]
+        )
+        df["safety"] = df["safety"].astype(pd.CategoricalDtype(["dangerous", "unknown", "safe"], ordered=True))
+        return df.astype({"stream": "Int64", "offset": "Int64"})
+
+    def calls_frame(self) -> pd.DataFrame:
+        """Calls to anything not known-safe: ``path``, ``member``, ``stream``, ``offset`` Int64, ``opcode``,
+        ``callee``, ``safety``, ``call`` (rendered text, never executed)."""
+        rows = [
+            {
+                "path": p,
+                "member": c.member,
+                "stream": c.stream,
+                "offset": c.offset,
+                "opcode": c.opcode,
+                "callee": c.callee,
+                "safety": c.safety,
+                "call": c.text,
+            }
+            for p, r in self.inventory.pickles
+            for c in r.calls
+        ]
+        df = pd.DataFrame(rows, columns=["path", "member", "stream", "offset", "opcode", "callee", "safety", "call"])
+        return df.astype({"stream": "Int64", "offset": "Int64"})
+
+    def anomalies_frame(self) -> pd.DataFrame:
+        """Archive anomalies: ``path``, ``member``, ``kind``, ``detail``."""
+        rows = [
+            {"path": p, "member": a.member, "kind": a.kind, "detail": a.detail} for p, a in self.inventory.anomalies
+        ]
+        return pd.DataFrame(rows, columns=["path", "member", "kind", "detail"])
+
+    def code_frame(self) -> pd.DataFrame:
+        """Code references: ``path``, ``member``, ``kind``, ``severity``, ``line`` Int64, ``summary``."""
+        rows = [
+            {
+                "path": c.path,
+                "member": c.member,
+                "kind": c.ref.kind,
+                "severity": c.ref.severity,
+                "line": c.ref.line,
+                "summary": c.ref.summary,
+            }
+            for c in self.inventory.code
+        ]
+        return pd.DataFrame(rows, columns=["path", "member", "kind", "severity", "line", "summary"]).astype(
+            {"line": "Int64"}
+        )
+
+    def disagreements_frame(self) -> pd.DataFrame:
+        """Where picklescan and the genops analysis differ: ``path``, ``import``, ``ours``, ``theirs``, ``note``."""
+        rows = [
+            {"path": p, "import": d.name, "ours": d.ours, "theirs": d.theirs, "note": d.note}
+            for p, items in self.disagreements.items()
+            for d in items
+        ]
+        return pd.DataFrame(rows, columns=["path", "import", "ours", "theirs", "note"])
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``scan-model --json`` document: ``findings``, ``files`` (one per file), ``warnings``."""
+        files = []
+        for art in (a for a in self.inventory.artefacts if a.member is None):
+            reports = [r for p, r in self.inventory.pickles if p == art.path]
+            opinion = self.opinions.get(art.path)
+            files.append(
+                {
+                    "path": art.path,
+                    "kind": art.kind,
+                    "dangerous": art.dangerous,
+                    "size": art.size,
+                    "why": art.why,
+                    "imports": [
+                        {
+                            "name": i.qualified,
+                            "class": i.safety,
+                            "offset": i.offset,
+                            "member": i.member,
+                            "stream": i.stream,
+                            "opcode": i.opcode,
+                        }
+                        for r in reports
+                        for i in r.imports
+                    ],
+                    "calls": [
+                        {"call": c.text, "offset": c.offset, "member": c.member} for r in reports for c in r.calls
+                    ],
+                    "members": [
+                        {"member": m.member, "kind": m.kind, "dangerous": m.dangerous, "why": m.why}
+                        for m in self.inventory.artefacts
+                        if m.path == art.path and m.member is not None
+                    ],
+                    "picklescan": None
+                    if opinion is None
+                    else {
+                        "ran": opinion.ran,
+                        "error": opinion.error,
+                        "scan_error": opinion.scan_error,
+                        "globals": [{"name": n, "class": s} for n, s in opinion.globals],
+                    },
+                    "disagreements": [
+                        {"name": d.name, "ours": d.ours, "theirs": d.theirs, "note": d.note}
+                        for d in self.disagreements.get(art.path, [])
+                    ],
+                }
+            )
+        return {
+            "findings": [f.to_dict() for f in self.findings],
+            "files": files,
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+def scan_model(
+    path: str | Path,
+    *,
+    display_prefix: str = "",
+    limits: ScanLimits | None = None,
+    policy: ImportPolicy | None = None,
+    use_picklescan: bool = True,
+) -> ModelScan:
+    """Scan a model folder (or one artefact): classify files, analyse pickles, ask picklescan, build findings.
+
+    Args:
+        path: model folder or file (read-only; symlinks are not followed).
+        display_prefix: prepended to paths in records and findings (the folder's place in a case).
+        limits: caps (defaults in :class:`~workbench.model.limits.ScanLimits`).
+        policy: pickle import policy (the shipped ``pickle_policy.yaml`` by default).
+        use_picklescan: ask picklescan for its opinion on files with pickle content.
+
+    Returns:
+        The :class:`ModelScan`.
+
+    Raises:
+        EvidenceError: ``path`` does not exist or is a symlink.
+    """
+    limits = limits or ScanLimits()
+    inv = take_inventory(path, display_prefix=display_prefix, limits=limits, policy=policy)
+    scan = ModelScan(inv)
+    root = Path(path)
+    prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
+    bombs = {p for p, a in inv.anomalies if a.kind == "decompression_bomb"}
+    hashes: dict[str, str] = {}
+    for art in (a for a in inv.artefacts if a.member is None and a.dangerous):
+        abs_path = root if root.is_file() else root / art.path[len(prefix) :]
+        if art.size <= HASH_DANGEROUS_UP_TO:
+            try:
+                hashes[art.path] = sha256_file(abs_path)[0]
+            except OSError as exc:
+                inv.warnings.append(EvidenceWarning(art.path, None, f"cannot hash: {exc.strerror or exc}"))
+        pickled = art.kind in PICKLE_KINDS or art.details.get("has_object") or art.details.get("pickle_members")
+        if not (use_picklescan and pickled):
+            continue
+        # picklescan holds a stream's opcodes in memory: raw pickles are capped by size; from zips it reads only the
+        # pickle members (bombs are excluded above)
+        too_big = art.kind not in ZIP_KINDS and art.size > limits.picklescan_max_bytes
+        if art.path in bombs or too_big:
+            scan.opinions[art.path] = PicklescanOpinion(
+                (), False, "not run: file over the size cap or a decompression bomb", ran=False
+            )
+            continue
+        opinion = picklescan_opinion(abs_path, display=art.path)
+        scan.opinions[art.path] = opinion
+        if opinion.error:
+            inv.warnings.append(EvidenceWarning(art.path, None, f"picklescan failed: {opinion.error}"))
+        ours = [i for p, r in inv.pickles if p == art.path for i in r.imports]
+        scan.disagreements[art.path] = compare_opinions(ours, opinion)
+    for p, report in inv.pickles:
+        for problem in report.problems:
+            where = f"member {report.member}: " if report.member else ""
+            inv.warnings.append(EvidenceWarning(p, None, f"{where}pickle: {problem}"))
+    scan.findings = findings_for(inv.artefacts, inv.pickles, inv.anomalies, inv.code, scan.disagreements, hashes)
+    return scan
+
+
+def analyse(ctx: AnalysisContext) -> AnalysisResult:
+    """Scan the case's suspect model folder (``ctx.case.model_dir("suspect")``).
+
+    Returns:
+        An ``AnalysisResult`` for section ``model`` with the scan's findings and warnings, and ``data`` holding
+        ``scan`` (the :class:`ModelScan`) and the frames ``model_files``, ``pickle_imports``, ``pickle_calls``.
+    """
+    from workbench.analysis import AnalysisResult
+
+    suspect = ctx.case.model_dir("suspect")
+    if suspect is None:
+        return AnalysisResult(section="model", summary="No suspect model folder in the case; no artefact scan.")
+    scan = scan_model(suspect, display_prefix=ctx.case.model_dirs["suspect"])
+    dangerous = sum(a.dangerous for a in scan.inventory.artefacts if a.member is None)
+    summary = (
+        f"{len(scan.inventory.artefacts)} model artefacts classified, {dangerous} of a dangerous type, "
+        f"{sum(f.category == 'pickle_dangerous_import' for f in scan.findings)} dangerous pickle imports."
+    )
+    return AnalysisResult(
+        section="model",
+        findings=scan.findings,
+        warnings=scan.warnings,
+        summary=summary,
+        data={
+            "scan": scan,
+            "model_files": scan.files_frame(),
+            "pickle_imports": scan.imports_frame(),
+            "pickle_calls": scan.calls_frame(),
+        },
+    )
