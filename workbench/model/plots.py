@@ -57,9 +57,9 @@ def change_bar_chart(tensors: pd.DataFrame) -> go.Figure:
     fig = go.Figure(go.Bar(x=[escape(str(n)) for n in df["name"]], y=values, marker_color=colours,
                            hovertext=hover, hoverinfo="text"))  # fmt: skip
     fig.update_layout(
-        title="Relative change per tensor (‖Δ‖ / ‖reference‖), in layer order; dark red: rank-1 edit",
+        title="Relative change per tensor (‖Δ‖ / ‖reference‖), in layer order<br><sup>dark red: rank-1 edit</sup>",
         yaxis_title="relative change", xaxis={"showticklabels": len(df) <= 60, "title": "tensor"},
-        height=380, margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        height=380, margin={"l": 60, "r": 70, "t": 60, "b": 40},
     )  # fmt: skip
     return fig
 
@@ -77,11 +77,11 @@ def change_heatmap(name: str, heat: np.ndarray, shape: tuple[int, ...] | None = 
     n = int(np.prod(shape[1:])) if shape and len(shape) > 1 else cols
     ylab = [_span(i, rows, m) for i in range(rows)]
     xlab = [_span(j, cols, n) for j in range(cols)]
-    fig = go.Figure(go.Heatmap(z=heat, x=xlab, y=ylab, colorscale="Reds", colorbar={"title": "‖Δ‖"},
+    fig = go.Figure(go.Heatmap(z=heat, x=xlab, y=ylab, colorscale="Reds", colorbar={"title": "‖Δ‖", "tickformat": ".2f"},
                                hovertemplate="rows %{y}<br>columns %{x}<br>‖Δ‖ %{z:.4g}<extra></extra>"))  # fmt: skip
     fig.update_layout(title=f"Change in {escape(name)} (rows x columns)", height=420,
                       yaxis={"autorange": "reversed", "title": "rows"}, xaxis={"title": "columns"},
-                      margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
+                      margin={"l": 60, "r": 80, "t": 50, "b": 40})  # fmt: skip
     return fig
 
 

@@ -15,18 +15,26 @@ from plotly.offline import get_plotlyjs
 __all__ = ["RENDERER", "activate", "plotlyjs_html"]
 
 RENDERER = "workbench"
+#: figure width in the HTML/PDF report (px): A4 portrait minus margins
+REPORT_WIDTH = 620
 
 
 class OfflineHtmlRenderer(MimetypeRenderer):
     """text/html bundle of a figure that relies on a plotly.js already loaded in the page."""
 
     def to_mimebundle(self, fig_dict):
+        # A fixed width that fits an A4 page: responsive sizing measures the container before printing and
+        # clips figures on paper. JupyterLab keeps the interactive, responsive figure (plotly mimetype).
+        layout = dict(fig_dict.get("layout") or {})
+        layout["width"] = min(int(layout.get("width") or REPORT_WIDTH), REPORT_WIDTH)
+        layout["autosize"] = False
+        fig_dict = {**fig_dict, "layout": layout}
         html = pio.to_html(
             fig_dict,
             include_plotlyjs=False,
             include_mathjax=False,
             full_html=False,
-            config={"displaylogo": False, "responsive": True},
+            config={"displaylogo": False, "responsive": False},
             validate=False,
         )
         return {"text/html": f'<div class="wb-figure">{html}</div>'}
