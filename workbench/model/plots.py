@@ -77,7 +77,8 @@ def change_heatmap(name: str, heat: np.ndarray, shape: tuple[int, ...] | None = 
     n = int(np.prod(shape[1:])) if shape and len(shape) > 1 else cols
     ylab = [_span(i, rows, m) for i in range(rows)]
     xlab = [_span(j, cols, n) for j in range(cols)]
-    fig = go.Figure(go.Heatmap(z=heat, x=xlab, y=ylab, colorscale="Reds", colorbar={"title": "‖Δ‖", "tickformat": ".2f"},
+    bar = {"title": "‖Δ‖", "tickformat": ".2f"}
+    fig = go.Figure(go.Heatmap(z=heat, x=xlab, y=ylab, colorscale="Reds", colorbar=bar,
                                hovertemplate="rows %{y}<br>columns %{x}<br>‖Δ‖ %{z:.4g}<extra></extra>"))  # fmt: skip
     fig.update_layout(title=f"Change in {escape(name)} (rows x columns)", height=420,
                       yaxis={"autorange": "reversed", "title": "rows"}, xaxis={"title": "columns"},
