@@ -87,3 +87,17 @@ def test_detect(make_file):
     loader = NetworkLoader()
     assert loader.detect(make_file("sockets-after.out", SS))
     assert not loader.detect(make_file("netstat.txt", "Active Internet connections (servers and established)\n"))
+
+
+def test_header_without_space_before_process_is_recognised(tmp_path):
+    """iproute2 6.1 prints 'Peer Address:PortProcess' when no socket shows a process."""
+    from workbench.evidence.base import LoadContext
+    from workbench.evidence.network import NetworkLoader
+
+    p = tmp_path / "network.txt"
+    p.write_text(
+        "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess\n"
+        "tcp   LISTEN 0      128          0.0.0.0:8080       0.0.0.0:*\n"
+    )
+    loaded = NetworkLoader().load(p, LoadContext("network.txt"))
+    assert loaded.warnings == [] and loaded.frame["local_port"].tolist() == [8080]

@@ -13,7 +13,7 @@ from workbench.records import EvidenceWarning
 __all__ = ["NetworkLoader", "split_endpoint"]
 
 _HEADER = re.compile(
-    r"^\s*(?P<netid>Netid\s+)?State\s+Recv-Q\s+Send-Q\s+Local\s+Address:Port\s+Peer\s+Address:Port(?:\s+Process)?\s*$"
+    r"^\s*(?P<netid>Netid\s+)?State\s+Recv-Q\s+Send-Q\s+Local\s+Address:Port\s+Peer\s+Address:Port(?:\s*Process)?\s*$"
 )
 _NETIDS = {"tcp", "udp", "raw", "u_str", "u_dgr", "u_seq", "p_raw", "p_dgr", "nl", "sctp", "mptcp", "v_str", "v_dgr"}
 #: One owner in ``users:(("python3",pid=1234,fd=5),("python3",pid=1240,fd=5))``.
