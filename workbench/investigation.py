@@ -36,6 +36,7 @@ SECTIONS: dict[str, tuple[str, str, str | None]] = {
     "monitor": ("Monitor alerts", "workbench.checks.analysis:analyse_monitor_alerts", None),
     "dependencies": ("Dependencies", "workbench.deps:analyse_dependencies", "workbench.deps:render_dependencies"),
     "host": ("Host state", "workbench.host:analyse_host", "workbench.host:render_host"),
+    "drift": ("Behaviour drift", "workbench.drift:analyse", "workbench.drift:render"),
 }
 
 #: categories that describe the evidence handling, not the incident; they do not decide the verdict

@@ -36,7 +36,6 @@ SECTION_TITLES = {
 #: sections whose analysis arrives with a later issue; their notebook cell says so instead of staying blank
 PENDING = {
     "logs": "Pipeline-log scanning is not part of this workbench version yet.",
-    "drift": "Behaviour-drift analysis is not part of this workbench version yet.",
 }
 MAX_ROWS = 500
 
