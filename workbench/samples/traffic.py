@@ -43,11 +43,6 @@ def shares(labels: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
 
 def legacy_jsd(counts: dict[str, int], baseline: dict[str, float]) -> float:
     """Jensen-Shannon divergence exactly as the playbook monitor computes it (0.001 for absent classes, nats)."""
-    total = sum(counts.values())
-    recent = {k: v / total for k, v in counts.items() if v}
-    classes = sorted(set(recent) | set(baseline))
-    p = np.array([baseline.get(c, 0.001) for c in classes], dtype=float)
-    q = np.array([recent.get(c, 0.001) for c in classes], dtype=float)
-    p, q = p / p.sum(), q / q.sum()
-    m = 0.5 * (p + q)
-    return float(0.5 * np.sum(p * np.log(p / m + 1e-10)) + 0.5 * np.sum(q * np.log(q / m + 1e-10)))
+    from workbench.drift.metrics import legacy_jsd as playbook_rule
+
+    return playbook_rule(counts, baseline)[0]
