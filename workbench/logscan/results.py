@@ -1,0 +1,109 @@
+"""Records of the log scanner: options in, per-file results and matches out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from workbench.records import EvidenceWarning, Severity
+
+__all__ = ["FileScan", "LogMatch", "RuleStats", "ScanOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """How to scan.
+
+    Attributes:
+        context: lines of context kept before and after each match.
+        max_matches_per_rule: matches kept in full per rule and file; further ones are only counted.
+        max_display_chars: matched and context lines are cut to this many characters (after redaction).
+        naive_tz: zone of timestamps written without an offset.
+        reference_time: capture time giving the year of syslog timestamps (default: the file's mtime).
+        backend: candidate finder, ``auto``, ``hyperscan`` or ``re``.
+        max_bytes: stop after this many (decompressed) bytes per file, with a warning; None for no limit.
+        block_bytes: bytes read per block (1 MiB keeps a block in the CPU cache across the passes over it).
+        max_line_bytes: longer lines are cut to this many bytes (and reported).
+    """
+
+    context: int = 2
+    max_matches_per_rule: int = 1000
+    max_display_chars: int = 2000
+    naive_tz: tzinfo = UTC
+    reference_time: datetime | None = None
+    backend: str = "auto"
+    max_bytes: int | None = None
+    block_bytes: int = 1024 * 1024
+    max_line_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LogMatch:
+    """One rule matching one line.
+
+    Attributes:
+        rule_id / title / severity / category: from the rule.
+        path: the file as given or relative to the case.
+        line: 1-based line number.
+        timestamp: the line's own timestamp (UTC), or None.
+        text: the line, escapes removed, control characters shown as escapes, secrets redacted, length-capped.
+        before / after: up to ``context`` neighbouring lines, treated the same way.
+        group: the CI step or section the line belongs to, when the log marks them.
+    """
+
+    rule_id: str
+    title: str
+    severity: Severity
+    category: str
+    path: str
+    line: int
+    timestamp: datetime | None
+    text: str
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    group: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``scan-logs --json`` contract fields first)."""
+        ts = self.timestamp.isoformat().replace("+00:00", "Z") if self.timestamp else None
+        return {"rule_id": self.rule_id, "severity": self.severity.value, "path": self.path, "line": self.line,
+                "timestamp": ts, "text": self.text, "title": self.title, "category": self.category,
+                "group": self.group, "before": list(self.before), "after": list(self.after)}  # fmt: skip
+
+
+@dataclass(slots=True)
+class RuleStats:
+    """Every match of one rule in one file (also those beyond ``max_matches_per_rule``)."""
+
+    count: int = 0
+    first_line: int = 0
+    last_line: int = 0
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+
+
+@dataclass(slots=True)
+class FileScan:
+    """The result of scanning one file.
+
+    Attributes:
+        path: display path.
+        matches: kept matches in line order.
+        stats: rule id -> counts and first/last line and time of all its matches.
+        warnings: problems met (unreadable, damaged gzip, invalid UTF-8, cut lines, binary data), by line.
+        lines / bytes_scanned: how much was read (decompressed).
+        compressed: the file was gzip.
+        complete: False when reading stopped early (damage, read error, ``max_bytes``).
+        backend: candidate finder used.
+    """
+
+    path: str
+    matches: list[LogMatch] = field(default_factory=list)
+    stats: dict[str, RuleStats] = field(default_factory=dict)
+    warnings: list[EvidenceWarning] = field(default_factory=list)
+    lines: int = 0
+    bytes_scanned: int = 0
+    compressed: bool = False
+    complete: bool = True
+    backend: str = ""
