@@ -166,3 +166,35 @@ def test_out_dir_inside_evidence_refused(tmp_path):
     )
     assert proc.returncode == 2 and "inside the evidence tree" in proc.stderr
     assert not (case / "out").exists()
+
+
+def planted_secrets() -> set[str]:
+    """The credentials the tampered case's CI log leaks (read from the evidence, not hard-coded)."""
+    log = (SAMPLES / "tampered-weights" / "logs" / "pipeline.log").read_text()
+    found = set(re.findall(r"\b(hf_[A-Za-z0-9]{30,})", log))
+    found |= {m.strip() for m in re.findall(r"COSIGN_PASSWORD[:=]\s*(\S+)", log)}
+    return found
+
+
+def test_no_planted_secret_in_any_output(runs):
+    secrets = planted_secrets()
+    assert len(secrets) >= 2, secrets
+    out = runs["tampered-weights"]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"report.html", "report.ipynb", "findings.json", "timeline.jsonl"}
+    assert any(p.parent.name == "comms" for p in files)
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"{path.name} contains a planted secret"
+    assert "[redacted]" in (out / "report.html").read_text()
+    assert "secret_exposed" in (out / "findings.json").read_text()
+
+
+def test_timeline_is_timesketch_ready(runs):
+    rows = [json.loads(line) for line in (runs["tampered-weights"] / "timeline.jsonl").read_text().splitlines()]
+    assert len(rows) > 10
+    for row in rows:
+        assert {"message", "datetime", "timestamp", "timestamp_desc", "data_type", "tag"} <= set(row)
+        assert isinstance(row["timestamp"], int) and isinstance(row["tag"], list)
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$", row["datetime"]), row["datetime"]

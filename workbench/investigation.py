@@ -14,7 +14,7 @@ import importlib
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = ["SECTIONS", "Investigation", "verdict_of"]
 SECTIONS: dict[str, tuple[str, str, str | None]] = {
     "model": ("Model forensics", "workbench.model.analysis:analyse", "workbench.model.analysis:render"),
     "monitor": ("Monitor alerts", "workbench.checks.analysis:analyse_monitor_alerts", None),
+    "logs": ("Pipeline logs", "workbench.logscan:analyse", "workbench.logscan:render"),
     "dependencies": ("Dependencies", "workbench.deps:analyse_dependencies", "workbench.deps:render_dependencies"),
     "host": ("Host state", "workbench.host:analyse_host", "workbench.host:render_host"),
     "drift": ("Behaviour drift", "workbench.drift:analyse", "workbench.drift:render"),
@@ -45,7 +46,21 @@ _PROCESS_CATEGORIES = {"evidence_malformed", "custody_violation", "signature_ver
 
 def redact_text(text: str) -> str:
     """Redact secrets in evidence text before it is written anywhere (the log scanner's credential rules)."""
-    return text
+    from workbench.logscan.redact import redact
+
+    return redact(text)
+
+
+def _redact_finding(f: Finding) -> Finding:
+    from workbench.logscan.redact import redact_data
+
+    return replace(f, title=redact_text(f.title), detail=redact_text(f.detail), evidence=redact_data(dict(f.evidence)))
+
+
+def _redact_event(e: Event) -> Event:
+    from workbench.logscan.redact import redact_data
+
+    return replace(e, message=redact_text(e.message), extra=redact_data(dict(e.extra)))
 
 
 def _resolve(spec: str) -> Callable[..., Any]:
@@ -163,12 +178,16 @@ class Investigation:
                 self.evidence.warnings.append(
                     EvidenceWarning(key, None, f"analysis failed: {type(exc).__name__}: {exc}")
                 )
+        for result in self.results.values():  # secrets found anywhere never leave the analyses in clear
+            result.findings = [_redact_finding(f) for f in result.findings]
+            result.events = [_redact_event(e) for e in result.events]
         self.findings = sorted(
             (f for r in self.results.values() for f in r.findings),
             key=lambda f: (-f.severity.rank, f.category, f.title),
         )
         self.events = merge_events(
-            evidence_events(self.case, self.evidence, self.ledger), [e for r in self.results.values() for e in r.events]
+            [_redact_event(e) for e in evidence_events(self.case, self.evidence, self.ledger)],
+            [e for r in self.results.values() for e in r.events],
         )
         self.timeline = build_timeline(
             self.events, findings=self.findings, meta=self.case.meta, exposure=self.exposure, generated_at=now_utc()
@@ -229,7 +248,9 @@ class Investigation:
         """
         doc = self.findings_document()
         findings_path = self.out_dir / "findings.json"
-        findings_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        from workbench.logscan.redact import redact_data
+
+        findings_path.write_text(json.dumps(redact_data(doc), indent=2) + "\n", encoding="utf-8")
         timeline_path = self.out_dir / "timeline.jsonl"
         write_timeline(self.timeline, timeline_path, redact=redact_text)
         return {"findings": findings_path, "timeline": timeline_path}

@@ -34,9 +34,7 @@ SECTION_TITLES = {
     "evidence": "Evidence handling",
 }
 #: sections whose analysis arrives with a later issue; their notebook cell says so instead of staying blank
-PENDING = {
-    "logs": "Pipeline-log scanning is not part of this workbench version yet.",
-}
+PENDING: dict[str, str] = {}
 MAX_ROWS = 500
 
 STYLE = """

@@ -11,9 +11,43 @@ from traitlets.config import Config
 
 from workbench.report.resources import templates_dir
 
-__all__ = ["TEMPLATE", "render_html"]
+__all__ = ["TEMPLATE", "redact_notebook", "render_html"]
 
 TEMPLATE = "report"
+
+
+#: the embedded plotly.js bundle is our own code, not evidence; it is left as it is
+_PLOTLYJS_MARK = "* plotly.js v"
+
+
+def redact_notebook(nb: nbformat.NotebookNode) -> int:
+    """Redact secrets in every output of an executed notebook (the catch-all before anything is rendered).
+
+    Returns:
+        How many output fields changed.
+    """
+    from workbench.logscan.redact import redact, redact_data
+
+    changed = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output and isinstance(output["text"], str):
+                new = redact(output["text"])
+                changed += new != output["text"]
+                output["text"] = new
+            if "traceback" in output:
+                output["traceback"] = [redact(line) for line in output["traceback"]]
+                output["evalue"] = redact(output.get("evalue", ""))
+            for mime, value in list(output.get("data", {}).items()):
+                if isinstance(value, str):
+                    if _PLOTLYJS_MARK in value[:4096] or (len(value) > 1_000_000 and _PLOTLYJS_MARK in value):
+                        continue
+                    new = redact(value)
+                else:
+                    new = redact_data(value)
+                changed += new != value
+                output["data"][mime] = new
+    return changed
 
 
 def render_html(
@@ -32,6 +66,7 @@ def render_html(
         ``html_path``.
     """
     nb = nbformat.read(notebook, as_version=4)
+    redact_notebook(nb)
     if title:
         nb.metadata["title"] = title
     if metadata:

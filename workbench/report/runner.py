@@ -40,6 +40,17 @@ class RunResult:
     critical: int
 
 
+def _redact_in_place(executed: Path) -> None:
+    """The executed notebook is an output too: no secret found in the evidence stays in it in clear."""
+    import nbformat
+
+    from workbench.report.render import redact_notebook
+
+    nb = nbformat.read(executed, as_version=4)
+    if redact_notebook(nb):
+        nbformat.write(nb, executed)
+
+
 def _title_block(case: Case, doc: dict[str, Any], executed: Path) -> dict[str, Any]:
     meta = case.meta
     return {
@@ -149,6 +160,7 @@ def investigate(
     findings_path = out / "findings.json"
     doc = json.loads(findings_path.read_text(encoding="utf-8")) if findings_path.exists() else {}
     if executed.exists():
+        _redact_in_place(executed)
         render_html(executed, html, title=f"Incident {case.incident_id}", metadata=_title_block(case, doc, executed))
         say(f"report: {html}")
         if pdf:
