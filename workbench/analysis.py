@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from workbench.case import Case
     from workbench.collect import EvidenceSet
 
-__all__ = ["AnalysisContext", "AnalysisResult", "SectionView"]
+__all__ = ["AnalysisContext", "AnalysisResult", "SectionView", "describe_data_files"]
 
 
 @dataclass(slots=True)
@@ -75,3 +75,13 @@ class SectionView:
 
 
 Renderer = Callable[[AnalysisResult], list[Any]]
+
+
+def describe_data_files(label: str, *paths: Path) -> str:
+    """``label: name, name; sha256 <16 hex>`` over the files' bytes: which rule data a run used (appendix)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return f"{label}: {', '.join(p.name for p in paths)}; sha256 {digest.hexdigest()[:16]}"

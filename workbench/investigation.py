@@ -355,8 +355,17 @@ class Investigation:
         return present.appendix(self, self.rule_packs())
 
     def rule_packs(self) -> dict[str, str]:
-        """Rule packs in force, ``{name: description}``, from analyses that declare ``data["rule_pack"]``."""
-        return {k: str(r.data["rule_pack"]) for k, r in self.results.items() if "rule_pack" in r.data}
+        """Rule data in force, ``{section: description with a digest}`` (declared by analyses in ``data``)."""
+        from workbench.analysis import describe_data_files
+
+        packs = {k: str(r.data["rule_pack"]) for k, r in self.results.items() if "rule_pack" in r.data}
+        data = Path(__file__).with_name("data")
+        packs.setdefault("host", describe_data_files("host rules", data / "suspicious_processes.yaml"))
+        packs.setdefault(
+            "dependencies",
+            describe_data_files("dependency data", data / "popular_packages.txt", data / "dependency_sources.yaml"),
+        )
+        return packs
 
     def outputs(self):
         """Write findings.json and timeline.jsonl and list them (HTML)."""

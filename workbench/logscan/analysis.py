@@ -88,7 +88,12 @@ def result_from_scans(scans: list[FileScan], rules: RuleSet) -> AnalysisResult:
         summary = f"No rule matched in {len(scans)} pipeline log(s)."
     else:
         summary = "The case holds no pipeline log."
-    data = {"matches": matches_frame(m for s in scans for m in s.matches), "by_rule": by_rule, "scans": scans}
+    data = {
+        "matches": matches_frame(m for s in scans for m in s.matches),
+        "by_rule": by_rule,
+        "scans": scans,
+        "rule_pack": f"log rules: {rules.describe()}",
+    }
     return AnalysisResult(SECTION, findings=findings, events=events, warnings=warnings, data=data, summary=summary)
 
 

@@ -143,6 +143,15 @@ class RuleSet:
         """The rule with this id, or None."""
         return next((r for r in self.rules if r.id == rule_id), None)
 
+    def describe(self) -> str:
+        """One line for a report's appendix: rule count, sources and a digest of every rule's id and pattern."""
+        import hashlib
+
+        digest = hashlib.sha256("\n".join(f"{r.id}\t{r.severity}\t{r.pattern}" for r in self.rules).encode())
+        folders = {Path(r.source).parent for r in self.rules}
+        sources = sorted("the built-in pack" if f == BUILTIN_DIR else str(f) for f in folders)
+        return f"{len(self.rules)} rules from {', '.join(sources)}; sha256 {digest.hexdigest()[:16]}"
+
     @property
     def secret_rules(self) -> tuple[Rule, ...]:
         """The credential rules (their matches are redacted)."""

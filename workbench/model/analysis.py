@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.analysis import AnalysisContext, AnalysisResult
+from workbench.analysis import AnalysisContext, AnalysisResult, describe_data_files
 from workbench.errors import EvidenceError
 from workbench.records import EvidenceWarning, Finding, Severity
 
@@ -68,6 +68,9 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
         result.data.update(tensors=diff.tensor_frame(), files=diff.file_frame(), configs=diff.config_frame())
     result.findings += signature.findings
     result.data.update(diff=diff, signature=signature, signature_files=signature.frame())
+    result.data["rule_pack"] = describe_data_files(
+        "pickle import policy", Path(__file__).with_name("pickle_policy.yaml")
+    )
     result.findings += _marker_findings(ctx)
     result.findings = _dedupe(result.findings)
     if key is None and signature.scheme != "none":
