@@ -40,6 +40,26 @@ class RunResult:
     critical: int
 
 
+def _ipc_kernel_manager() -> type:
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class _IPC(AsyncKernelManager):
+        """Kernel on local IPC sockets: nothing listens on TCP while evidence is being analysed."""
+
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+    return _IPC
+
+
+def __getattr__(name: str) -> Any:  # lazy: jupyter_client is imported only when a report runs
+    if name == "IPCKernelManager":
+        return _ipc_kernel_manager()
+    raise AttributeError(name)
+
+
 def _redact_in_place(executed: Path) -> None:
     """The executed notebook is an output too: no secret found in the evidence stays in it in clear."""
     import nbformat
@@ -146,6 +166,7 @@ def investigate(
             cwd=str(out),
             progress_bar=False,
             kernel_name="python3",
+            kernel_manager_class=f"{__name__}.IPCKernelManager",
             allow_errors=True,
             log_output=False,
         )
