@@ -3,7 +3,8 @@
 Milestones (in order; each is None when the evidence does not show it):
 
 * ``first_indicator``: the earliest event that is not the responders' or analysts' own (kinds ``ir:*`` and
-  ``analyst:*`` excluded) with severity low or above.
+  ``analyst:*`` excluded) with severity medium or above (low matches, e.g. a routine `pip install` in a build
+  log, are context rather than indicators).
 * ``compromise`` (estimated): the earliest of three candidates, so that dwell time and exposure are never
   understated: the drift onset (``ml:drift:onset``), the earliest malicious pipeline-log line (a ``ci:*`` event,
   e.g. ``ci:log:match``, of severity high or above), the earliest finding time (findings about the evidence
@@ -309,9 +310,9 @@ def derive_milestones(
     ms["first_indicator"] = _from_event(
         "first_indicator",
         _earliest(
-            events, lambda e: not e.kind.startswith(("ir:", "analyst:")) and e.severity.rank >= Severity.LOW.rank
+            events, lambda e: not e.kind.startswith(("ir:", "analyst:")) and e.severity.rank >= Severity.MEDIUM.rank
         ),
-        "earliest event outside the response record with severity low or above",
+        "earliest event outside the response record with severity medium or above",
         "no indicator event",
     )
     ms["compromise"] = _compromise(events, findings, plausible)
