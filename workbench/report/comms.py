@@ -6,35 +6,43 @@ Every field the playbook's templates carry is filled from the case, the findings
 ``case.yaml``'s ``comms:`` mapping, keyed by the field name (e.g. ``comms: {service_impact: ..., eta: ...}``), or is
 left as a visible ``[TO BE COMPLETED: ...]`` marker; nothing is invented. Each rendered draft lists its markers.
 
-Escaping: the templates are Jinja2 with autoescape off (the output is Markdown, not HTML), but every value that
-reaches a ``{{ }}`` goes through :func:`md_escape` after the ``redact`` callable, unless it is :class:`Md` (markers
-and Markdown this module built from already-escaped parts). A ``None`` reaching a template fails loudly, as does
-an undefined field (``StrictUndefined``).
+This module's concern: the per-template field builders, :class:`CommsContext` and rendering. The Markdown-safe
+primitives and the escaping policy (:class:`Md`, :func:`todo`, :func:`md_escape`, :class:`RenderedComm`) live in
+:mod:`workbench.report.comms_markdown`; the facts gathered from the investigation (actions.log steps, containment,
+milestones, timeline rows, root cause, remaining actions) in :mod:`workbench.report.comms_facts`. Both are
+re-exported here.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from html import escape as html_escape
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 import yaml
 
 from workbench._version import __version__
 from workbench.records import Severity, now_utc
-from workbench.report.recommendations import (
-    PROCESS_CATEGORIES,
-    ExposureWindow,
-    Recommendation,
-    iso,
-    parse_exposure,
-    recommendations,
+from workbench.report.comms_facts import MAX_TIMELINE_ROWS as MAX_TIMELINE_ROWS
+from workbench.report.comms_facts import MILESTONES as MILESTONES
+from workbench.report.comms_facts import Step as Step
+from workbench.report.comms_facts import (
+    _duration,
+    _Facts,
+    _facts,
+    _finding_line,
+    _intervals,
+    _remaining,
+    _root_cause,
+    _timeline,
+    _when,
+    _window_text,
 )
+from workbench.report.comms_markdown import _FRONT, _MARKER, Md, RenderedComm, _environment, md_escape, todo
+from workbench.report.comms_markdown import MAX_TEXT as MAX_TEXT
+from workbench.report.recommendations import Recommendation, iso, recommendations
 
 if TYPE_CHECKING:
     from workbench.investigation import Investigation
@@ -53,9 +61,6 @@ __all__ = [
 
 #: the three drafts, in the playbook's order (file ``templates/comms/<name>.md.j2``, output ``comms/<name>.md``)
 TEMPLATES = ("initial_alert", "stakeholder_update", "post_incident_report")
-MILESTONES = ("first_indicator", "estimated_compromise", "detection", "containment", "recovery", "report")
-_ALIASES = {"compromise": "estimated_compromise", "contain": "containment", "isolate": "containment",
-            "rollback": "recovery", "first": "first_indicator"}  # fmt: skip
 #: findings about the model artefacts themselves (a model is "compromised" only with one of these, high or worse)
 MODEL_CATEGORIES = frozenset({"model_file_tampered", "model_file_missing", "unexpected_model_file", "signature_invalid",
                               "dangerous_file_type", "pickle_dangerous_import", "pickle_suspicious_import",
@@ -73,309 +78,10 @@ TEXT_KEYS = frozenset({"severity", "detection_time", "affected_models", "brief_d
                        "customer_impact"})  # fmt: skip
 #: every key case.yaml's ``comms:`` may hold (a template field name each)
 COMMS_KEYS = LIST_KEYS | TEXT_KEYS
-MAX_TEXT = 600
-MAX_TIMELINE_ROWS = 60
-_STEP_NOISE = {"WARNING", "ERROR", "INFO", "NOTE"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
-_LEADING = re.compile(r"^(\s*)(?:([#*+=_~-])|(\d{1,9})([.)]))")
-_SPACE = re.compile(r"\s+")
-_MARKER = re.compile(r"(?<!\\)\[TO BE COMPLETED: ([^\]\n]+)\]")
-_FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
-
-
-class Md(str):
-    """Markdown that is already safe: written as is by the templates (markers, text built from escaped parts)."""
-
-    __slots__ = ()
-
-
-def todo(label: str) -> Md:
-    """The visible marker of a field only a person can supply: ``[TO BE COMPLETED: label]``."""
-    return Md(f"[TO BE COMPLETED: {label}]")
-
-
-def md_escape(text: str) -> str:
-    """One line of plain text made inert in Markdown.
-
-    Control characters are dropped; whitespace runs (newlines included) become one space; ``\\``, backticks,
-    ``[``, ``]`` and ``|`` are backslash-escaped; ``&``, ``<`` and ``>`` become entities; a leading ``#``, ``-``,
-    ``*``, ``+``, ``=``, ``_``, ``~`` or list number is escaped; text longer than :data:`MAX_TEXT` is cut with ``…``.
-    """
-    text = _SPACE.sub(" ", _CONTROL.sub("", str(text)))
-    if len(text) > MAX_TEXT:
-        text = text[: MAX_TEXT - 1] + "…"
-    text = text.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for char in "`[]|":
-        text = text.replace(char, "\\" + char)
-    return _LEADING.sub(_escape_leading, text)
-
-
-def _escape_leading(m: re.Match[str]) -> str:
-    if m.group(2):
-        return f"{m.group(1)}\\{m.group(2)}"
-    return f"{m.group(1)}{m.group(3)}\\{m.group(4)}"
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedComm:
-    """One rendered draft.
-
-    Attributes:
-        text: the Markdown, front-matter header (template, subject, audience, timing) first.
-        subject: the subject line.
-        todo_markers: labels of the ``[TO BE COMPLETED: ...]`` markers left, in order of first appearance.
-        name / audience / timing: from the template's header.
-    """
-
-    text: str
-    subject: str
-    todo_markers: tuple[str, ...]
-    name: str = ""
-    audience: str = ""
-    timing: str = ""
-
-    def to_html(self) -> str:
-        """The draft for the report: title, what remains to be completed, then the Markdown as escaped text."""
-        left = "".join(f"<li>{html_escape(m)}</li>" for m in self.todo_markers)
-        remains = f"<p>To be completed by a person:</p><ul>{left}</ul>" if left else "<p>Nothing left to complete.</p>"
-        return (
-            f'<div class="wb-comm"><h3>{html_escape(self.subject)}</h3>'
-            f"<p>Audience: {html_escape(self.audience)}. Timing: {html_escape(self.timing)}.</p>{remains}"
-            f'<pre class="wb-mono" style="white-space:pre-wrap">{html_escape(self.text)}</pre></div>'
-        )
 
 
 def _identity(text: str) -> str:
     return text
-
-
-def _when(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        value = value.get("time", value.get("timestamp"))
-    for attr in ("time", "timestamp", "at"):
-        if not isinstance(value, str | datetime) and hasattr(value, attr):
-            value = getattr(value, attr)
-            break
-    if hasattr(value, "to_pydatetime"):
-        value = value.to_pydatetime()
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    window = parse_exposure({"onset": value})
-    return window.onset if window else None
-
-
-def _milestones(raw: Any) -> dict[str, datetime]:
-    """Milestones as ``name -> UTC time``.
-
-    Accepts a mapping ``name -> time`` (or ``name -> {"time": ...}``), ``workbench.timeline``'s ``Milestones``
-    (its ``milestones`` mapping, or its ``to_dict()``), or a list of items with ``name`` and ``time``.
-    """
-    if raw is None:
-        return {}
-    inner = getattr(raw, "milestones", None)
-    if isinstance(inner, Mapping):
-        raw = inner
-    elif hasattr(raw, "to_dict") and not isinstance(raw, Mapping):
-        raw = raw.to_dict()
-    if isinstance(raw, Mapping) and isinstance(raw.get("milestones"), Mapping):
-        raw = raw["milestones"]
-    if isinstance(raw, Mapping):
-        pairs = list(raw.items())
-    else:
-        pairs = [(getattr(m, "name", None) or getattr(m, "kind", None), m) for m in raw]
-    out: dict[str, datetime] = {}
-    for name, value in pairs:
-        key = _ALIASES.get(str(name), str(name))
-        ts = _when(value.get("time") if isinstance(value, Mapping) else value)
-        if key in MILESTONES and ts is not None:
-            out[key] = ts
-    return out
-
-
-def _duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days} d"] if days else []
-    parts += [f"{hours} h"] if hours or days else []
-    parts += [f"{minutes} min"] if not days else []
-    parts += [f"{secs} s"] if not days and not hours else []
-    return sign + " ".join(parts)
-
-
-@dataclass(slots=True)
-class Step:
-    """One containment step of ``actions.log``: its tag (ASSESS, ISOLATE, ROLLBACK...), time and lines."""
-
-    tag: str
-    time: datetime | None
-    headline: str
-    details: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    source: str = "actions.log"
-
-
-def _steps(inv: Investigation) -> list[Step]:
-    steps: list[Step] = []
-    for loaded in inv.evidence.all("actions_log"):
-        current: Step | None = None
-        for row in loaded.frame.itertuples(index=False):
-            tag = str(row.action).upper() if isinstance(row.action, str) and row.action else ""
-            ts = _when(row.timestamp) if str(row.timestamp) != "NaT" else None
-            message = str(row.message)
-            if tag and tag not in _STEP_NOISE:
-                current = Step(tag, ts, message, source=loaded.path)
-                steps.append(current)
-            elif current is None:
-                current = Step("NOTE", ts, message, source=loaded.path)
-                steps.append(current)
-            elif tag == "ERROR":
-                current.errors.append(message)
-            else:
-                current.details.append(f"{tag}: {message}" if tag else message)
-    return steps
-
-
-def _containment(inv: Investigation, steps: list[Step]) -> tuple[str, Any, list[Any], dict[str, datetime]]:
-    """``(phase, status text, detail lines, milestone times)`` from the steps and COMPROMISED markers."""
-    times: dict[str, datetime] = {}
-    dated: list[tuple[datetime, str]] = []
-    never = datetime.max.replace(tzinfo=UTC)
-    for s in steps:
-        extra = "; ".join(s.details[:10]) + ("; …" if len(s.details) > 10 else "")
-        failed = f" FAILED: {'; '.join(s.errors[:3])}" if s.errors else ""
-        text = f"{iso(s.time) or 'time unknown'} {s.tag}: {s.headline}" + (f" ({extra})" if extra else "") + failed
-        dated.append((s.time or never, text))
-        if s.tag == "ISOLATE" and not s.errors and s.time:
-            times.setdefault("containment", s.time)
-        if s.tag == "ROLLBACK" and _rolled_back(s) and s.time:
-            times["recovery"] = s.time
-    markers = [(loaded.path, row) for loaded in inv.evidence.all("compromised_marker")
-               for row in loaded.frame.itertuples(index=False)]  # fmt: skip
-    for path, row in markers:
-        when = _when(row.timestamp) if str(row.timestamp) != "NaT" else None
-        dated.append((when or never, f"{iso(when) or 'time unknown'} marker {path}: model marked COMPROMISED"))
-    details: list[Any] = [text for _, text in sorted(dated, key=lambda d: d[0])]
-    tags = {s.tag: s for s in steps}
-    rollback, isolate, assess = tags.get("ROLLBACK"), tags.get("ISOLATE"), tags.get("ASSESS")
-    if rollback and rollback.errors:
-        phase, status = (
-            "contained" if isolate else "assessed",
-            (f"Rollback attempted at {iso(rollback.time)} but failed: {rollback.errors[0]}"),
-        )
-    elif rollback and not _rolled_back(rollback):
-        phase = "contained" if isolate else "assessed"
-        status = f"Rollback started at {iso(rollback.time)}; its completion is not recorded in actions.log"
-    elif rollback:
-        phase = "recovered"
-        status = f"Recovered: rolled back to a known-good model at {iso(rollback.time)}" + (
-            f", after isolation at {iso(isolate.time)}" if isolate else ""
-        )
-    elif isolate:
-        phase, status = "contained", f"Contained: model isolated (removed from serving) at {iso(isolate.time)}"
-    elif markers:
-        phase, status = "contained", "Model marked COMPROMISED (marker file); no isolation step in actions.log"
-    elif assess:
-        phase = "assessed"
-        status = f"Not contained: assessment only (evidence captured at {iso(assess.time)}); no isolation recorded"
-    else:
-        return "unknown", todo("containment status"), [todo("containment details")], times
-    return phase, status, details, times
-
-
-def _rolled_back(step: Step) -> bool:
-    """The playbook's rollback logs ``Model rolled back to: ...`` once the known-good copy is in place."""
-    return not step.errors and any("rolled back to" in d.lower() for d in step.details)
-
-
-@dataclass(slots=True)
-class _Facts:
-    """What the three drafts share, computed once from the investigation."""
-
-    meta: Any
-    verdict: str
-    reasons: list[str]
-    relevant: list[Any]
-    window: ExposureWindow | None
-    steps: list[Step]
-    phase: str
-    status: Any
-    details: list[Any]
-    marks: dict[str, datetime]
-    given: set[str]
-    models: list[str]
-    alert_types: list[str]
-    intake: str | None
-    now: datetime
-
-    @property
-    def compromised(self) -> bool:
-        return self.verdict == "compromised"
-
-    @property
-    def names(self) -> str:
-        return ", ".join(self.models)
-
-    @property
-    def counts(self) -> str:
-        counts = {s: sum(1 for x in self.relevant if x.severity is s) for s in Severity}
-        return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
-
-    @property
-    def predictions(self) -> str | None:
-        return str(self.window.predictions) if self.window and self.window.predictions is not None else None
-
-
-def _facts(inv: Investigation, exposure: Any, milestones: Any, now: datetime) -> _Facts:
-    meta = inv.case.meta
-    window = parse_exposure(exposure if exposure is not None else getattr(inv, "exposure", None))
-    verdict, reasons = inv.verdict
-    relevant = [x for x in inv.findings if x.category not in PROCESS_CATEGORIES]
-    steps = _steps(inv)
-    phase, status, details, derived = _containment(inv, steps)
-    alerts = [row for loaded in inv.evidence.all("monitor_alerts") for row in loaded.frame.itertuples(index=False)]
-    alert_times = sorted(t for r in alerts if (t := _when(r.timestamp) if str(r.timestamp) != "NaT" else None))
-    found_times = sorted(x.timestamp for x in relevant if x.timestamp and x.severity.rank >= Severity.MEDIUM.rank)
-    marks = _milestones(milestones if milestones is not None else getattr(inv, "milestones", None))
-    given = set(marks)
-    fallbacks = {
-        "detection": meta.detection_time or (alert_times[0] if alert_times else None),
-        "estimated_compromise": window.onset if window else None,
-        "first_indicator": found_times[0] if found_times else None,
-        **derived,
-    }
-    for key, value in fallbacks.items():
-        if value is not None:
-            marks.setdefault(key, value)
-    suspect = inv.case.model_dir("suspect")
-    entry = inv.ledger.entries[0] if inv.ledger.entries else None
-    intake = (
-        f"Forensic intake: {entry.get('files_expected', 0)} evidence files hashed into the custody ledger at "
-        f"{iso(_when(entry.get('time')))}"
-        if entry
-        else None
-    )
-    return _Facts(
-        meta=meta,
-        verdict=verdict,
-        reasons=list(reasons),
-        relevant=relevant,
-        window=window,
-        steps=steps,
-        phase=phase,
-        status=status,
-        details=details,
-        marks=marks,
-        given=given,
-        models=list(meta.affected_models) or ([suspect.name] if suspect is not None else []),
-        alert_types=sorted({str(r.type) for r in alerts if isinstance(r.type, str)}),
-        intake=intake,
-        now=now,
-    )
 
 
 def _common(fx: _Facts) -> dict[str, Any]:
@@ -610,146 +316,6 @@ def _action(item: Any) -> dict[str, Any] | None:
     return {"text": text, "owner": owner or todo("owner"), "due": due or todo("due date")} if text else None
 
 
-def _finding_line(finding: Any) -> str:
-    where = finding.evidence.get("path")
-    line = finding.evidence.get("line")
-    loc = f" ({where}{':' + str(line) if line not in (None, '') else ''})" if where else ""
-    return f"{finding.severity.value.upper()}: {finding.title}{loc} [{finding.id}]"
-
-
-def _window_text(window: ExposureWindow) -> str:
-    onset = iso(window.onset) if window.onset else "onset not established"
-    if window.onset_low and window.onset_high:
-        onset += f" (onset 95 % interval {iso(window.onset_low)} to {iso(window.onset_high)})"
-    end = iso(window.end) if window.end else "the end of the records (no end detected)"
-    count = f"; {window.predictions} predictions served" if window.predictions is not None else ""
-    return f"{onset} to {end}{count}"
-
-
-def _intervals(marks: dict[str, datetime], window: ExposureWindow | None) -> list[str]:
-    out = []
-    for label, a, b in (
-        ("Dwell time (estimated compromise to detection)", "estimated_compromise", "detection"),
-        ("Time to contain (detection to containment)", "detection", "containment"),
-        ("Time to recover (detection to recovery)", "detection", "recovery"),
-    ):
-        if a in marks and b in marks:
-            out.append(f"{label}: {_duration(marks[b] - marks[a])}")  # fmt: skip
-    if window is not None and window.onset:
-        out.append(f"Exposure window: {_window_text(window)}")
-    return out
-
-
-def _remaining(phase: str, verdict: str, recs: list[Recommendation]) -> list[Any]:
-    out: list[Any] = []
-    if verdict == "compromised" and phase in ("assessed", "unknown"):
-        out.append("Contain: take the affected model or service out of serving (no isolation is recorded)")
-    if verdict == "compromised" and phase == "contained":
-        out.append("Recover: roll back to the last signed known-good model and verify its signature first")
-    if verdict == "clean":
-        out.append("Confirm the verdict CLEAN with the incident commander, then close the incident or record why "
-                   "it stays open")  # fmt: skip
-    out += [r.label for r in recs if r.kind == "action"]
-    out.append("Post-incident report within 5 business days of resolution")
-    return out
-
-
-def _root_cause(ctx: CommsContext, verdict: str, relevant: list[Any]) -> tuple[Any, list[str]]:
-    phrases = {
-        "model_file_tampered": "the model files were modified after their known-good release",
-        "model_file_missing": "model files were removed",
-        "signature_invalid": "the model no longer matches its signature",
-        "model_unsigned": "the model's provenance cannot be verified (unsigned)",
-        "dangerous_file_type": "a code-executing file type was planted in the model artefacts",
-        "pickle_dangerous_import": "a pickle in the model artefacts imports code-executing functions",
-        "secret_exposed": "credentials were exposed in the pipeline's logs",
-        "suspicious_connection": "a host holds connections to suspicious destinations",
-        "suspicious_process": "a host runs suspicious processes",
-        "log_pattern": "the ML pipeline ran malicious steps",
-        "behavior_drift": "the model's outputs shifted",
-    }
-    for cat in (
-        "dependency_changed",
-        "dependency_missing",
-        "dependency_untrusted_source",
-        "dependency_typosquat",
-        "dependency_confusion",
-        "dependency_added",
-    ):
-        phrases[cat] = "the serving environment's dependencies were replaced (package supply chain)"
-    for cat in ("tensor_modified", "tensor_added", "tensor_removed", "tensor_shape_changed", "tensor_dtype_changed"):
-        phrases[cat] = "the model's weights were edited"
-    if verdict == "clean":
-        return ctx.md(
-            "The evidence shows no compromise (verdict CLEAN: no finding above low severity). ",
-            todo("root cause of the alert"),
-        ), []
-    level = Severity.CRITICAL if verdict == "compromised" else Severity.HIGH
-    basis = [x for x in relevant if x.severity.rank >= level.rank]
-    seen: list[str] = []
-    for x in basis:
-        text = phrases.get(x.category, x.category.replace("_", " "))
-        if text not in seen:
-            seen.append(text)
-    firm = "the evidence supports" if verdict == "compromised" else "the evidence suggests, without a critical finding,"
-    hypothesis = (f"Working hypothesis ({firm} it; to be confirmed by the investigation team): "
-                  f"{'; '.join(seen)}.")  # fmt: skip
-    return hypothesis, [_finding_line(x) for x in basis[:8]]
-
-
-def _timeline(inv: Investigation, marks: dict[str, datetime], given: set[str], steps: list[Step]
-              ) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
-    rows: list[tuple[datetime, int, dict[str, Any]]] = []
-    for name in MILESTONES:
-        if name in marks:
-            how = "milestone" if name in given else "milestone (derived)"
-            rows.append(
-                (
-                    marks[name],
-                    0,
-                    {
-                        "time": iso(marks[name]),
-                        "source": how,
-                        "event": name.replace("_", " ").capitalize(),
-                        "milestone": True,
-                    },
-                )
-            )
-    for s in steps:
-        if s.time:
-            text = f"{s.tag}: {s.headline}" + (f" (failed: {s.errors[0]})" if s.errors else "")
-            rows.append((s.time, 1, {"time": iso(s.time), "source": s.source, "event": text, "milestone": False}))
-    step_sources = {s.source for s in steps}
-    alert_rows = {(loaded.path, int(r.line)): r for loaded in inv.evidence.all("monitor_alerts")
-                  for r in loaded.frame.itertuples(index=False)}  # fmt: skip
-    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for e in inv.events:
-        if e.kind == "ir:action" and e.source in step_sources:
-            continue
-        message = e.message
-        alert = alert_rows.get((e.source, int(e.extra.get("line", -1) or -1)))
-        if e.kind == "ml:monitor:alert" and alert is not None:
-            message = f"Monitor alert {alert.type}: {alert.message if isinstance(alert.message, str) else ''}".strip()
-        key = (iso(e.timestamp), e.source, message)
-        if key in seen:
-            seen[key]["count"] += 1
-            continue
-        row = {"time": iso(e.timestamp), "source": e.source, "event": message, "milestone": False, "count": 1,
-               "rank": e.severity.rank}  # fmt: skip
-        seen[key] = row
-        rows.append((e.timestamp, 2, row))
-    for _, _, row in rows:
-        if row.get("count", 1) > 1:
-            row["event"] = f"{row['event']} (x{row['count']})"
-    note = ""
-    if len(rows) > MAX_TIMELINE_ROWS:
-        keep = sorted(rows, key=lambda r: (r[1] == 2, -r[2].get("rank", 5), r[0]))[:MAX_TIMELINE_ROWS]
-        note = f"{len(rows) - len(keep)} further events are in timeline.jsonl."
-        rows = keep
-    rows.sort(key=lambda r: (r[0], r[1]))
-    return [{k: r[2][k] for k in ("time", "source", "event", "milestone")} for r in rows], note
-
-
 # ---------------------------------------------------------------------------------------------------- rendering
 def _comms_dir(templates_dir: str | Path | None) -> Path:
     if templates_dir is None:
@@ -758,28 +324,6 @@ def _comms_dir(templates_dir: str | Path | None) -> Path:
         templates_dir = packaged()
     base = Path(templates_dir)
     return base / "comms" if (base / "comms").is_dir() else base
-
-
-def _environment(directory: Path, redact: Callable[[str], str]) -> jinja2.Environment:
-    def finalize(value: Any) -> str:
-        if isinstance(value, Md):
-            return value
-        if value is None or isinstance(value, list | dict | tuple | set):
-            raise TypeError(f"a template field holds {type(value).__name__}, not text")
-        if isinstance(value, datetime):
-            return iso(value)
-        return md_escape(redact(str(value)))
-
-    # Markdown output: HTML autoescaping does not apply; finalize escapes every value for Markdown instead.
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
-        autoescape=False,  # noqa: S701
-        undefined=jinja2.StrictUndefined,
-        finalize=finalize,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def render_comms(ctx: CommsContext, templates_dir: str | Path | None = None) -> dict[str, RenderedComm]:

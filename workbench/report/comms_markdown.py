@@ -1,0 +1,116 @@
+"""Markdown-safe primitives of the communication drafts: what may reach a template, and how it is escaped.
+
+The templates are Jinja2 with autoescape off (the output is Markdown, not HTML), but every value that reaches a
+``{{ }}`` goes through :func:`md_escape` after the ``redact`` callable, unless it is :class:`Md` (markers and
+Markdown built from already-escaped parts); :func:`todo` writes the visible ``[TO BE COMPLETED: ...]`` marker of a
+field only a person can supply. A ``None`` reaching a template fails loudly, as does an undefined field
+(``StrictUndefined``). Also here: :class:`RenderedComm` (one rendered draft) and the patterns that find the
+markers and the front-matter header in a rendered draft.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape as html_escape
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from workbench.report.recommendations import iso
+
+__all__ = ["MAX_TEXT", "Md", "RenderedComm", "md_escape", "todo"]
+
+MAX_TEXT = 600
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
+_LEADING = re.compile(r"^(\s*)(?:([#*+=_~-])|(\d{1,9})([.)]))")
+_SPACE = re.compile(r"\s+")
+_MARKER = re.compile(r"(?<!\\)\[TO BE COMPLETED: ([^\]\n]+)\]")
+_FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
+
+
+class Md(str):
+    """Markdown that is already safe: written as is by the templates (markers, text built from escaped parts)."""
+
+    __slots__ = ()
+
+
+def todo(label: str) -> Md:
+    """The visible marker of a field only a person can supply: ``[TO BE COMPLETED: label]``."""
+    return Md(f"[TO BE COMPLETED: {label}]")
+
+
+def md_escape(text: str) -> str:
+    """One line of plain text made inert in Markdown.
+
+    Control characters are dropped; whitespace runs (newlines included) become one space; ``\\``, backticks,
+    ``[``, ``]`` and ``|`` are backslash-escaped; ``&``, ``<`` and ``>`` become entities; a leading ``#``, ``-``,
+    ``*``, ``+``, ``=``, ``_``, ``~`` or list number is escaped; text longer than :data:`MAX_TEXT` is cut with ``…``.
+    """
+    text = _SPACE.sub(" ", _CONTROL.sub("", str(text)))
+    if len(text) > MAX_TEXT:
+        text = text[: MAX_TEXT - 1] + "…"
+    text = text.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for char in "`[]|":
+        text = text.replace(char, "\\" + char)
+    return _LEADING.sub(_escape_leading, text)
+
+
+def _escape_leading(m: re.Match[str]) -> str:
+    if m.group(2):
+        return f"{m.group(1)}\\{m.group(2)}"
+    return f"{m.group(1)}{m.group(3)}\\{m.group(4)}"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedComm:
+    """One rendered draft.
+
+    Attributes:
+        text: the Markdown, front-matter header (template, subject, audience, timing) first.
+        subject: the subject line.
+        todo_markers: labels of the ``[TO BE COMPLETED: ...]`` markers left, in order of first appearance.
+        name / audience / timing: from the template's header.
+    """
+
+    text: str
+    subject: str
+    todo_markers: tuple[str, ...]
+    name: str = ""
+    audience: str = ""
+    timing: str = ""
+
+    def to_html(self) -> str:
+        """The draft for the report: title, what remains to be completed, then the Markdown as escaped text."""
+        left = "".join(f"<li>{html_escape(m)}</li>" for m in self.todo_markers)
+        remains = f"<p>To be completed by a person:</p><ul>{left}</ul>" if left else "<p>Nothing left to complete.</p>"
+        return (
+            f'<div class="wb-comm"><h3>{html_escape(self.subject)}</h3>'
+            f"<p>Audience: {html_escape(self.audience)}. Timing: {html_escape(self.timing)}.</p>{remains}"
+            f'<pre class="wb-mono" style="white-space:pre-wrap">{html_escape(self.text)}</pre></div>'
+        )
+
+
+def _environment(directory: Path, redact: Callable[[str], str]) -> jinja2.Environment:
+    def finalize(value: Any) -> str:
+        if isinstance(value, Md):
+            return value
+        if value is None or isinstance(value, list | dict | tuple | set):
+            raise TypeError(f"a template field holds {type(value).__name__}, not text")
+        if isinstance(value, datetime):
+            return iso(value)
+        return md_escape(redact(str(value)))
+
+    # Markdown output: HTML autoescaping does not apply; finalize escapes every value for Markdown instead.
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        autoescape=False,  # noqa: S701
+        undefined=jinja2.StrictUndefined,
+        finalize=finalize,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
