@@ -76,18 +76,44 @@ def _severity_or(value: object, default: Severity) -> Severity:
         return default
 
 
+#: for summaries, among findings of equal severity: what the attack did to the model first, then how it got in
+IMPORTANCE = (
+    "pickle_dangerous_import", "tensor_modified", "model_file_tampered", "signature_invalid", "behavior_drift",
+    "secret_exposed", "dependency_confusion", "dependency_typosquat", "suspicious_connection", "log_pattern",
+    "suspicious_process", "dependency_changed", "unexpected_model_file", "model_unsigned",
+)  # fmt: skip
+
+
+def headline(findings: list[Finding], limit: int, min_severity: Severity = Severity.MEDIUM) -> list[Finding]:
+    """The most important findings for a summary: worst severity first, then by :data:`IMPORTANCE`, at most one
+    per category."""
+    order = {c: i for i, c in enumerate(IMPORTANCE)}
+    ranked = sorted(
+        (f for f in findings if f.severity.rank >= min_severity.rank and f.category not in _PROCESS_CATEGORIES),
+        key=lambda f: (-f.severity.rank, order.get(f.category, len(order)), f.title),
+    )
+    chosen: list[Finding] = []
+    for f in ranked:
+        if all(c.category != f.category for c in chosen):
+            chosen.append(f)
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
 def verdict_of(findings: list[Finding]) -> tuple[str, list[str]]:
     """``("compromised" | "suspicious" | "clean", reasons)`` from the findings.
 
     compromised: at least one critical finding about the incident; suspicious: a high or medium one; clean: none.
+    The reasons are the most important findings of the deciding severity (see :func:`headline`).
     """
     relevant = [f for f in findings if f.category not in _PROCESS_CATEGORIES]
     crit = [f for f in relevant if f.severity is Severity.CRITICAL]
     if crit:
-        return "compromised", [f.title for f in crit[:5]]
+        return "compromised", [f.title for f in headline(crit, 5, Severity.CRITICAL)]
     warn = [f for f in relevant if f.severity in (Severity.HIGH, Severity.MEDIUM)]
     if warn:
-        return "suspicious", [f.title for f in warn[:5]]
+        return "suspicious", [f.title for f in headline(warn, 5)]
     return "clean", ["no finding above low severity"]
 
 

@@ -97,7 +97,9 @@ def summary(inv: Investigation) -> HTML:
     facts_html = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
     counts_html = " ".join(f"{_sev(s.value)} {counts.get(s.value, 0)}" for s in Severity)
     reasons_html = "".join(f"<li>{escape(r)}</li>" for r in reasons)
-    top = [f for f in inv.findings if f.severity.rank >= Severity.MEDIUM.rank][:3]
+    from workbench.investigation import headline
+
+    top = headline(inv.findings, 3)
     top_html = "".join(
         f"<li>{_sev(f.severity.value)} <b>{escape(f.title)}</b> <span class='wb-note'>({escape(f.category)})</span>"
         f"<br>{escape(f.detail)}</li>"
