@@ -63,6 +63,11 @@ def _redact_event(e: Event) -> Event:
     return replace(e, message=redact_text(e.message), extra=redact_data(dict(e.extra)))
 
 
+def _problem(reason: str) -> str:
+    """The kind of a warning, for de-duplication: its first words ("invalid UTF-8", "line longer than")."""
+    return " ".join(reason.replace(",", " ").replace("(", " ").split()[:2]).lower()
+
+
 def _resolve(spec: str) -> Callable[..., Any]:
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -204,6 +209,7 @@ class Investigation:
                 self.evidence.warnings.append(
                     EvidenceWarning(key, None, f"analysis failed: {type(exc).__name__}: {exc}")
                 )
+        self._merge_warnings()
         for result in self.results.values():  # secrets found anywhere never leave the analyses in clear
             result.findings = [_redact_finding(f) for f in result.findings]
             result.events = [_redact_event(e) for e in result.events]
@@ -219,6 +225,22 @@ class Investigation:
             self.events, findings=self.findings, meta=self.case.meta, exposure=self.exposure, generated_at=now_utc()
         )
         self.milestones = self.timeline.milestones
+
+    def _merge_warnings(self) -> None:
+        """Add the analyses' warnings to the evidence warnings, once per file, line and kind of problem.
+
+        A loader and an analysis may both read the same file (a pipeline log, a model file) and meet the same bad
+        line; the report lists it once.
+        """
+        from workbench.logscan.redact import redact
+
+        seen = {(w.path, w.line, _problem(w.reason)) for w in self.evidence.warnings}
+        for result in self.results.values():
+            for w in result.warnings:
+                key = (w.path, w.line, _problem(w.reason))
+                if key not in seen:
+                    seen.add(key)
+                    self.evidence.warnings.append(EvidenceWarning(w.path, w.line, redact(w.reason)))
 
     # ------------------------------------------------------------------------------------------------ results
     @property
