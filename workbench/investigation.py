@@ -335,6 +335,29 @@ class Investigation:
 
         return present.findings_by_tactic(self.findings)
 
+    def explore_findings(self):
+        """An ipywidgets explorer of the findings: severity floor, categories, search (JupyterLab)."""
+        from workbench.widgets import findings_explorer
+
+        return findings_explorer(self)
+
+    def explore(self, section: str, table: str, column: str | None = None):
+        """An ipywidgets explorer of one of a section's tables, e.g. ``("model", "tensors", "status")``.
+
+        Raises:
+            KeyError: the section has no such table (the message lists the tables it has).
+        """
+        import pandas as pd
+
+        from workbench.widgets import frame_explorer
+
+        data = self.results[section].data
+        frame = data.get(table)
+        if not isinstance(frame, pd.DataFrame):
+            tables = sorted(k for k, v in data.items() if isinstance(v, pd.DataFrame))
+            raise KeyError(f"section {section!r} has no table {table!r}; it has: {', '.join(tables) or 'none'}")
+        return frame_explorer(frame, column=column)
+
     def section(self, name: str) -> SectionView:
         """One analysis section: its own renderer's figures and tables, or its findings.
 
