@@ -18,6 +18,7 @@ import contextlib
 import gzip
 import os
 import re
+import stat
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -150,9 +151,26 @@ class Scanner:
                 result.compressed = True
                 with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
                     self._scan(gz, _State(result, reference))
+            elif (workers := self._workers(fh)) > 1:
+                from workbench.logscan.parallel import scan_parallel  # imports this module
+
+                merged = scan_parallel(self, path, result.path, reference, workers)
+                if merged is not None:
+                    return merged
+                self._scan(fh, _State(result, reference))
             else:
                 self._scan(fh, _State(result, reference))
         return result
+
+    def _workers(self, fh: IO[bytes]) -> int:
+        """Processes to scan a plain file with: 1 unless it is a regular file of at least ``parallel_min_bytes``."""
+        opt = self.options
+        info = os.fstat(fh.fileno())
+        if opt.workers == 1 or not stat.S_ISREG(info.st_mode) or info.st_size < opt.parallel_min_bytes:
+            return 1
+        if opt.max_bytes is not None and opt.max_bytes < info.st_size:
+            return 1
+        return max(1, opt.workers or os.cpu_count() or 1)
 
     def scan_stream(self, stream: IO[bytes], display: str) -> FileScan:
         """Scan an open binary stream (already decompressed), e.g. ``io.BytesIO`` in tests."""
@@ -240,11 +258,15 @@ class Scanner:
     # ------------------------------------------------------------------------------------------------ scanning
     def _scan(self, stream: IO[bytes], st: _State) -> None:
         # One thread on purpose: hyperscan releases the GIL while scanning, but each match callback needs it back,
-        # and a worker thread waiting for the GIL behind this one was measured slower than scanning inline.
-        for block, base, count in self._prepared(stream, st):
-            self._process(block, base, count, self._find(block), st)
+        # and a worker thread waiting for the GIL behind this one was measured slower than scanning inline (large
+        # plain files are split between processes instead, see :mod:`workbench.logscan.parallel`).
+        self._run(stream, st)
         st.result.matches = [self._finish(p, st.result.path) for p in st.built]
         st.result.warnings.sort(key=lambda w: (w.line is not None, w.line or 0))
+
+    def _run(self, stream: IO[bytes], st: _State) -> None:
+        for block, base, count, newline in self._prepared(stream, st):
+            self._process(block, base, count, self._find(block, newline), st)
 
     def _prepared(self, stream: IO[bytes], st: _State):
         """Blocks ready for matching: long lines reported, BOM dropped, UTF-8 checked, escapes removed."""
@@ -264,20 +286,22 @@ class Scanner:
                 except UnicodeDecodeError as exc:
                     st.decode_reported = True
                     st.warn(base + block.count(b"\n", 0, exc.start) + 1, _BAD_UTF8)
-            if b"\x1b" in block:
-                block = ANSI.sub(b"", block)
-            count = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
-            yield block, base, count
+            block = strip_ansi(block)
+            newline = np.frombuffer(block, dtype=np.uint8) == 10
+            count = int(np.count_nonzero(newline))
+            yield block, base, count, newline
             base += count
 
-    def _find(self, block: bytes) -> tuple[list, list[int]]:
-        """Candidate lines of a block and how many lines precede each."""
+    def _find(self, block: bytes, newline: np.ndarray) -> tuple[list, list[int]]:
+        """Candidate lines of a block and how many lines precede each (``newline``: the block's ``\\n`` mask)."""
         candidates = self._finder.candidates(block)
-        if not candidates:
-            return candidates, []
-        newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
-        starts = np.fromiter((c[0] for c in candidates), dtype=np.int64, count=len(candidates))
-        return candidates, np.searchsorted(newlines, starts).tolist()
+        before: list[int] = []
+        prev = count = 0
+        for start, _end, _ids in candidates:  # counting the gaps is cheaper than listing every newline of the block
+            count += int(np.count_nonzero(newline[prev:start]))
+            before.append(count)
+            prev = start
+        return candidates, before
 
     def _process(self, block: bytes, base: int, count: int, found: tuple[list, list[int]], st: _State) -> None:
         if st.pending:
@@ -349,6 +373,11 @@ class Scanner:
         group = self.redactor.redact(p.group) if p.group else None
         return LogMatch(r.id, r.title, r.severity, r.category, path, p.line, p.timestamp, lines[nb],
                         tuple(lines[:nb]), tuple(lines[nb + 1 :]), group)  # fmt: skip
+
+
+def strip_ansi(data: bytes) -> bytes:
+    """``data`` without ANSI/terminal escape sequences (none spans a line end); no pass at all without an ESC byte."""
+    return ANSI.sub(b"", data) if b"\x1b" in data else data
 
 
 def _head(buf: bytes, start: int, cap: int) -> bytes:

@@ -25,6 +25,9 @@ class ScanOptions:
         max_bytes: stop after this many (decompressed) bytes per file, with a warning; None for no limit.
         block_bytes: bytes read per block (1 MiB keeps a block in the CPU cache across the passes over it).
         max_line_bytes: longer lines are cut to this many bytes (and reported).
+        workers: processes scanning one large plain (not gzip) file, each a slice of its lines; None for one per CPU
+            core, 1 for a scan in this process only. The results are the same either way.
+        parallel_min_bytes: files smaller than this are always scanned in this process.
     """
 
     context: int = 2
@@ -36,6 +39,8 @@ class ScanOptions:
     max_bytes: int | None = None
     block_bytes: int = 1024 * 1024
     max_line_bytes: int = 64 * 1024
+    workers: int | None = None
+    parallel_min_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

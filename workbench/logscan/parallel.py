@@ -1,0 +1,229 @@
+"""Scanning one large plain log file with several processes, with exactly the results of a scan in one process.
+
+The file is cut at line starts into one slice per worker. Each worker process opens the file itself and reads only
+its slice (nothing read from the evidence is ever sent to a worker; the rules and options are inherited through
+``fork`` or, where ``fork`` is missing, sent as the already validated rule set). A worker also reads the few lines
+just before its slice (context before its first lines) and just after it (context after its last matches), prepared
+like the scan prepares lines: cut to ``max_line_bytes``, escapes removed, the byte-order mark dropped on line 1.
+
+Merging keeps the serial scan's results: line numbers are shifted by the lines of the slices before; per-rule counts,
+first and last lines and times are combined; ``max_matches_per_rule`` is applied to the merged matches (a worker
+keeps at most that many per rule of its own slice); the invalid UTF-8 warning is kept for the first slice that has
+one; a match before the first CI step marker of its slice belongs to the step open at the end of the slices before.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from workbench.logscan.engine import _BAD_UTF8, Scanner, _head, _State, strip_ansi
+from workbench.logscan.results import FileScan, RuleStats, ScanOptions
+from workbench.logscan.rules import RuleSet
+
+__all__ = ["ChunkScan", "scan_parallel", "split_points"]
+
+#: the step of lines before a slice's first step marker: not known to the worker (never a real step name, since
+#: names are made printable and so hold no NUL)
+_INHERIT = "\x00inherit"
+_STEP = 1 << 16
+_BOM = b"\xef\xbb\xbf"
+_scanner: Scanner | None = None
+
+
+@dataclass(slots=True)
+class ChunkScan:
+    """What a worker found in its slice: line numbers relative to the slice, at most ``max_matches_per_rule`` per rule.
+
+    Attributes:
+        scan: the slice's results.
+        inherits: per match, whether it lies before the slice's first step marker (its group is filled in on merge).
+        group: the step open at the end of the slice (unredacted), or the "inherit" marker when it has no marker.
+    """
+
+    scan: FileScan
+    inherits: list[bool]
+    group: str | None
+
+
+def split_points(fh: IO[bytes], size: int, parts: int) -> list[int]:
+    """Start offsets of up to ``parts`` non-empty slices of a file, each at the start of a line (the first is 0)."""
+    starts = [0]
+    for i in range(1, parts):
+        pos = max(size * i // parts, starts[-1] + 1)
+        fh.seek(pos - 1)
+        while pos <= size:
+            piece = fh.read(_STEP)
+            nl = piece.find(b"\n")
+            if nl >= 0:
+                pos += nl
+                break
+            if not piece:
+                pos = size + 1
+                break
+            pos += len(piece)
+        if pos >= size:
+            break
+        starts.append(pos)
+    return starts
+
+
+def scan_parallel(
+    scanner: Scanner, path: Path, display: str, reference: datetime | None, workers: int
+) -> FileScan | None:
+    """``path`` (a plain file) scanned by ``workers`` processes; None when no process could be started."""
+    with path.open("rb") as fh:
+        size = fh.seek(0, 2)
+        # no slice shorter than a block: the first block of the file is the same in both scans (binary data check)
+        starts = split_points(fh, size, min(workers, size // max(1, scanner.options.block_bytes)))
+    if len(starts) < 2:
+        return None
+    bounds = [*zip(starts, [*starts[1:], None], strict=True)]
+    methods = multiprocessing.get_all_start_methods()
+    # fork shares the compiled rules; without it (or beside other threads) the rule set is sent and compiled again
+    method = "fork" if "fork" in methods and threading.active_count() == 1 else methods[0]
+    try:
+        with ProcessPoolExecutor(len(bounds), mp_context=multiprocessing.get_context(method),
+                                 initializer=_init, initargs=(scanner.rules, scanner.options)) as pool:  # fmt: skip
+            futures = [pool.submit(_scan_chunk, str(path), display, a, b, reference) for a, b in bounds]
+            chunks = [f.result() for f in futures]
+    except (OSError, BrokenProcessPool):
+        return None
+    return merge(scanner, display, chunks)
+
+
+def _init(rules: RuleSet, options: ScanOptions) -> None:
+    global _scanner  # one scanner per worker process
+    _scanner = Scanner(rules, replace(options, workers=1, max_bytes=None))
+
+
+def _scan_chunk(path: str, display: str, start: int, end: int | None, reference: datetime | None) -> ChunkScan:
+    """Worker: scan the lines in ``[start, end)`` of ``path`` (to the end of the file when ``end`` is None)."""
+    sc = _scanner
+    assert sc is not None  # noqa: S101 - set by the pool initializer
+    k = sc.options.context
+    result = FileScan(path=display, backend=sc.backend)
+    st = _State(result, reference, first=start == 0, group=_INHERIT)
+    try:
+        with Path(path).open("rb") as fh:
+            st.tail = _lines_before(sc, fh, start, k)
+            fh.seek(start)
+            sc._run(_Slice(fh, None if end is None else end - start), st)
+            if st.pending and end is not None and result.complete:
+                after = _lines_after(sc, fh, end, k)
+                if after:
+                    sc._fill_pending(b"".join(x + b"\n" for x in after), st)
+    except OSError as exc:  # reading the slice itself reports its own errors (see Scanner._read)
+        st.stop(f"read error ({exc}); the lines before it were scanned")
+    inherits = [p.group == _INHERIT for p in st.built]
+    for p in st.built:
+        if p.group == _INHERIT:
+            p.group = None
+    result.matches = [sc._finish(p, display) for p in st.built]
+    return ChunkScan(result, inherits, st.group)
+
+
+class _Slice:
+    """A file read from its current position for at most ``limit`` bytes (no limit when None)."""
+
+    def __init__(self, fh: IO[bytes], limit: int | None) -> None:
+        self._fh, self._left = fh, limit
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left is None:
+            return self._fh.read(size)
+        size = self._left if size < 0 else min(size, self._left)
+        data = self._fh.read(size) if size > 0 else b""
+        self._left -= len(data)
+        return data
+
+
+def _prepare(sc: Scanner, line: bytes, first: bool) -> bytes:
+    """One line as the scan sees it: cut to ``max_line_bytes``, byte-order mark dropped on line 1, escapes removed."""
+    cap = sc.options.max_line_bytes
+    if len(line) > cap:
+        line = _head(line, 0, cap)
+    if first:
+        line = line.removeprefix(_BOM)
+    return strip_ansi(line)
+
+
+def _lines_before(sc: Scanner, fh: IO[bytes], start: int, k: int) -> list[bytes]:
+    """The ``k`` lines before offset ``start`` (a line start), prepared."""
+    if k <= 0 or start <= 0:
+        return []
+    width = _STEP
+    while True:
+        low = max(0, start - width)
+        fh.seek(low)
+        parts = fh.read(start - low)[:-1].split(b"\n")
+        if len(parts) > k or low == 0:
+            break
+        width *= 4
+    lines = parts[-k:]
+    first = low == 0 and len(parts) <= k  # line 1 of the file is among them
+    return [_prepare(sc, x, first and i == 0) for i, x in enumerate(lines)]
+
+
+def _lines_after(sc: Scanner, fh: IO[bytes], end: int, k: int) -> list[bytes]:
+    """The (up to) ``k`` lines from offset ``end`` on, prepared; the file's last line may lack its newline."""
+    fh.seek(end)
+    pieces: list[bytes] = []
+    found = 0
+    while found < k:
+        piece = fh.read(_STEP)
+        if not piece:
+            break
+        pieces.append(piece)
+        found += piece.count(b"\n")
+    parts = b"".join(pieces).split(b"\n")
+    lines = parts[:k] if found >= k else [x for i, x in enumerate(parts) if i < len(parts) - 1 or x]
+    return [_prepare(sc, x, False) for x in lines]
+
+
+def merge(scanner: Scanner, display: str, chunks: list[ChunkScan]) -> FileScan:
+    """One file's result from its slices' results, in file order (as if scanned in one pass)."""
+    out = FileScan(path=display, backend=scanner.backend)
+    cap = scanner.options.max_matches_per_rule
+    kept: dict[str, int] = {}
+    offset, group, decode_seen = 0, None, False
+    for chunk in chunks:
+        scan = chunk.scan
+        inherited = scanner.redactor.redact(group) if group else None
+        for m, inherits in zip(scan.matches, chunk.inherits, strict=True):
+            if kept.get(m.rule_id, 0) >= cap:
+                continue
+            kept[m.rule_id] = kept.get(m.rule_id, 0) + 1
+            out.matches.append(replace(m, line=m.line + offset, group=inherited if inherits else m.group))
+        for rule_id, s in scan.stats.items():
+            total = out.stats.get(rule_id)
+            if total is None:
+                out.stats[rule_id] = RuleStats(s.count, s.first_line + offset, s.last_line + offset, s.first_time,
+                                               s.last_time)  # fmt: skip
+                continue
+            total.count += s.count
+            total.last_line = s.last_line + offset
+            total.first_time = total.first_time or s.first_time
+            total.last_time = s.last_time if s.last_time is not None else total.last_time
+        for w in scan.warnings:
+            if w.reason == _BAD_UTF8:
+                if decode_seen:
+                    continue
+                decode_seen = True
+            out.warnings.append(w if w.line is None else replace(w, line=w.line + offset))
+        if chunk.group != _INHERIT:
+            group = chunk.group
+        offset += scan.lines
+        out.bytes_scanned += scan.bytes_scanned
+        if not scan.complete:  # a scan in one process stops reading there too
+            out.complete = False
+            break
+    out.lines = offset
+    out.warnings.sort(key=lambda w: (w.line is not None, w.line or 0))
+    return out
