@@ -44,3 +44,12 @@ def test_headline_prefers_model_attack_and_one_per_category(tmp_path):
     top = headline(inv.findings, 3)
     assert [f.category for f in top] == ["pickle_dangerous_import", "tensor_modified", "model_file_tampered"]
     assert inv.verdict[0] == "compromised"
+
+
+def test_clean_verdict_says_the_alert_is_not_corroborated(tmp_path):
+    inv = Investigation.open(SAMPLES / "false-alarm", tmp_path / "out")
+    verdict, reasons = inv.verdict
+    assert verdict == "clean"
+    assert reasons[1].startswith(
+        "not corroborated by any analysis: The integrity monitor raised 1 alert(s): BEHAVIOR_DRIFT"
+    )

@@ -119,7 +119,11 @@ def verdict_of(findings: list[Finding]) -> tuple[str, list[str]]:
     warn = [f for f in relevant if f.severity in (Severity.HIGH, Severity.MEDIUM)]
     if warn:
         return "suspicious", [f.title for f in headline(warn, 5)]
-    return "clean", ["no finding above low severity"]
+    reasons = ["no finding above low severity"]
+    alerts = [f for f in findings if f.category == "monitor_alert"]
+    if alerts:  # the case was opened on an alert: say plainly that the evidence does not bear it out
+        reasons.append(f"not corroborated by any analysis: {alerts[0].title}")
+    return "clean", reasons
 
 
 @dataclass(slots=True)
