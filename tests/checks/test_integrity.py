@@ -87,3 +87,16 @@ def test_dependencies_against_baseline():
     assert got == [("dependency_changed", "Transformers", "critical"), ("dependency_missing", "safetensors", "high")]
     changed = next(f for f in found if f.category == "dependency_changed")
     assert changed.evidence["line"] == 2 and changed.evidence["actual"] == "4.38.1"
+
+
+def test_hash_model_dir_reuses_an_unchanged_folder_but_sees_any_rewrite(tmp_path, monkeypatch):
+    from workbench.checks import integrity
+
+    model = _model(tmp_path / "m", {"w.bin": b"A" * 64})
+    calls = []
+    real = integrity.hash_files
+    monkeypatch.setattr(integrity, "hash_files", lambda paths: calls.append(1) or real(paths))
+    first = hash_model_dir(model)
+    assert hash_model_dir(model) == first and len(calls) == 1
+    (model / "w.bin").write_bytes(b"B" * 64)  # same size, new content
+    assert hash_model_dir(model) == {"w.bin": hashlib.sha256(b"B" * 64).hexdigest()} and len(calls) == 2

@@ -49,15 +49,38 @@ def _is_signature(rel: str) -> bool:
     return rel == ".signatures" or rel.startswith(".signatures/")
 
 
+#: recent results of :func:`hash_model_dir`, keyed by a stat snapshot of the folder (see there)
+_RECENT: dict[tuple[object, ...], dict[str, str]] = {}
+_RECENT_MAX = 8
+
+
 def hash_model_dir(model_dir: Path) -> dict[str, str]:
     """``{relative path: sha256}`` of the model's files, excluding ``.signatures/`` and responder markers.
 
-    Symlinks are never followed (they are not model files); unreadable files are left out.
+    Symlinks are never followed (they are not model files); unreadable files are left out. The diff and the
+    signature check both need the suspect's hashes: a second call on a folder whose every file has the same
+    inode, size, mtime and ctime (nanoseconds) reuses the first result instead of reading a large model again.
+    Custody verification never goes through here: it always re-reads.
     """
     files = [f.relpath for f in walk_tree(model_dir, []) if not _is_signature(f.relpath)]
     files = [f for f in files if Path(f).name not in MARKER_FILES]
+    key = (str(model_dir.resolve()), tuple(_stat_key(model_dir / f) for f in files))
+    if key in _RECENT:
+        return dict(_RECENT[key])
     results = hash_files(model_dir / f for f in files)
-    return {f: res[0] for f in files if isinstance(res := results[model_dir / f], tuple)}
+    hashed = {f: res[0] for f in files if isinstance(res := results[model_dir / f], tuple)}
+    if len(_RECENT) >= _RECENT_MAX:
+        _RECENT.pop(next(iter(_RECENT)))
+    _RECENT[key] = dict(hashed)
+    return hashed
+
+
+def _stat_key(path: Path) -> tuple[object, ...]:
+    try:
+        st = path.lstat()
+    except OSError:
+        return (path.name, None)
+    return (path.name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def check_model_integrity(
