@@ -330,8 +330,10 @@ class Investigation:
         """Findings (all, or one section's) as an escaped HTML table, worst first."""
         from workbench.report import present
 
-        chosen = self.results[section].findings if section in self.results else [] if section else self.findings
-        return present.findings_table(chosen)
+        if section is None:
+            return present.findings_table(self.findings)
+        result = self.results.get(section)
+        return present.findings_table(result.findings if result else [])
 
     def findings_by_tactic(self):
         """Findings grouped by MITRE ATLAS tactic, worst group first (HTML)."""
