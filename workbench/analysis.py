@@ -7,7 +7,7 @@ plotly figures), shown by :class:`SectionView` in one notebook cell.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,9 @@ class AnalysisContext:
         reference: known-good model folder, or None.
         out_dir: the run's output folder (the only place an analysis may write, e.g. caches).
         parameters: notebook parameters (papermill ``-p``), for analysis options.
+        intake_hashes: ``{relative path: sha256}`` of every evidence file, from the custody intake. An analysis
+            that needs a file's digest reads it here instead of hashing the file again.
+        progress: where long steps report what they are doing (see :mod:`workbench.progress`); None: silent.
     """
 
     case: Case
@@ -38,6 +41,8 @@ class AnalysisContext:
     reference: Path | None = None
     out_dir: Path | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    intake_hashes: Mapping[str, str] = field(default_factory=dict)
+    progress: Any = None
 
 
 @dataclass(slots=True)
@@ -50,6 +55,9 @@ class AnalysisResult:
         data: DataFrames and objects the section's renderer and the notebook's explorers use.
         summary: one or two sentences of plain text for the executive summary.
         exposure: for the drift analysis, the ``exposure`` object of findings.json.
+        inputs: the evidence files (relative to the case) the analysis read, for the coverage record.
+        not_applicable: why the analysis had nothing to examine (no such evidence in the case), or None when it
+            examined something. An analysis that found nothing in the evidence it read leaves this None.
     """
 
     section: str
@@ -59,6 +67,8 @@ class AnalysisResult:
     data: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
     exposure: dict[str, Any] | None = None
+    inputs: list[str] = field(default_factory=list)
+    not_applicable: str | None = None
 
 
 class SectionView:
