@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.categories import CATEGORIES
+
 __all__ = [
     "CATEGORIES",
     "Event",
@@ -55,53 +57,6 @@ class Severity(StrEnum):
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RANK = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
-
-#: Stable finding categories (snake_case). Analyses may only emit these.
-CATEGORIES: frozenset[str] = frozenset(
-    {
-        # the original playbook's
-        "model_file_tampered",
-        "unexpected_model_file",
-        "model_file_missing",
-        "behavior_drift",
-        "dependency_changed",
-        "dependency_missing",
-        "dangerous_file_type",
-        "model_unsigned",
-        # the workbench's own
-        "signature_invalid",
-        "signature_verified",
-        "pickle_dangerous_import",
-        "pickle_suspicious_import",
-        "tensor_modified",
-        "tensor_added",
-        "tensor_removed",
-        "tensor_shape_changed",
-        "tensor_dtype_changed",
-        "safetensors_malformed",
-        "signature_unverified",
-        "config_changed",
-        "log_pattern",
-        "secret_exposed",
-        "suspicious_process",
-        "suspicious_connection",
-        "custody_violation",
-        "evidence_malformed",
-        "model_marked_compromised",
-        "monitor_alert",
-        # dependency forensics (workbench.deps)
-        "dependency_added",
-        "dependency_untrusted_source",
-        "dependency_typosquat",
-        "dependency_confusion",
-        # model artefact scan (workbench.model)
-        "custom_code_reference",
-        "archive_anomaly",
-        "file_type_mismatch",
-        "scanner_disagreement",
-    }
-)
-
 
 def _utc(ts: datetime | None) -> datetime | None:
     if ts is None:
