@@ -11,7 +11,11 @@ __all__ = ["analyse_monitor_alerts"]
 def analyse_monitor_alerts(ctx: AnalysisContext) -> AnalysisResult:
     """The integrity monitor's alerts as one low finding: leads for the analyses, not conclusions."""
     result = AnalysisResult(section="monitor")
-    for loaded in ctx.evidence.all("monitor_alerts"):
+    files = ctx.evidence.all("monitor_alerts")
+    result.inputs = [loaded.path for loaded in files]
+    if not files:
+        result.not_applicable = "no monitor alerts in the case"
+    for loaded in files:
         count = len(loaded.frame)
         if not count:
             continue
@@ -23,7 +27,7 @@ def analyse_monitor_alerts(ctx: AnalysisContext) -> AnalysisResult:
                 detector="workbench.checks.analysis",
                 title=f"The integrity monitor raised {count} alert(s): {kinds}",
                 detail="Alerts are leads, not conclusions: the analyses confirm or refute them.",
-                evidence={"path": loaded.path, "alerts": count},
+                evidence={"path": loaded.path, "alerts": count, "types": kinds.replace(", ", ",")},
                 atlas=("AML.T0010.003",),
             )
         )
