@@ -82,7 +82,9 @@ class Finding:
         detail: a paragraph for the report (plain text; escaped on output).
         detector: module that produced it, e.g. ``workbench.checks.integrity``.
         evidence: where it was seen: ``path`` (relative), and where relevant ``line``, ``tensor``,
-            ``member``, ``sha256`` and other flat scalar fields.
+            ``member``, ``sha256`` and other flat scalar fields; the one list allowed is ``examples`` (at most
+            three short strings) of a grouped finding, with ``count``, ``last_line``, ``first_time`` and
+            ``last_time`` (:mod:`workbench.grouping`).
         atlas: MITRE ATLAS technique ids.
         timestamp: when it happened (UTC), if the evidence says.
     """
