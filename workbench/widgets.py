@@ -2,7 +2,7 @@
 
 Each explorer is one call from a notebook cell and returns a widget; the filtering logic lives in plain functions
 (:func:`filter_findings`, :func:`filter_frame`) so that it is tested without a browser. Every value shown comes
-from the investigation's (already redacted) records and is escaped by :func:`workbench.report.present.html_table`.
+from the investigation's (already redacted) records and is escaped by :func:`workbench.htmlkit.html_table`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from workbench.records import Finding, Severity, to_frame
-from workbench.report.present import html_table
+from workbench.htmlkit import html_table
 
 if TYPE_CHECKING:
     import ipywidgets

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from workbench.drift.metrics import MIN_EFFECT, wilson_interval
 from workbench.drift.windows import class_counts
-from workbench.report.present import html_table
+from workbench.htmlkit import html_table
 
 if TYPE_CHECKING:
     from workbench.drift.analysis import DriftReport

@@ -3,7 +3,8 @@
 ``analyse(ctx)`` streams each ``pipeline_log`` file of the case from disk (not the loader's DataFrame) with the
 shipped rules, extended by the folders in the ``log_rules`` parameter (a path or a list of paths). Matches become
 ``ci:log:match`` Events at their own times; per rule and file they are aggregated into one ``log_pattern`` or
-``secret_exposed`` Finding with the count and the first and last line. ``render(result)`` draws the section: a
+``secret_exposed`` Finding with the count, the first and last line and time and up to three example lines (the
+evidence fields of :mod:`workbench.grouping`). ``render(result)`` draws the section: a
 table of rules by severity, a chart of matches over time (UTC) and the redacted lines with their context. Every
 string taken from a log was redacted by the scanner and is escaped here.
 """
@@ -18,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.analysis import AnalysisContext, AnalysisResult
+from workbench.grouping import MAX_EVENTS_PER_GROUP, MAX_EXAMPLE_CHARS, MAX_EXAMPLES
 from workbench.logscan.engine import FileScan, LogMatch, Scanner, ScanOptions
 from workbench.logscan.redact import Redactor
 from workbench.logscan.rules import RuleSet, builtin_rules, load_rules
@@ -27,8 +29,8 @@ __all__ = ["DETECTOR", "SECTION", "analyse", "findings_from_scans", "matches_fra
 
 SECTION = "logs"
 DETECTOR = "workbench.logscan"
-#: Timeline events kept per rule and file (the finding carries the full count).
-MAX_EVENTS_PER_RULE = 50
+#: Timeline events kept per rule and file (the finding carries the full count): the grouping module's bound.
+MAX_EVENTS_PER_RULE = MAX_EVENTS_PER_GROUP
 #: Matches shown with their context in the report.
 MAX_SHOWN = 200
 MATCH_COLUMNS = ["rule_id", "title", "severity", "category", "path", "line", "timestamp", "group", "text", "before",
@@ -105,9 +107,13 @@ def findings_from_scans(
     findings: list[Finding] = []
     refs: dict[tuple[str, str], str] = {}
     for scan in scans:
-        first = {}
+        first: dict[str, LogMatch] = {}
+        examples: dict[str, list[str]] = {}
         for m in scan.matches:
             first.setdefault(m.rule_id, m)
+            shown = examples.setdefault(m.rule_id, [])
+            if len(shown) < MAX_EXAMPLES and (text := redactor.redact(m.text)[:MAX_EXAMPLE_CHARS]) not in shown:
+                shown.append(text)
         for rule_id, st in scan.stats.items():
             rule = rules.get(rule_id)
             if rule is None:
@@ -127,7 +133,8 @@ def findings_from_scans(
                 severity=rule.severity, category=rule.category, detector=DETECTOR,
                 title=f"{rule.title}: {st.count} line(s) in {scan.path}", detail=redactor.redact(detail),
                 evidence={"path": scan.path, "line": st.first_line, "last_line": st.last_line, "count": st.count,
-                          "rule_id": rule.id, "first_time": _iso(st.first_time), "last_time": _iso(st.last_time)},
+                          "rule_id": rule.id, "first_time": _iso(st.first_time), "last_time": _iso(st.last_time),
+                          "examples": examples.get(rule_id, [])},
                 atlas=rule.atlas, timestamp=st.first_time,
             )  # fmt: skip
             findings.append(finding)
@@ -177,7 +184,7 @@ def rules_frame(scans: list[FileScan], rules: RuleSet) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------- rendering
 def render(result: AnalysisResult) -> list[Any]:
     """The section's report items: summary, table by rule and severity, chart over time, lines with context."""
-    from workbench.report.present import SEVERITY_COLOURS, html_table
+    from workbench.htmlkit import SEVERITY_COLOURS, html_table
 
     items: list[Any] = [f"<p>{escape(result.summary)}</p>"]
     by_rule: pd.DataFrame = result.data.get("by_rule", pd.DataFrame())

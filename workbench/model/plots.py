@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.report.present import SEVERITY_COLOURS, html_table
+from workbench.htmlkit import SEVERITY_COLOURS, html_table
 
 if TYPE_CHECKING:
     from workbench.model.dirdiff import ModelDiff

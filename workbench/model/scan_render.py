@@ -1,7 +1,7 @@
 """The artefact-scan part of the report's "Model forensics" section: HTML built from a :class:`ModelScan`.
 
 Every string that comes from evidence (file and member names, imported names, rendered calls, template snippets)
-goes through :func:`workbench.report.present.html_table` or :func:`html.escape`.
+goes through :func:`workbench.htmlkit.html_table` or :func:`html.escape`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from workbench.report.present import html_table
+from workbench.htmlkit import html_table
 
 if TYPE_CHECKING:
     from workbench.analysis import AnalysisResult
