@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -275,14 +276,108 @@ def test_sample_cases():
         ("dependency_untrusted_source", "info", "fraud-api", 11),
         ("dependency_typosquat", "high", "transfomers", 42),
         ("dependency_confusion", "critical", "acme-feature-store", 1),
-        ("dependency_untrusted_source", "high", "acme-feature-store", 31),
-        ("dependency_untrusted_source", "high", "numpy", 35),
+        ("dependency_untrusted_source", "high", None, 31),  # both installed downloads from the attacker's index
     ]
-    confusion = poisoned.findings[5]
+    confusion, downloads = poisoned.findings[5:]
     assert confusion.evidence["extra_index"] == "https://pypi.attacker.example/simple"
     assert confusion.timestamp.isoformat() == "2026-11-21T14:02:12.177000+00:00"
+    assert (downloads.evidence["host"], downloads.evidence["count"], downloads.evidence["last_line"]) == (
+        "pypi.attacker.example", 2, 35)  # fmt: skip
+    assert downloads.evidence["packages"] == 2 and downloads.evidence["installed"] is True
+    assert "acme-feature-store" in downloads.title and "numpy" in downloads.title
+    notes = poisoned.data["packages"].set_index("package")["notes"]
+    assert "untrusted_source" in notes["numpy"] and "untrusted_source" in notes["acme-feature-store"]
     clean, _ = run(SAMPLES / "false-alarm")
     assert max(f.severity.rank for f in clean.findings) <= 1
+
+
+# ------------------------------------------------------------------------------------------------ bounded findings
+UNTRUSTED = ("mirror.corp.example", "cache.build.example", "files.other.example")
+
+
+def _download_log(n_packages: int, installed: set[int]) -> tuple[str, dict]:
+    """A pip log: ``Looking in indexes``, then ``Collecting`` / ``Downloading`` line pairs, package i from host i % 4
+    (the fourth, files.pythonhosted.org, is trusted). Returns the text and, per (host, installed), the line numbers
+    of its downloads (1-based)."""
+    t0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    hosts = (*UNTRUSTED, "files.pythonhosted.org")
+    lines = [f"{t0:%Y-%m-%dT%H:%M:%SZ} Looking in indexes: https://pypi.org/simple, https://{UNTRUSTED[0]}/simple"]
+    where: dict[tuple[str, bool], list[int]] = {}
+    for i in range(n_packages):
+        ts = f"{t0 + timedelta(seconds=i + 1):%Y-%m-%dT%H:%M:%SZ}"
+        host = hosts[i % 4]
+        lines.append(f"{ts} Collecting pkg{i}==1.0")
+        lines.append(f"{ts}   Downloading https://{host}/simple/pkg{i}/pkg{i}-1.0.tar.gz (12 kB)")
+        where.setdefault((host, i in installed), []).append(len(lines))
+    return "\n".join(lines) + "\n", where
+
+
+def test_hundred_thousand_repetitive_lines_give_a_handful_of_findings(tmp_path):
+    case = tmp_path / "ci"
+    (case / "logs").mkdir(parents=True)
+    installed = {0, 40, 49_996}  # on mirror.corp.example (i % 4 == 0)
+    text, where = _download_log(49_999, installed)
+    (case / "logs" / "build.log").write_text(text)
+    assert text.count("\n") == 99_999
+    (case / "frozen_deps.txt").write_text("".join(f"pkg{i}==1.0\n" for i in sorted(installed)) + "pkg2==2.0\n")
+    result, evidence = run(case)
+    assert evidence.warnings == [] and result.warnings == []
+    rows = text.splitlines()
+    found = [f for f in result.findings if f.category == "dependency_untrusted_source"]
+    assert len(result.findings) == len(found) == 4  # 3 untrusted hosts, one of them also served installed packages
+    by_key = {(f.evidence["host"], f.evidence["installed"]): f for f in found}
+    assert set(by_key) == set(where) - {("files.pythonhosted.org", False)}
+    for key, f in by_key.items():
+        lines = where[key]
+        assert f.evidence["count"] == len(lines) and f.evidence["packages"] == len(lines)
+        assert (f.evidence["line"], f.evidence["last_line"]) == (lines[0], lines[-1])
+        assert f.evidence["first_time"] == rows[lines[0] - 1][:20]
+        assert f.evidence["last_time"] == rows[lines[-1] - 1][:20]
+        assert len(f.evidence["examples"]) == 3 if len(lines) >= 3 else len(f.evidence["examples"]) == len(lines)
+        assert all(e.startswith(f"https://{key[0]}/simple/pkg") for e in f.evidence["examples"])
+        assert f.severity.value == ("high" if key[1] else "medium")
+        assert f"{len(lines):,} download" in f.title and key[0] in f.title and "logs/build.log" in f.title
+        events = [e for e in result.events if e.ref == f.id]
+        assert len(events) == min(50, len(lines)) and [e.extra["line"] for e in events] == lines[:50]
+        assert all(e.kind == "ci:deps:download" and e.source == "logs/build.log" for e in events)
+    mirror = by_key[("mirror.corp.example", False)]
+    assert mirror.evidence["examples"] == [f"https://mirror.corp.example/simple/pkg{i}/pkg{i}-1.0.tar.gz"
+                                           for i in (4, 8, 12)]  # fmt: skip
+    assert "12,497 downloads from untrusted index mirror.corp.example in logs/build.log" in mirror.title
+    assert "and 12,477 more" in mirror.detail  # every package counted, twenty named
+    high = by_key[("mirror.corp.example", True)]
+    assert "pkg0 1.0, pkg40 1.0, pkg49996 1.0" in high.title and high.evidence["count"] == 3
+    assert "package" not in high.evidence and "url" not in high.evidence  # three packages: none singled out
+    assert {e.ref for e in result.events if e.kind == "ci:deps:download"} == {f.id for f in found}
+    assert [e.kind for e in result.events].count("ci:deps:extra_index") == 1
+    assert len(result.data["index_usage"]) == 49_999 + 2  # the table keeps every use; only findings are grouped
+
+
+def test_downloads_group_per_host_and_trusted_hosts_give_none(tmp_path):
+    case = tmp_path / "ci"
+    (case / "logs").mkdir(parents=True)
+    (case / "logs" / "build.log").write_text(
+        "2026-11-20T08:00:01Z   Downloading https://a.example/p/alpha-1.0.tar.gz\n"
+        "2026-11-20T08:00:02Z   Downloading https://files.pythonhosted.org/p/numpy-1.26.4.tar.gz\n"
+        "2026-11-20T08:00:03Z   Downloading https://b.example/p/beta-2.0-py3-none-any.whl\n"
+        "2026-11-20T08:00:04Z   Downloading https://a.example/p/alpha-1.0.tar.gz\n"
+        "2026-11-20T08:00:05Z   Downloading https://pypi.org/p/torch-2.2.0.tar.gz\n"
+    )  # fmt: skip
+    (case / "frozen_deps.txt").write_text("alpha==1.0\nnumpy==1.26.4\ntorch==2.2.0\n")
+    result, _ = run(case)
+    assert [(f.evidence["host"], f.severity.value, f.evidence["count"], f.evidence["line"], f.evidence["last_line"],
+             f.evidence.get("package"), f.evidence["examples"]) for f in result.findings] == [
+        ("a.example", "high", 2, 1, 4, "alpha", ["https://a.example/p/alpha-1.0.tar.gz"]),
+        ("b.example", "medium", 1, 3, 3, "beta", ["https://b.example/p/beta-2.0-py3-none-any.whl"]),
+    ]  # fmt: skip
+    assert result.findings[1].title == "1 download from untrusted index b.example in logs/build.log: beta 2.0"
+    assert [f.evidence.get("url") for f in result.findings] == [  # one URL throughout: named as such
+        "https://a.example/p/alpha-1.0.tar.gz", "https://b.example/p/beta-2.0-py3-none-any.whl"]  # fmt: skip
+    assert result.findings[0].timestamp.isoformat() == "2026-11-20T08:00:01+00:00"
+    assert result.findings[0].evidence["last_time"] == "2026-11-20T08:00:04Z"
+    assert [f.id for f in run(case)[0].findings] == [f.id for f in result.findings]  # deterministic
+    (case / "logs" / "build.log").write_text("2026-11-20T08:00:02Z   Downloading https://pypi.org/p/x-1.0.tar.gz\n")
+    assert run(case)[0].findings == []
 
 
 # ------------------------------------------------------------------------------------------------ bad input

@@ -11,7 +11,8 @@ Baselines, all optional, in order of precedence (the first that pins a package d
 pip freeze records no hashes, so a baseline's hashes cannot be checked against the installed files: versions and
 direct URLs are compared. Findings: ``dependency_changed`` (critical), ``dependency_missing`` (high),
 ``dependency_added`` (medium, complete baselines only), ``dependency_untrusted_source`` (URL, VCS or local installs;
-downloads from an untrusted index seen in pipeline logs), ``dependency_typosquat`` (one edit from a popular package)
+downloads from an untrusted index seen in pipeline logs, one finding per log, host and installed or not: see
+:mod:`workbench.deps_logs`), ``dependency_typosquat`` (one edit from a popular package)
 and ``dependency_confusion`` (an internal-looking name installed from an index while an extra index is in use).
 Pipeline logs are read line by line for ``--extra-index-url``, ``PIP_EXTRA_INDEX_URL``, ``--index-url``,
 ``PIP_INDEX_URL``, ``Looking in indexes:`` and ``Downloading URL``; nothing is fetched or executed.
@@ -41,13 +42,11 @@ from workbench.deps_baseline import (
     same_version,
     scan_index_usage,
 )
+from workbench.deps_logs import ATLAS_DEPS, DETECTOR, log_findings
 from workbench.evidence.deps import normalize_name
-from workbench.records import Event, Finding, Severity
+from workbench.records import Finding, Severity
 
 __all__ = ["analyse_dependencies", "check_dependencies", "compare_pins", "render_dependencies"]
-
-DETECTOR = "workbench.deps"
-ATLAS_DEPS = ("AML.T0010.001", "AML.T0011.001")
 
 
 # --------------------------------------------------------------------------------------------- comparison
@@ -250,32 +249,6 @@ def _package_findings(frozen: Any, effective: dict, complete: set[str], data: De
     return found
 
 
-def _log_findings(uses: list[IndexUse], installed: pd.DataFrame, data: DependencyData, result: AnalysisResult) -> None:
-    """Downloads from untrusted indexes (findings and events) and extra indexes in use (events)."""
-    present = {(str(r.name), _text(r.version)) for r in installed.itertuples(index=False)}
-    seen: set[tuple[str, str]] = set()
-    for use in uses:
-        trusted = data.trusted_host(use.host)
-        if use.kind == "download" and not trusted:
-            sev = Severity.HIGH if (use.package, use.version) in present else Severity.MEDIUM
-            what = f"{use.package} {use.version}" if use.package else use.url
-            detail = f"The pipeline downloaded {use.url} from {use.host}, which is not a trusted package index."
-            evidence = {"path": use.path, "line": use.line, "url": use.url, "package": use.package,
-                        "version": use.version, "host": use.host}  # fmt: skip
-            title = f"{what} downloaded from untrusted index {use.host}"
-            f = _finding(sev, "dependency_untrusted_source", title, detail, evidence, use.timestamp)
-            result.findings.append(f)
-            if use.timestamp:
-                result.events.append(Event(use.timestamp, use.path, "ci:deps:download", f.title, sev, f.id,
-                                           extra={"line": use.line}))  # fmt: skip
-        elif use.kind == "extra" and use.timestamp and (use.path, use.url) not in seen:
-            seen.add((use.path, use.url))
-            msg = f"Extra package index in use: {use.url}"
-            sev = Severity.INFO if trusted else Severity.MEDIUM
-            result.events.append(Event(use.timestamp, use.path, "ci:deps:extra_index", msg, sev,
-                                       extra={"line": use.line}))  # fmt: skip
-
-
 # --------------------------------------------------------------------------------------------- analysis
 def analyse_dependencies(ctx: AnalysisContext, data: DependencyData | None = None) -> AnalysisResult:
     """Compare the captured pip freeze with the case's baselines and look for suspicious sources and names.
@@ -307,7 +280,9 @@ def analyse_dependencies(ctx: AnalysisContext, data: DependencyData | None = Non
             result.findings += compare_pins(installed, pins, source=frozen.path, baseline_source=base.source)
         result.findings += _package_findings(frozen, effective, complete, data)
         result.findings += _confusion(frozen, data, uses, effective, ctx.parameters)
-    _log_findings(uses, installed, data, result)
+    findings, events = log_findings(uses, installed, data)
+    result.findings += findings
+    result.events += events
     result.data = _frames(installed, effective, bool(complete), baselines, uses, result.findings, data)
     result.summary = _summary(frozen, baselines, result.findings)
     return result
@@ -332,6 +307,12 @@ def _frames(installed: pd.DataFrame, effective: dict, complete: bool, baselines:
             and "package" in f.evidence
         ):
             notes.setdefault(str(f.evidence["package"]), []).append(f.category.removeprefix("dependency_"))
+    use_rows = [{"file": u.path, "line": u.line, "time": u.timestamp, "kind": u.kind, "url": u.url,
+                 "package": u.package, "version": u.version, "trusted": data.trusted_host(u.host)}
+                for u in uses]  # fmt: skip
+    for u, use_row in zip(uses, use_rows, strict=True):  # a download finding names one package at most: note each
+        if u.kind == "download" and u.package and not use_row["trusted"]:
+            notes.setdefault(u.package, []).append("untrusted_source")
     rows = []
     for row in installed.itertuples(index=False):
         pin, base = effective.get(str(row.name), (None, None))
@@ -349,9 +330,6 @@ def _frames(installed: pd.DataFrame, effective: dict, complete: bool, baselines:
     packages = packages.sort_values(["status", "package"], key=lambda c: c.map(order) if c.name == "status" else c)
     base_rows = [{"source": b.source, "kind": b.kind, "complete": b.complete, "packages": len(b.pins),
                   "hash-pinned": sum(1 for p in b.pins.values() if p.hashes)} for b in baselines]  # fmt: skip
-    use_rows = [{"file": u.path, "line": u.line, "time": u.timestamp, "kind": u.kind, "url": u.url,
-                 "package": u.package, "version": u.version, "trusted": data.trusted_host(u.host)}
-                for u in uses]  # fmt: skip
     return {
         "packages": packages.reset_index(drop=True),
         "baselines": pd.DataFrame(base_rows, columns=["source", "kind", "complete", "packages", "hash-pinned"]),
@@ -377,7 +355,7 @@ def render_dependencies(result: AnalysisResult) -> list[Any]:
     used, and the package indexes seen in pipeline logs."""
     from html import escape
 
-    from workbench.report.present import html_table
+    from workbench.htmlkit import html_table
 
     data = result.data
     out = [f"<p>{escape(result.summary)}</p>"]
