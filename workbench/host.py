@@ -11,16 +11,20 @@ Connections are reported when a connected socket of the model server or of a sus
 outside the internal ranges and the case's ``network_allowlist`` (``case.yaml``, addresses or CIDR ranges), when a
 shell or netcat owns a socket, and when any process talks to or listens on a port favoured by backdoors. Nothing is
 resolved or contacted: ss output is numeric and is read as text.
+
+Findings are bounded (:mod:`workbench.grouping`): processes running one command line as one user for the same rules
+are one ``suspicious_process`` finding, sockets of one program to one peer for the same reason one
+``suspicious_connection`` finding (:mod:`workbench.host_network`), each with ``count``, first and last ``line``,
+``pid`` (the first), ``pids`` (distinct pids) and up to three ``examples``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any
 
 import pandas as pd
 
@@ -28,19 +32,16 @@ from workbench.analysis import AnalysisContext, AnalysisResult
 from workbench.data.host_rules import HostRules, ProcessRule, default_host_rules, load_host_rules
 from workbench.errors import EvidenceError, MalformedEvidence
 from workbench.evidence.base import LoadContext, iter_lines
-from workbench.records import EvidenceWarning, Finding, Severity
+from workbench.grouping import Group, Observation, group_finding, group_observations, listing
+from workbench.host_network import CONNECTION_COLUMNS, DETECTOR, allowlist, attack_note, connection_findings, owners
+from workbench.records import Finding, Severity
 
 __all__ = ["HostRules", "ProcessRule", "analyse_host", "load_host_rules", "program_of", "render_host"]
-_RS, _EXFIL = ("AML.T0072",), ("AML.T0025",)
 
-DETECTOR = "workbench.host"
 _TREE = re.compile(r"^(?:\|\s*)*\\_\s+")
-_SS_OWNER = re.compile(r'\("(?P<name>(?:[^"\\]|\\.)*)",pid=(?P<pid>\d+),fd=\d+\)')
-_NETCAT = re.compile(r"(?:nc|ncat|netcat|socat)(?:\.\w+)?")
 _PY_ARG_OPTS = {"-W", "-X", "-Q"}
 _PROC_COLUMNS = ["severity", "file", "line", "pid", "user", "tty", "command", "why", "attack"]
 _INFERRED = "ps aux records no parent PID: shells spawned by the model server are inferred from user and terminal"
-_CONN_COLUMNS = ["severity", "file", "line", "pid", "process", "local", "peer", "state", "why"]
 
 
 # ------------------------------------------------------------------------------------------------- processes
@@ -175,104 +176,6 @@ def _classify(frame: pd.DataFrame, rules: HostRules, servers: set[int], parents:
     return flags
 
 
-# ------------------------------------------------------------------------------------------------- network
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        addr = ipaddress.ip_address(str(text).strip("[]").split("%", 1)[0])
-    except ValueError:
-        return None
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return mapped or addr
-
-
-def _allowlist(entries: list[Any], source: str, warnings: list[EvidenceWarning]):
-    nets = []
-    for entry in entries:
-        try:
-            nets.append(ipaddress.ip_network(str(entry).strip(), strict=False))
-        except ValueError:
-            reason = f"network_allowlist entry {str(entry)[:80]!r} is not an address or CIDR range (never resolved)"
-            warnings.append(EvidenceWarning(source, None, reason + ", ignored"))
-    return nets
-
-
-def _owners(process: Any) -> list[tuple[str, int]]:
-    return [(m["name"], int(m["pid"])) for m in _SS_OWNER.finditer(str(process or ""))]
-
-
-class _Verdict(NamedTuple):
-    why: str
-    severity: Severity
-    atlas: tuple[str, ...]
-    label: str
-
-
-def _judge_socket(row: Any, owners: list[tuple[str, int]], ctx: dict[str, Any]) -> _Verdict | None:
-    """Why one ss row is suspicious, or None."""
-    rules: HostRules = ctx["rules"]
-    name, pid = owners[0]
-    shellish = any(rules.shells.fullmatch(n.lower()) or _NETCAT.fullmatch(n.lower()) for n, _ in owners)
-    lport = int(row.local_port) if pd.notna(row.local_port) else None
-    pport = int(row.peer_port) if pd.notna(row.peer_port) else None
-    if row.state in ("LISTEN", "UNCONN"):
-        if shellish:
-            return _Verdict(f"{name} listens on port {lport}", Severity.CRITICAL, _RS, "bind shell")
-        if lport in rules.backdoor_ports and not ctx["servers"] & {p for _, p in owners}:
-            return _Verdict(f"listening on port {lport}, favoured by backdoors", Severity.HIGH, _RS, "backdoor port")
-        if pid in ctx["flagged"]:
-            return _Verdict(f"the suspicious process listens on port {lport}", Severity.HIGH, _RS, "listener")
-        return None
-    peer = _ip(row.peer_addr)
-    if row.state not in rules.connected_states or peer is None:
-        return None
-    target = f"{row.peer_addr}:{pport}"
-    if shellish:
-        return _Verdict(f"a {name} process owns a connection to {target}", Severity.CRITICAL, _RS, "reverse shell")
-    internal = any(peer in n for n in rules.internal) or any(peer in n for n in ctx["allow"])
-    if internal or lport in ctx["listen_ports"]:  # internal, allowlisted or inbound
-        return None
-    bad_port = pport in rules.backdoor_ports
-    actor = "model server" if pid in ctx["servers"] else "suspicious process" if pid in ctx["flagged"] else None
-    if actor:
-        why = f"the {actor} connected to {target}, outside the internal ranges and the allowlist"
-        if bad_port:
-            return _Verdict(why + f" on port {pport}, favoured by reverse shells and C2", Severity.CRITICAL,
-                            (*_RS, *_EXFIL), f"{actor} to a backdoor port")  # fmt: skip
-        return _Verdict(why, Severity.HIGH, _EXFIL, f"{actor} connected outside the allowlist")
-    if bad_port:
-        return _Verdict(f"connection to {target}, a port favoured by reverse shells and C2", Severity.HIGH, _RS,
-                        "backdoor port")  # fmt: skip
-    if pport not in rules.common_ports:
-        return _Verdict(f"connection to {target} on an unusual port", Severity.LOW, _EXFIL, "unusual port")
-    return None
-
-
-def _socket_findings(frame: pd.DataFrame, rules: HostRules, servers: set[int], flagged: dict, allow: list) -> list:
-    """Suspicious sockets of one ss capture, grouped by (pid, peer) or listening port, as dicts."""
-    listen = frame[frame["state"].isin(["LISTEN", "UNCONN"])]["local_port"].dropna()
-    ctx = {"rules": rules, "servers": servers, "flagged": flagged, "allow": allow,
-           "listen_ports": {int(p) for p in listen}}  # fmt: skip
-    grouped: dict[tuple, dict] = {}
-    for row in frame.itertuples(index=False):
-        owners = _owners(row.process) or ([(str(row.process_name), int(row.pid))] if pd.notna(row.pid) else [])
-        verdict = _judge_socket(row, owners, ctx) if owners else None
-        if verdict is None:
-            continue
-        why, sev, atlas, label = verdict
-        name, pid = owners[0]
-        lport = "*" if pd.isna(row.local_port) else int(row.local_port)
-        pport = "*" if pd.isna(row.peer_port) else int(row.peer_port)
-        listening = row.state in ("LISTEN", "UNCONN")
-        key = (pid, name, "listen", lport) if listening else (pid, name, row.peer_addr, pport)
-        item = grouped.setdefault(key, {
-            "severity": sev, "pid": pid, "process": name, "local": f"{row.local_addr}:{lport}",
-            "peer": f"{row.peer_addr}:{pport}", "states": [], "lines": [], "why": why, "atlas": atlas, "label": label,
-            "netid": row.netid if isinstance(row.netid, str) else None})  # fmt: skip
-        item["states"].append(str(row.state))
-        item["lines"].append(int(row.line))
-    return list(grouped.values())
-
-
 # ------------------------------------------------------------------------------------------------- analysis
 def _pairs(ctx: AnalysisContext) -> list[tuple[Any, list[Any]]]:
     """Each process capture with the socket captures that belong to it (same folder, or the only capture of its
@@ -300,10 +203,10 @@ def _servers(frame: pd.DataFrame | None, nets: list[Any], rules: HostRules) -> s
         }
     for net in nets:
         for row in net.frame.itertuples(index=False):
-            owners = _owners(row.process)
-            if row.state == "LISTEN" and any(rules.interpreters.fullmatch(n.lower()) for n, _ in owners):
-                servers.update(p for _, p in owners)
-            servers.update(p for n, p in owners if n.lower() in rules.model_servers)
+            who = owners(row.process)
+            if row.state == "LISTEN" and any(rules.interpreters.fullmatch(n.lower()) for n, _ in who):
+                servers.update(p for _, p in who)
+            servers.update(p for n, p in who if n.lower() in rules.model_servers)
     return servers
 
 
@@ -322,7 +225,7 @@ def analyse_host(ctx: AnalysisContext, rules: HostRules | None = None) -> Analys
     rules = rules or default_host_rules()
     result = AnalysisResult(section="host")
     allow_entries = list(ctx.case.meta.network_allowlist) + _param_list(ctx.parameters.get("network_allowlist"))
-    allow = _allowlist(allow_entries, "case.yaml", result.warnings)
+    allow = allowlist(allow_entries, "case.yaml", result.warnings)
     if extra := {s.lower() for s in _param_list(ctx.parameters.get("model_servers"))}:
         rules = replace(rules, model_servers=rules.model_servers | extra)
     proc_rows: list[dict] = []
@@ -337,23 +240,22 @@ def analyse_host(ctx: AnalysisContext, rules: HostRules | None = None) -> Analys
             parents = _tree_parents(ctx, proc.path, frame)
             tree = tree or parents is not None
             flagged = _classify(frame, rules, servers, parents)
+            observations = []
             for row in frame.itertuples(index=False):
                 pid = int(row.pid)
                 if pid in flagged:
-                    result.findings.append(_process_finding(proc.path, row, flagged[pid], parents))
+                    observations.append(_process_observation(proc.path, row, flagged[pid]))
                     proc_rows.append(_process_row(proc.path, row, flagged[pid]))
                 if pid in servers:
                     server_rows.append({"file": proc.path, "pid": pid, "user": row.user, "command": row.command})
+            result.findings += [_process_finding(g, parents) for g in group_observations(observations)]
         for net in nets:
-            for item in _socket_findings(net.frame, rules, servers, flagged, allow):
-                result.findings.append(_connection_finding(net.path, item))
-                conn_rows.append({"severity": item["severity"].value, "file": net.path, "line": item["lines"][0],
-                                  "pid": item["pid"], "process": item["process"], "local": item["local"],
-                                  "peer": item["peer"], "state": ", ".join(sorted(set(item["states"]))),
-                                  "why": item["why"]})  # fmt: skip
+            findings, rows = connection_findings(net.path, net.frame, rules, servers, flagged, allow)
+            result.findings += findings
+            conn_rows += rows
     result.data = {
         "processes": pd.DataFrame(proc_rows, columns=_PROC_COLUMNS),
-        "connections": pd.DataFrame(conn_rows, columns=_CONN_COLUMNS),
+        "connections": pd.DataFrame(conn_rows, columns=CONNECTION_COLUMNS),
         "servers": pd.DataFrame(server_rows, columns=["file", "pid", "user", "command"]),
         "tree": tree,
         "allowlist": [str(n) for n in allow],
@@ -370,23 +272,28 @@ def _param_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else []
 
 
-def _attack_note(attack: set[str]) -> str:
-    return f" ATT&CK: {', '.join(sorted(attack))}." if attack else ""
+def _process_observation(path: str, row: Any, flag: _Flag) -> Observation:
+    """A flagged process, keyed by (file, rules, user, command line): one command run by many processes groups."""
+    key = (path, tuple(flag.rule_ids), str(row.user), _TREE.sub("", str(row.command)))
+    return Observation(key, flag.severity, int(row.line), None, f"pid {row.pid}", str(row.pid), (row, flag))
 
 
-def _process_finding(path: str, row: Any, flag: _Flag, parents: dict[int, int] | None) -> Finding:
-    cmd = str(row.command)
-    detail = "; ".join(flag.reasons) + f". Command line: {cmd[:500]}." + _attack_note(flag.attack)
-    evidence = {"path": path, "line": int(row.line), "pid": int(row.pid), "user": str(row.user), "tty": str(row.tty),
-                "command": cmd[:500], "rules": ", ".join(flag.rule_ids),
+def _process_finding(group: Group, parents: dict[int, int] | None) -> Finding:
+    row, flag = group.first.item
+    cmd, pids = str(row.command), list(group.names)
+    detail = "; ".join(flag.reasons) + f". Command line: {cmd[:500]}." + attack_note(flag.attack)
+    title = f"Suspicious process {row.pid} ({row.user}): {flag.worst.split(' (')[0]}"
+    if group.count > 1:
+        title = f"{group.count:,} suspicious processes ({row.user}): {flag.worst.split(' (')[0]}"
+        detail += (f" {group.count:,} processes run this command line as {row.user} (ps {group.span()}), pids "
+                   f"{listing(pids)}; the reasons above are the first one's.")  # fmt: skip
+    evidence = {"path": group.key[0], "pid": int(row.pid), "pids": len(pids), "user": str(row.user),  # type: ignore[index]
+                "tty": str(row.tty), "command": cmd[:500], "rules": ", ".join(flag.rule_ids),
                 "attack": ", ".join(sorted(flag.attack))}  # fmt: skip
     if parents is not None and int(row.pid) in parents:
         evidence["parent_pid"] = parents[int(row.pid)]
-    return Finding.create(
-        severity=flag.severity, category="suspicious_process", detector=DETECTOR, atlas=sorted(flag.atlas),
-        title=f"Suspicious process {row.pid} ({row.user}): {flag.worst.split(' (')[0]}",
-        detail=detail, evidence=evidence,
-    )  # fmt: skip
+    return group_finding(group, category="suspicious_process", detector=DETECTOR, atlas=sorted(flag.atlas),
+                         title=title, detail=detail, evidence=evidence)  # fmt: skip
 
 
 def _process_row(path: str, row: Any, flag: _Flag) -> dict[str, Any]:
@@ -395,36 +302,19 @@ def _process_row(path: str, row: Any, flag: _Flag) -> dict[str, Any]:
             "attack": ", ".join(sorted(flag.attack))}  # fmt: skip
 
 
-def _connection_finding(path: str, item: dict[str, Any]) -> Finding:
-    attack = {"T1095"} if "shell" in item["label"] else {"T1071", "T1041"}
-    if "backdoor" in item["label"]:
-        attack.add("T1571")
-    states = ", ".join(sorted(set(item["states"])))
-    lines = ", ".join(map(str, item["lines"]))
-    return Finding.create(
-        severity=item["severity"], category="suspicious_connection", detector=DETECTOR, atlas=item["atlas"],
-        title=f"{item['process']} (pid {item['pid']}) {item['local']} -> {item['peer']}: {item['label']}",
-        detail=f"{item['why'][0].upper()}{item['why'][1:]}. Socket state {states} (ss lines {lines})."
-               + _attack_note(attack),
-        evidence={"path": path, "line": item["lines"][0], "pid": item["pid"], "process": item["process"],
-                  "local": item["local"], "peer": item["peer"], "state": states, "netid": item["netid"],
-                  "attack": ", ".join(sorted(attack))},
-    )  # fmt: skip
-
-
 def _summary(ctx: AnalysisContext, result: AnalysisResult) -> str:
     if not ctx.evidence.all("processes") and not ctx.evidence.all("network"):
         return "No process list (ps aux) or socket list (ss -tunap) in the case."
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for f in result.findings:
-        counts[f.category][f.severity.value] += 1
+    for f in result.findings:  # processes and sockets, not findings: one finding may stand for thousands
+        counts[f.category][f.severity.value] += int(f.evidence.get("count", 1))
     if not counts:
         return "No suspicious process or connection in the captured host state."
     parts = []
     for cat, label in (("suspicious_process", "suspicious process(es)"), ("suspicious_connection", "connection(s)")):
         if counts[cat]:
-            by = ", ".join(f"{n} {s}" for s in (v.value for v in Severity) if (n := counts[cat].get(s)))
-            parts.append(f"{sum(counts[cat].values())} {label} ({by})")
+            by = ", ".join(f"{n:,} {s}" for s in (v.value for v in Severity) if (n := counts[cat].get(s)))
+            parts.append(f"{sum(counts[cat].values()):,} {label} ({by})")
     return "Host state: " + " and ".join(parts) + "."
 
 
@@ -432,7 +322,7 @@ def render_host(result: AnalysisResult) -> list[Any]:
     """HTML (escaped tables) for the "Host state" section: flagged processes, flagged sockets, model servers."""
     from html import escape
 
-    from workbench.report.present import html_table
+    from workbench.htmlkit import html_table
 
     data = result.data
     how = "parents from the ps process tree" if data.get("tree") else _INFERRED
