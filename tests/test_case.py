@@ -118,3 +118,54 @@ def test_path_refuses_escape(tree):
     case = Case.open(tree)
     with pytest.raises(EvidenceError):
         case.path("../outside")
+
+
+def _files(root, *relpaths):
+    for rel in relpaths:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+
+
+def test_every_model_folder_is_found_paired_and_marked_model(tree):
+    from workbench.model.pairs import ModelPair
+
+    _files(tree, "models/suspect/a/model.safetensors", "models/suspect/b/vocab.json", "models/reference/a/w.bin",
+           "models/reference/c/config.json", "models/notes.txt")  # fmt: skip
+    case = Case.open(tree)
+    assert case.model_pairs == [
+        ModelPair("a", "models/suspect/a", "models/reference/a", True),
+        ModelPair("b", "models/suspect/b", None),
+        ModelPair("c", None, "models/reference/c"),
+    ]
+    assert case.primary_pair == case.model_pairs[0]
+    assert case.model_dirs == {"suspect": "models/suspect/a", "reference": "models/reference/a"}
+    assert case.model_dir("reference") == tree.resolve() / "models/reference/a"
+    roles = {f.relpath: f.role for f in case.files}
+    assert {r for p, r in roles.items() if p.startswith("models/") and p != "models/notes.txt"} == {"model"}
+    assert roles["models/notes.txt"] == "evidence" and roles["logs/ci.log"] == "evidence"
+
+
+def test_symlinked_and_empty_folders_are_never_models(tree, tmp_path):
+    outside = tmp_path / "outside-model"
+    _files(outside, "model.safetensors")
+    _files(tree, "models/suspect/real/model.safetensors")
+    (tree / "models/suspect/link").symlink_to(outside, target_is_directory=True)
+    (tree / "models/suspect/empty").mkdir()
+    case = Case.open(tree)
+    assert [p.suspect for p in case.model_pairs] == ["models/suspect/real"]
+    assert any(w.path == "models/suspect/link" and "leaves the evidence tree" in w.reason for w in case.warnings)
+
+
+def test_case_yaml_model_paths_name_the_primary_or_are_refused_with_a_warning(tree):
+    _files(tree, "models/suspect/a/w.bin", "models/suspect/b/w.bin", "models/reference/b/w.bin")
+    (tree / "case.yaml").write_text("suspect_model: models/suspect/b\n")
+    case = Case.open(tree)
+    assert [(p.name, p.primary, p.reference) for p in case.model_pairs] == [
+        ("b", True, "models/reference/b"),
+        ("a", False, None),
+    ]
+    (tree / "case.yaml").write_text("suspect_model: ../../etc\nreference_model: '.'\n")
+    case = Case.open(tree)
+    reasons = [w.reason for w in case.warnings if w.path == "case.yaml"]
+    assert reasons == ["suspect_model leaves the evidence tree", "reference_model '.' is the case folder itself"]
+    assert case.primary_pair.suspect == "models/suspect/a"  # back to the default rule

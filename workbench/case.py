@@ -1,7 +1,8 @@
 """A case: an evidence tree (read-only), its metadata (``case.yaml``) and its inventory.
 
 ``Case.open(path)`` walks the tree without following any symlink and without opening special files, records
-what it skipped, and reads the optional ``case.yaml``. Nothing is ever written into the evidence tree.
+what it skipped, reads the optional ``case.yaml`` and finds the model folders, paired suspect with reference by
+folder name (:mod:`workbench.model.pairs`). Nothing is ever written into the evidence tree.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from workbench.errors import EvidenceError, MalformedEvidence
+from workbench.model.pairs import ModelPair, find_model_pairs
 from workbench.records import EvidenceWarning, Severity
 from workbench.timeparse import parse_timestamp, resolve_timezone
 
@@ -52,7 +54,7 @@ class EvidenceFile:
         relpath: POSIX path relative to the case root.
         size: bytes at inventory time.
         mtime: modification time (UTC) at inventory time.
-        role: ``"model"`` inside a suspect/reference model folder, else ``"evidence"``.
+        role: ``"model"`` inside any suspect or reference model folder (every pair), else ``"evidence"``.
     """
 
     relpath: str
@@ -181,6 +183,9 @@ class Case:
         meta: metadata from case.yaml (or defaults).
         files: regular files, sorted by path (symlinks and special files excluded).
         warnings: what was skipped or normalised during inventory, with the reason.
+        model_pairs: every model folder of the case, suspect paired with reference by folder name, the primary pair
+            first (see :mod:`workbench.model.pairs` for the rule).
+        model_dirs: ``{"suspect": folder, "reference": folder}`` of the primary pair (roles it lacks are absent).
     """
 
     root: Path
@@ -188,6 +193,7 @@ class Case:
     files: list[EvidenceFile]
     warnings: list[EvidenceWarning]
     model_dirs: dict[str, str] = field(default_factory=dict)
+    model_pairs: list[ModelPair] = field(default_factory=list)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Case:
@@ -209,8 +215,12 @@ class Case:
             raise EvidenceError(given, "evidence folder holds no regular file")
         meta = _read_meta(root, warnings)
         case = cls(root=root, meta=meta, files=files, warnings=warnings)
-        case.model_dirs = case._find_model_dirs()
-        marked = tuple(d + "/" for d in case.model_dirs.values())
+        case.model_pairs = case._find_model_pairs()
+        primary = case.primary_pair
+        if primary is not None:
+            roles = {"suspect": primary.suspect, "reference": primary.reference}
+            case.model_dirs = {role: rel for role, rel in roles.items() if rel}
+        marked = tuple(d + "/" for p in case.model_pairs for d in p.folders)
         case.files = [
             EvidenceFile(f.relpath, f.size, f.mtime, "model") if f.relpath.startswith(marked) else f for f in files
         ]
@@ -227,33 +237,39 @@ class Case:
             raise EvidenceError(relpath, "path leaves the evidence tree")
         return candidate
 
-    def _find_model_dirs(self) -> dict[str, str]:
-        """Suspect and reference model folders: case.yaml paths, else ``models/suspect[/<one dir>]``."""
-        found: dict[str, str] = {}
+    def _find_model_pairs(self) -> list[ModelPair]:
+        """Every model folder, paired by name (see :mod:`workbench.model.pairs`); case.yaml names the primary."""
+        configured: dict[str, str | None] = {}
         for role in ("suspect", "reference"):
-            configured = getattr(self.meta, f"{role}_model")
-            if configured:
-                try:
-                    p = self.path(configured)
-                except EvidenceError:
-                    self.warnings.append(EvidenceWarning("case.yaml", None, f"{role}_model leaves the evidence tree"))
-                    continue
-                if p.is_dir():
-                    found[role] = p.relative_to(self.root).as_posix()
-                else:
-                    self.warnings.append(
-                        EvidenceWarning("case.yaml", None, f"{role}_model {configured!r} is not a folder")
-                    )
+            value = getattr(self.meta, f"{role}_model")
+            configured[role] = None
+            if not value:
                 continue
-            base = self.root / "models" / role
-            if base.is_dir() and not base.is_symlink():
-                subdirs = [d for d in sorted(base.iterdir()) if d.is_dir() and not d.is_symlink()]
-                chosen = subdirs[0] if len(subdirs) == 1 else base
-                found[role] = chosen.relative_to(self.root).as_posix()
-        return found
+            try:
+                p = self.path(value)
+            except EvidenceError:
+                self.warnings.append(EvidenceWarning("case.yaml", None, f"{role}_model leaves the evidence tree"))
+                continue
+            if p.is_dir() and p != self.root:
+                configured[role] = p.relative_to(self.root).as_posix()
+            else:
+                what = "the case folder itself" if p == self.root else "not a folder"
+                self.warnings.append(EvidenceWarning("case.yaml", None, f"{role}_model {value!r} is {what}"))
+        return find_model_pairs(
+            [f.relpath for f in self.files],
+            suspect_model=configured["suspect"],
+            reference_model=configured["reference"],
+            affected_models=self.meta.affected_models,
+            warnings=self.warnings,
+        )
+
+    @property
+    def primary_pair(self) -> ModelPair | None:
+        """The model pair the case is about (``case.yaml suspect_model`` or the default rule), or None."""
+        return next((p for p in self.model_pairs if p.primary), None)
 
     def model_dir(self, role: str) -> Path | None:
-        """Absolute path of the ``suspect`` or ``reference`` model folder, if the case has one."""
+        """Absolute path of the primary pair's ``suspect`` or ``reference`` folder, if the case has one."""
         rel = self.model_dirs.get(role)
         return self.root / rel if rel else None
 
