@@ -2,7 +2,13 @@ import hashlib
 
 import pandas as pd
 
-from workbench.checks.integrity import check_artefacts, check_dependencies, check_model_integrity, hash_model_dir
+from workbench.checks.integrity import (
+    check_artefacts,
+    check_dependencies,
+    check_model_integrity,
+    hash_model_dir,
+    known_digests,
+)
 
 
 def _model(root, files):
@@ -89,14 +95,53 @@ def test_dependencies_against_baseline():
     assert changed.evidence["line"] == 2 and changed.evidence["actual"] == "4.38.1"
 
 
-def test_hash_model_dir_reuses_an_unchanged_folder_but_sees_any_rewrite(tmp_path, monkeypatch):
+def _count_hashing(monkeypatch):
+    """Record every path ``hash_model_dir`` reads to hash (through ``workbench.hashing.hash_files``)."""
     from workbench.checks import integrity
 
-    model = _model(tmp_path / "m", {"w.bin": b"A" * 64})
-    calls = []
+    read = []
     real = integrity.hash_files
-    monkeypatch.setattr(integrity, "hash_files", lambda paths: calls.append(1) or real(paths))
-    first = hash_model_dir(model)
-    assert hash_model_dir(model) == first and len(calls) == 1
-    (model / "w.bin").write_bytes(b"B" * 64)  # same size, new content
-    assert hash_model_dir(model) == {"w.bin": hashlib.sha256(b"B" * 64).hexdigest()} and len(calls) == 2
+
+    def spy(paths):
+        paths = list(paths)
+        read.extend(p.name for p in paths)
+        return real(paths)
+
+    monkeypatch.setattr(integrity, "hash_files", spy)
+    return read
+
+
+def test_hash_model_dir_takes_known_digests_and_reads_only_the_rest(tmp_path, monkeypatch):
+    from workbench.checks import integrity
+
+    files = {"a.bin": b"A" * 64, "b.bin": b"B" * 64, ".signatures/manifest.json": b"{}", "COMPROMISED.txt": b"x"}
+    model = _model(tmp_path / "m", files)
+    read = _count_hashing(monkeypatch)
+    planted = "f" * 64  # deliberately not a.bin's digest: a known digest is trusted, the file is not re-read
+    got = hash_model_dir(model, {"a.bin": planted, "gone.bin": "0" * 64})
+    assert got == {"a.bin": planted, "b.bin": hashlib.sha256(b"B" * 64).hexdigest()}
+    assert read == ["b.bin"]
+    read.clear()
+    assert hash_model_dir(model) == {n: hashlib.sha256(files[n]).hexdigest() for n in ("a.bin", "b.bin")}
+    assert sorted(read) == ["a.bin", "b.bin"]
+    read.clear()
+    hash_model_dir(model)  # no cache between calls: the caller shares one result instead
+    assert sorted(read) == ["a.bin", "b.bin"]
+    assert not hasattr(integrity, "_RECENT") and not hasattr(integrity, "_stat_key")
+
+
+def test_known_digests_selects_one_folder_by_path_component():
+    intake = {"models/suspect/m/a.bin": "1", "models/suspect/m/sub/c.json": "2", "models/suspect/m2/a.bin": "3",
+              "models/suspect/m": "4", "logs/ci.log": "5"}  # fmt: skip
+    assert known_digests(intake, "models/suspect/m") == {"a.bin": "1", "sub/c.json": "2"}
+    assert known_digests(intake, "models/suspect/m/") == {"a.bin": "1", "sub/c.json": "2"}
+    assert known_digests({}, "models/suspect/m") == {}
+
+
+def test_check_model_integrity_uses_the_digests_it_is_given(tmp_path, monkeypatch):
+    model = _model(tmp_path / "m", {"w.bin": b"W"})
+    read = _count_hashing(monkeypatch)
+    found = check_model_integrity(model, {"w.bin": "1" * 64}, model_id="m", current={"w.bin": "2" * 64})
+    assert [(f.category, f.evidence["sha256"]) for f in found] == [("model_file_tampered", "2" * 64)] and read == []
+    found = check_model_integrity(model, {"w.bin": hashlib.sha256(b"W").hexdigest()}, model_id="m")
+    assert found == [] and read == ["w.bin"]

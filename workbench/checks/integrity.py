@@ -7,7 +7,8 @@
 * :func:`check_dependencies`: installed packages against ``baseline_dependencies`` → ``dependency_changed``,
   ``dependency_missing`` (now in :mod:`workbench.deps`, re-exported here).
 
-Files are hashed by streaming; nothing in the model folder is opened other than to read bytes.
+Files are hashed by streaming, unless their digest is already known (the custody intake's, passed down by the
+analysis); nothing in the model folder is opened other than to read bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "check_dependencies",
     "check_model_integrity",
     "hash_model_dir",
+    "known_digests",
 ]
 
 DETECTOR = "workbench.checks.integrity"
@@ -49,38 +51,43 @@ def _is_signature(rel: str) -> bool:
     return rel == ".signatures" or rel.startswith(".signatures/")
 
 
-#: recent results of :func:`hash_model_dir`, keyed by a stat snapshot of the folder (see there)
-_RECENT: dict[tuple[object, ...], dict[str, str]] = {}
-_RECENT_MAX = 8
+def known_digests(intake_hashes: Mapping[str, str], folder: str) -> dict[str, str]:
+    """The intake's digests of the files under one case folder, keyed relative to that folder.
+
+    Args:
+        intake_hashes: ``{case-relative path: sha256}`` from the custody intake (may be empty).
+        folder: the folder's case-relative path (``models/suspect/m``).
+    """
+    prefix = folder.rstrip("/") + "/"
+    return {rel[len(prefix) :]: digest for rel, digest in intake_hashes.items() if rel.startswith(prefix)}
 
 
-def hash_model_dir(model_dir: Path) -> dict[str, str]:
+def hash_model_dir(model_dir: Path, known: Mapping[str, str] | None = None) -> dict[str, str]:
     """``{relative path: sha256}`` of the model's files, excluding ``.signatures/`` and responder markers.
 
-    Symlinks are never followed (they are not model files); unreadable files are left out. The diff and the
-    signature check both need the suspect's hashes: a second call on a folder whose every file has the same
-    inode, size, mtime and ctime (nanoseconds) reuses the first result instead of reading a large model again.
-    Custody verification never goes through here: it always re-reads.
+    The folder is walked (symlinks are never followed: they are not model files); each file's digest is taken from
+    ``known`` when given there (the custody intake already hashed it: see :func:`known_digests`), otherwise the file
+    is read and hashed (a ``--reference`` outside the case, or no intake digests, e.g. from the CLI commands).
+    Unreadable files are left out. Nothing is cached between calls: a caller that needs a folder's digests twice
+    computes them once and passes them on. Custody verification never goes through here: it always re-reads.
+
+    Args:
+        model_dir: the folder.
+        known: digests already established, keyed relative to ``model_dir``; entries for files the walk does not
+            find are ignored.
     """
     files = [f.relpath for f in walk_tree(model_dir, []) if not _is_signature(f.relpath)]
     files = [f for f in files if Path(f).name not in MARKER_FILES]
-    key = (str(model_dir.resolve()), tuple(_stat_key(model_dir / f) for f in files))
-    if key in _RECENT:
-        return dict(_RECENT[key])
-    results = hash_files(model_dir / f for f in files)
-    hashed = {f: res[0] for f in files if isinstance(res := results[model_dir / f], tuple)}
-    if len(_RECENT) >= _RECENT_MAX:
-        _RECENT.pop(next(iter(_RECENT)))
-    _RECENT[key] = dict(hashed)
+    known = known or {}
+    todo = [model_dir / f for f in files if f not in known]
+    results = hash_files(todo) if todo else {}
+    hashed: dict[str, str] = {}
+    for f in files:
+        if f in known:
+            hashed[f] = known[f]
+        elif isinstance(res := results[model_dir / f], tuple):
+            hashed[f] = res[0]
     return hashed
-
-
-def _stat_key(path: Path) -> tuple[object, ...]:
-    try:
-        st = path.lstat()
-    except OSError:
-        return (path.name, None)
-    return (path.name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def check_model_integrity(
@@ -90,6 +97,7 @@ def check_model_integrity(
     model_id: str,
     display_prefix: str = "",
     baseline_source: str = "baseline",
+    current: Mapping[str, str] | None = None,
 ) -> list[Finding]:
     """Compare a model folder with a hash baseline (the original ``check_model_integrity``).
 
@@ -100,11 +108,13 @@ def check_model_integrity(
         model_id: shown in titles.
         display_prefix: prepended to relative paths in ``evidence.path`` (the folder's path in the case).
         baseline_source: what the baseline is, for the finding's detail.
+        current: the folder's digests as :func:`hash_model_dir` gives them, when the caller has them already;
+            None: the folder is hashed here.
 
     Returns:
         One finding per modified (critical), unexpected (high) or missing (critical) file.
     """
-    current = hash_model_dir(model_dir)
+    current = hash_model_dir(model_dir) if current is None else current
     findings: list[Finding] = []
     prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
     for rel in sorted(set(current) | set(baseline)):

@@ -5,14 +5,18 @@
 * :func:`diff_against_manifest`: the same against ``.signatures/manifest.json`` when no reference copy exists.
 * :func:`diff_model`: files, then every tensor of the safetensors checkpoints (paired by tensor name across shards),
   then the JSON configs key by key, as one :class:`ModelDiff` with findings and DataFrames;
-  :func:`tensor_findings` turns tensor diffs into ``tensor_*`` findings (a dense rank-1 edit is critical).
+  :func:`~workbench.model.tensor_findings.tensor_findings` (re-exported here) turns tensor diffs into ``tensor_*``
+  findings (a dense rank-1 edit is critical).
+
+File digests come from the caller when it has them (the custody intake's, see
+:func:`workbench.checks.integrity.hash_model_dir`); otherwise each folder is hashed once per call.
 
 Symlinks are never followed; ``.signatures/`` and responders' ``COMPROMISED.txt`` markers are not model files.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,8 @@ from workbench.evidence.signature_manifest import SignatureManifestLoader
 from workbench.model import configdiff
 from workbench.model import tensors as tdiff
 from workbench.model.safetensors_format import TensorInfo, header_findings, looks_like_safetensors, read_header
-from workbench.records import EvidenceWarning, Finding, Severity, to_frame
+from workbench.model.tensor_findings import tensor_findings  # re-exported: callers import it from here
+from workbench.records import EvidenceWarning, Finding, to_frame
 
 __all__ = [
     "FILE_STATUSES",
@@ -92,13 +97,14 @@ def _prefix(display_prefix: str) -> str:
     return display_prefix.rstrip("/") + "/" if display_prefix else ""
 
 
-def _compare(suspect: Path, baseline: dict[str, str], *, model_id: str, display_prefix: str, source: str) -> DirDiff:
+def _compare(suspect: Path, baseline: Mapping[str, str], *, model_id: str, display_prefix: str, source: str,
+             current: Mapping[str, str] | None) -> DirDiff:  # fmt: skip
     warnings: list[EvidenceWarning] = []
     prefix = _prefix(display_prefix)
     walk_tree(suspect, warnings)
     warnings = [EvidenceWarning(prefix + w.path, w.line, w.reason) for w in warnings]
     found = check_model_integrity(suspect, baseline, model_id=model_id, display_prefix=display_prefix,
-                                  baseline_source=source)  # fmt: skip
+                                  baseline_source=source, current=current)  # fmt: skip
     entries: dict[str, FileEntry] = {}
     for f in found:
         rel = str(f.evidence["path"]).removeprefix(prefix)
@@ -109,23 +115,41 @@ def _compare(suspect: Path, baseline: dict[str, str], *, model_id: str, display_
     return DirDiff(source, [entries[k] for k in sorted(entries)], found, warnings)
 
 
-def diff_dirs(suspect: Path, reference: Path, *, model_id: str | None = None, display_prefix: str = "") -> DirDiff:
+def diff_dirs(
+    suspect: Path,
+    reference: Path,
+    *,
+    model_id: str | None = None,
+    display_prefix: str = "",
+    suspect_hashes: Mapping[str, str] | None = None,
+    reference_hashes: Mapping[str, str] | None = None,
+) -> DirDiff:
     """Compare two model folders file by file (streamed SHA-256, no symlink followed).
+
+    Args:
+        suspect_hashes / reference_hashes: each folder's digests from :func:`~workbench.checks.integrity.hash_model_dir`
+            when the caller has them (e.g. built from the custody intake); None: the folder is hashed here.
 
     Returns:
         The :class:`DirDiff`; findings name files relative to the suspect, behind ``display_prefix``.
     """
-    baseline = hash_model_dir(reference)
+    baseline = hash_model_dir(reference) if reference_hashes is None else reference_hashes
     return _compare(suspect, baseline, model_id=model_id or suspect.name, display_prefix=display_prefix,
-                    source="reference copy")  # fmt: skip
+                    source="reference copy", current=suspect_hashes)  # fmt: skip
 
 
 def diff_against_manifest(
-    suspect: Path, manifest: Path | None = None, *, model_id: str | None = None, display_prefix: str = ""
+    suspect: Path,
+    manifest: Path | None = None,
+    *,
+    model_id: str | None = None,
+    display_prefix: str = "",
+    suspect_hashes: Mapping[str, str] | None = None,
 ) -> DirDiff:
     """Compare a model folder with a signature manifest (default ``SUSPECT/.signatures/manifest.json``).
 
-    The manifest's authenticity is not checked here (see :mod:`workbench.model.signatures`).
+    The manifest's authenticity is not checked here (see :mod:`workbench.model.signatures`). ``suspect_hashes``: the
+    folder's digests when the caller has them (see :func:`diff_dirs`); None: the folder is hashed here.
 
     Raises:
         EvidenceError: no manifest, or one that is not usable (names the file).
@@ -139,7 +163,7 @@ def diff_against_manifest(
         raise MalformedEvidence(manifest, exc.reason) from None
     baseline = dict(zip(loaded.frame["path"], loaded.frame["sha256"], strict=True))
     diff = _compare(suspect, baseline, model_id=model_id or suspect.name, display_prefix=display_prefix,
-                    source="signature manifest")  # fmt: skip
+                    source="signature manifest", current=suspect_hashes)  # fmt: skip
     diff.warnings += loaded.warnings
     return diff
 
@@ -253,6 +277,8 @@ def diff_model(
     display_prefix: str = "",
     reference_prefix: str | None = None,
     chunk_elements: int = tdiff.CHUNK_ELEMENTS,
+    suspect_hashes: Mapping[str, str] | None = None,
+    reference_hashes: Mapping[str, str] | None = None,
 ) -> ModelDiff:
     """Diff a suspect model (folder or single safetensors file) against a reference, or against its manifest.
 
@@ -263,6 +289,9 @@ def diff_model(
         model_id: shown in finding titles (default: the suspect's name).
         display_prefix / reference_prefix: how suspect / reference paths are shown (relative to the case).
         chunk_elements: tensor block size (memory bound).
+        suspect_hashes / reference_hashes: the folders' file digests when the caller already has them (an analysis
+            builds them once from the custody intake and gives the same ones to the signature check); None: the
+            folder is hashed here. Tensors and configs are always read from the files themselves.
 
     Raises:
         EvidenceError: a path is missing, the two are not both files or both folders, or no manifest exists.
@@ -273,7 +302,8 @@ def diff_model(
     if reference is None:
         if not suspect.is_dir():
             raise EvidenceError(suspect, "a single file can only be compared with a reference file")
-        files = diff_against_manifest(suspect, manifest, model_id=model_id, display_prefix=display_prefix)
+        files = diff_against_manifest(suspect, manifest, model_id=model_id, display_prefix=display_prefix,
+                                      suspect_hashes=suspect_hashes)  # fmt: skip
         return ModelDiff(display_prefix or suspect.name, files.baseline, files, findings=list(files.findings),
                          warnings=list(files.warnings))  # fmt: skip
     if not reference.exists():
@@ -282,7 +312,8 @@ def diff_model(
         raise EvidenceError(reference, "compare a folder with a folder, or a file with a file")
     ref_label = reference_prefix if reference_prefix is not None else "(reference)"
     if suspect.is_dir():
-        files = diff_dirs(suspect, reference, model_id=model_id, display_prefix=display_prefix)
+        files = diff_dirs(suspect, reference, model_id=model_id, display_prefix=display_prefix,
+                          suspect_hashes=suspect_hashes, reference_hashes=reference_hashes)  # fmt: skip
     else:
         files = _diff_files(suspect, reference, model_id=model_id, display=display_prefix or suspect.name)
     result = ModelDiff(display_prefix or suspect.name, reference_prefix or reference.name, files,
@@ -336,79 +367,3 @@ def _diff_tensors(suspect: Path, reference: Path, result: ModelDiff, model_id: s
             result.heat[name] = heat
     result.tensors = diffs
     result.findings += tensor_findings(diffs, model_id=model_id)
-
-
-#: a change is called a rank-1 edit when its top singular value holds this share of the energy ...
-RANK1_ENERGY = 0.9
-#: ... and it touches at least this fraction of the matrix (a few changed rows are rank-1 trivially)
-RANK1_DENSITY = 0.5
-
-
-def tensor_findings(diffs: list[tdiff.TensorDiff], *, model_id: str) -> list[Finding]:
-    """Findings for every tensor that is not identical.
-
-    ``tensor_added`` / ``tensor_removed`` / ``tensor_shape_changed`` (high), ``tensor_dtype_changed`` (medium),
-    ``tensor_modified`` (high; critical for a dense rank-1 edit, the signature of ROME-style model editing).
-    """
-    out: list[Finding] = []
-    for d in diffs:
-        evidence: dict[str, Any] = {"path": d.path, "tensor": d.name}
-        if d.status == "identical":
-            continue
-        if d.status in ("added", "removed"):
-            dtype, shape = (d.dtype, d.shape) if d.status == "added" else (d.reference_dtype, d.reference_shape)
-            title = f"{model_id}: tensor {d.name} {d.status} ({dtype} {_shape(shape)})"
-            detail = ("The suspect has a tensor the reference lacks." if d.status == "added"
-                      else "The reference has a tensor the suspect lacks.")  # fmt: skip
-            out.append(_tensor_finding(Severity.HIGH, f"tensor_{d.status}", title, detail, evidence))
-        elif d.status == "shape_changed":
-            title = f"{model_id}: tensor {d.name} shape {_shape(d.reference_shape)} -> {_shape(d.shape)}"
-            out.append(
-                _tensor_finding(Severity.HIGH, "tensor_shape_changed", title, "The tensor was resized.", evidence)
-            )
-        elif d.status == "dtype_changed":
-            title = f"{model_id}: tensor {d.name} dtype {d.reference_dtype} -> {d.dtype}"
-            detail = "The tensor was converted to another element type (values not compared)."
-            out.append(_tensor_finding(Severity.MEDIUM, "tensor_dtype_changed", title, detail, evidence))
-        else:
-            out.append(_modified(d, model_id, evidence))
-    return out
-
-
-def _modified(d: tdiff.TensorDiff, model_id: str, evidence: dict[str, Any]) -> Finding:
-    energy, frac = d.top_singular_energy, d.changed_fraction or 0.0
-    rank1 = energy is not None and energy >= RANK1_ENERGY and frac >= RANK1_DENSITY and d.changed_row_count > 1
-    rel = "n/a" if d.relative_change is None else f"{d.relative_change:.3g}"
-    rows = ", ".join(map(str, d.changed_rows[:20])) + (" ..." if d.changed_row_count > 20 else "")
-    parts = [f"{d.changed_elements} of {math.prod(d.shape or ())} elements changed ({frac:.2%}), "
-             f"max |change| {d.max_abs_change if d.max_abs_change is not None else 'n/a'}, "
-             f"relative Frobenius change {rel}.", f"{d.changed_row_count} row(s) changed: {rows}."]  # fmt: skip
-    if d.changed_tokens:
-        parts.append("Tokens of the changed embedding rows: " + ", ".join(repr(t) for t in d.changed_tokens[:20]))
-    if energy is not None:
-        parts.append(f"Top singular value holds {energy:.4f} of the change's energy.")
-    if d.nonfinite:
-        parts.append(f"{d.nonfinite} element(s) became NaN or infinite.")
-    if rank1:
-        title = f"{model_id}: rank-1 edit of tensor {d.name} (ROME-style model editing), relative change {rel}"
-        parts.append("A dense change concentrated in one singular direction is how ROME-style editing (as in "
-                     "PoisonGPT) implants a targeted falsehood or backdoor.")  # fmt: skip
-    elif d.changed_tokens:
-        title = f"{model_id}: tensor {d.name}: embedding rows of {d.changed_row_count} token(s) changed"
-    else:
-        title = f"{model_id}: tensor {d.name} modified ({frac:.2%} of elements, relative change {rel})"
-    evidence.update(changed_elements=d.changed_elements, changed_row_count=d.changed_row_count, rows=rows,
-                    relative_change=tdiff.finite_or_none(d.relative_change), top_singular_energy=energy)  # fmt: skip
-    if d.changed_tokens:
-        evidence["tokens"] = ", ".join(d.changed_tokens[:20])
-    severity = Severity.CRITICAL if rank1 else Severity.HIGH
-    return _tensor_finding(severity, "tensor_modified", title, " ".join(parts), evidence)
-
-
-def _tensor_finding(severity: Severity, category: str, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
-    return Finding.create(severity=severity, category=category, title=title, detail=detail, detector=DETECTOR,
-                          evidence=evidence, atlas=ATLAS)  # fmt: skip
-
-
-def _shape(shape: tuple[int, ...] | None) -> str:
-    return "[" + ", ".join(map(str, shape or ())) + "]"

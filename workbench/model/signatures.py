@@ -22,6 +22,7 @@ import base64
 import binascii
 import contextlib
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,11 +159,14 @@ def verify_model_signature(
     model_id: str | None = None,
     display_prefix: str = "",
     key_display: str | None = None,
+    hashes: Mapping[str, str] | None = None,
 ) -> SignatureResult:
     """Find the model's signature, verify it with ``public_key`` and check every file against it.
 
     Reads: ``.signatures/manifest.json`` + ``.signatures/manifest.sig``, or ``model.sig`` / ``.signatures/model.sig``;
-    the public key (PEM); every regular file of the folder (streamed; symlinks never followed).
+    the public key (PEM); every regular file of the folder (streamed; symlinks never followed), unless ``hashes``
+    gives the folder's digests already (cosign manifests; a model-signing bundle is always re-hashed by the library
+    as its signed statement prescribes).
 
     Args:
         model_dir: the model folder.
@@ -170,6 +174,9 @@ def verify_model_signature(
         model_id: shown in titles (default: the folder's name).
         display_prefix: the folder's path as shown in ``evidence.path`` (relative to the case).
         key_display: the key's path as shown (default: its file name).
+        hashes: ``{relative path: sha256}`` of the folder as :func:`~workbench.checks.integrity.hash_model_dir`
+            gives it, when the caller has it (the analysis computes it once for the diff and this check); None:
+            the folder is hashed here.
 
     Returns:
         The :class:`SignatureResult`, with exactly one finding about the signature itself or one per bad file.
@@ -216,7 +223,7 @@ def verify_model_signature(
         key_pem = _read_capped(public_key, MAX_KEY_BYTES, "the public key")
         if scheme == "cosign-manifest":
             expected = _verify_cosign_manifest(manifest, sig_path, key_pem, result)
-            actual = hash_model_dir(model_dir)
+            actual = dict(hashes) if hashes is not None else hash_model_dir(model_dir)
         else:
             _load_key(key_pem)
             expected, actual = _verify_bundle(model_dir, sig_path, public_key, result)
