@@ -49,6 +49,8 @@ def test_groups_in_order_of_first_sighting_with_counts_extremes_and_examples():
     assert list(b.names) == ["p1", "p2"] and b.first.item == {"key": "b", "line": 5}
     assert [o.line for o in b.timed] == [5, 9, 2]  # only timed observations become events
     assert (a.count, a.first_line, a.last_line, a.examples, a.names) == (1, 7, 7, ["u7"], {})
+    assert b.span() == "lines 2 (2026-11-20T08:02:00Z) to 12 (2026-11-20T08:09:00Z)"
+    assert a.span() == "line 7 (2026-11-20T08:01:00Z)"
     assert a.evidence() == {"count": 1, "line": 7, "last_line": 7, "first_time": "2026-11-20T08:01:00Z",
                             "last_time": "2026-11-20T08:01:00Z", "examples": ["u7"]}  # fmt: skip
 
@@ -68,6 +70,7 @@ def test_worst_severity_and_earliest_time_make_the_finding():
 
 def test_untimed_and_unnumbered_groups():
     (group,) = group_observations([obs("k"), obs("k")])
+    assert group.span() == "no line number"
     assert group.evidence() == {"count": 2, "line": None, "last_line": None, "first_time": None,
                                 "last_time": None, "examples": []}  # fmt: skip
     assert finding(group).timestamp is None and group_events(group, "F-x", source="s", kind="k:x",

@@ -112,8 +112,10 @@ class Group:
     def span(self) -> str:
         """``line 9 (2026-...Z)`` or ``lines 9 (...) to 120 (...)``: where the group was seen, for details."""
         when = f" ({_iso(self.first_time)})" if self.first_time else ""
+        if self.first_line is None:
+            return "no line number" + when
         if self.count == 1 or self.first_line == self.last_line:
-            return f"line {self.first_line}{when}" if self.first_line is not None else when.strip(" ()")
+            return f"line {self.first_line}{when}"
         until = f" ({_iso(self.last_time)})" if self.last_time else ""
         return f"lines {self.first_line}{when} to {self.last_line}{until}"
 
