@@ -17,6 +17,7 @@ from workbench.records import Event, EvidenceWarning, Finding
 if TYPE_CHECKING:
     from workbench.case import Case
     from workbench.collect import EvidenceSet
+    from workbench.estimates import PredictionOutputs
 
 __all__ = ["AnalysisContext", "AnalysisResult", "SectionView", "describe_data_files"]
 
@@ -54,7 +55,8 @@ class AnalysisResult:
         findings / events / warnings: records for the findings table, the timeline and the warnings table.
         data: DataFrames and objects the section's renderer and the notebook's explorers use.
         summary: one or two sentences of plain text for the executive summary.
-        exposure: for the drift analysis, the ``exposure`` object of findings.json.
+        outputs: for the drift analysis, the prediction records as the conclusions read them (detected shift, the
+            impact of any window).
         inputs: the evidence files (relative to the case) the analysis read, for the coverage record.
         not_applicable: why the analysis had nothing to examine (no such evidence in the case), or None when it
             examined something. An analysis that found nothing in the evidence it read leaves this None.
@@ -66,7 +68,7 @@ class AnalysisResult:
     warnings: list[EvidenceWarning] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
-    exposure: dict[str, Any] | None = None
+    outputs: PredictionOutputs | None = None
     inputs: list[str] = field(default_factory=list)
     not_applicable: str | None = None
 

@@ -1,11 +1,13 @@
-"""An investigation: a case, its custody ledger, its evidence and every analysis's Findings and Events.
+"""One investigation run: open the case, take custody, run the analyses, build the timeline, draw the conclusions
+and write every contract output. A library call that needs no notebook.
 
-This is the one object the notebook holds (``inv``): each notebook cell calls one of its methods. It never
-prints; display methods return objects that Jupyter renders (HTML tables, plotly figures).
+:meth:`Investigation.open` does it all; the notebook (and JupyterLab) only show the result through
+:class:`workbench.report.view.ReportView`. Analyses are listed in :data:`SECTIONS`; each runs in isolation: one
+that raises does not stop the others, its error is recorded, shown in its section and counted in the coverage
+(a failed analysis is never taken for a clean one).
 
-Analyses are listed in :data:`SECTIONS` (section key → analyse function, render function). Each runs in
-isolation: one that raises does not stop the others; its error is recorded and re-raised by the notebook cell
-that shows its section, so the report names the failing section and the run exits non-zero.
+Outputs (contract, written by :meth:`Investigation.write_outputs` into the output folder, never into the
+evidence): ``findings.json``, ``timeline.jsonl``, ``comms/*.md``.
 """
 
 from __future__ import annotations
@@ -15,20 +17,23 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from workbench import custody
 from workbench._version import __version__
-from workbench.analysis import AnalysisContext, AnalysisResult, SectionView
+from workbench.analysis import AnalysisContext, AnalysisResult
 from workbench.case import Case
 from workbench.collect import EvidenceSet, collect_evidence
+from workbench.conclusions import Conclusions, coverage_of, derive_conclusions
 from workbench.errors import EvidenceError
-from workbench.records import Event, EvidenceWarning, Finding, Severity, now_utc
-from workbench.timeline import Milestones, Timeline, build_timeline, evidence_events, merge_events, write_timeline
+from workbench.progress import SILENT, Progress
+from workbench.records import Event, EvidenceWarning, Finding, now_utc
+from workbench.timeline import Timeline, build_timeline, evidence_events, merge_events, write_timeline
 from workbench.timeparse import NAIVE_RULE
 
-__all__ = ["SECTIONS", "Investigation", "verdict_of"]
+__all__ = ["SECTIONS", "Investigation", "redact_text"]
 
 #: section key -> (title, "module:analyse function", "module:render function" or None), in report order
 SECTIONS: dict[str, tuple[str, str, str | None]] = {
@@ -39,9 +44,7 @@ SECTIONS: dict[str, tuple[str, str, str | None]] = {
     "host": ("Host state", "workbench.host:analyse_host", "workbench.host:render_host"),
     "drift": ("Behaviour drift", "workbench.drift:analyse", "workbench.drift:render"),
 }
-
-#: categories that describe the evidence handling, not the incident; they do not decide the verdict
-_PROCESS_CATEGORIES = {"evidence_malformed", "custody_violation", "signature_verified"}
+OUTPUTS = ("findings", "timeline", "comms")
 
 
 def redact_text(text: str) -> str:
@@ -68,62 +71,10 @@ def _problem(reason: str) -> str:
     return " ".join(reason.replace(",", " ").replace("(", " ").split()[:2]).lower()
 
 
-def _resolve(spec: str) -> Callable[..., Any]:
+def resolve(spec: str) -> Callable[..., Any]:
+    """``"module:function"`` → the function."""
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)
-
-
-def _severity_or(value: object, default: Severity) -> Severity:
-    """A severity word from evidence, or ``default`` when it is missing or unknown."""
-    try:
-        return Severity.parse(value) if isinstance(value, str) and value else default
-    except ValueError:
-        return default
-
-
-#: for summaries, among findings of equal severity: what the attack did to the model first, then how it got in
-IMPORTANCE = (
-    "pickle_dangerous_import", "tensor_modified", "model_file_tampered", "signature_invalid", "behavior_drift",
-    "secret_exposed", "dependency_confusion", "dependency_typosquat", "suspicious_connection", "log_pattern",
-    "suspicious_process", "dependency_changed", "unexpected_model_file", "model_unsigned",
-)  # fmt: skip
-
-
-def headline(findings: list[Finding], limit: int, min_severity: Severity = Severity.MEDIUM) -> list[Finding]:
-    """The most important findings for a summary: worst severity first, then by :data:`IMPORTANCE`, at most one
-    per category."""
-    order = {c: i for i, c in enumerate(IMPORTANCE)}
-    ranked = sorted(
-        (f for f in findings if f.severity.rank >= min_severity.rank and f.category not in _PROCESS_CATEGORIES),
-        key=lambda f: (-f.severity.rank, order.get(f.category, len(order)), f.title),
-    )
-    chosen: list[Finding] = []
-    for f in ranked:
-        if all(c.category != f.category for c in chosen):
-            chosen.append(f)
-        if len(chosen) == limit:
-            break
-    return chosen
-
-
-def verdict_of(findings: list[Finding]) -> tuple[str, list[str]]:
-    """``("compromised" | "suspicious" | "clean", reasons)`` from the findings.
-
-    compromised: at least one critical finding about the incident; suspicious: a high or medium one; clean: none.
-    The reasons are the most important findings of the deciding severity (see :func:`headline`).
-    """
-    relevant = [f for f in findings if f.category not in _PROCESS_CATEGORIES]
-    crit = [f for f in relevant if f.severity is Severity.CRITICAL]
-    if crit:
-        return "compromised", [f.title for f in headline(crit, 5, Severity.CRITICAL)]
-    warn = [f for f in relevant if f.severity in (Severity.HIGH, Severity.MEDIUM)]
-    if warn:
-        return "suspicious", [f.title for f in headline(warn, 5)]
-    reasons = ["no finding above low severity"]
-    alerts = [f for f in findings if f.category == "monitor_alert"]
-    if alerts:  # the case was opened on an alert: say plainly that the evidence does not bear it out
-        reasons.append(f"not corroborated by any analysis: {alerts[0].title}")
-    return "clean", reasons
 
 
 @dataclass(slots=True)
@@ -136,9 +87,14 @@ class Investigation:
         ledger: the custody ledger of this run.
         evidence: what the loaders made of the case.
         reference: known-good model folder (from ``--reference`` or the case), if any.
+        parameters: analysis options (papermill ``OPTIONS``, ``investigate -p``).
         results: each section's :class:`AnalysisResult`.
         errors: sections whose analysis raised, with the exception.
-        findings / events: everything, merged (findings worst first, events by time).
+        findings / events: everything, merged and redacted (findings worst first, events by time).
+        timeline: every event merged, collapsed and flagged, milestones anchored.
+        conclusions: what the run concludes (the one place verdict, times and windows are decided).
+        generated_at: when the conclusions were drawn (the report milestone).
+        outputs: the contract files written, by name.
     """
 
     case: Case
@@ -152,7 +108,11 @@ class Investigation:
     findings: list[Finding] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     timeline: Timeline | None = None
-    milestones: Milestones | None = None
+    conclusions: Conclusions | None = None
+    generated_at: datetime | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    comms: dict[str, Any] = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
     _verify: custody.VerifyResult | None = None
 
     @classmethod
@@ -162,15 +122,24 @@ class Investigation:
         out_dir: str | Path | None = None,
         reference: str | Path | None = None,
         parameters: dict[str, Any] | None = None,
+        *,
+        progress: Progress | None = None,
+        write: bool = True,
     ) -> Investigation:
-        """Open a case, take custody (or reuse this run's ledger) and run every analysis.
+        """Open a case, take custody (or reuse this run's ledger), run every analysis, conclude, write outputs.
 
         Args:
             case_dir: the evidence tree.
             out_dir: output folder (default: a new temporary folder); a ledger already there is reused.
             reference: known-good model folder; default: the case's reference model, if any.
             parameters: analysis options (papermill parameters).
+            progress: where stages are reported (default: silent).
+            write: write ``findings.json``, ``timeline.jsonl`` and ``comms/`` (default True).
+
+        Raises:
+            EvidenceError: the case or the reference cannot be used, or the ledger's chain is broken.
         """
+        progress = progress or SILENT
         case = Case.open(case_dir)
         out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix=f"workbench-{case.incident_id}-"))
         out = out.resolve()
@@ -180,39 +149,42 @@ class Investigation:
             if broken:
                 raise EvidenceError(ledger_path, "custody ledger chain is broken: " + "; ".join(broken[:3]))
         else:
-            ledger = custody.intake(case, out)
+            with progress.stage("custody intake"):
+                ledger = custody.intake(case, out)
         ref = Path(reference).resolve() if reference else case.model_dir("reference")
         if ref is not None and not ref.is_dir():
             raise EvidenceError(str(reference), "reference model folder does not exist")
-        inv = cls(
-            case=case,
-            out_dir=out,
-            ledger=ledger,
-            evidence=collect_evidence(case),
-            reference=ref,
-            parameters=dict(parameters or {}),
-        )
+        with progress.stage("evidence loaders"):
+            evidence = collect_evidence(case)
+        inv = cls(case=case, out_dir=out, ledger=ledger, evidence=evidence, reference=ref,
+                  parameters=dict(parameters or {}), progress=progress)  # fmt: skip
         inv.run_analyses()
+        inv.conclude()
+        if write:
+            inv.write_outputs()
         return inv
 
     # ----------------------------------------------------------------------------------------------- analyses
     @property
     def context(self) -> AnalysisContext:
-        return AnalysisContext(self.case, self.evidence, self.reference, self.out_dir, self.parameters)
+        hashes = {e["path"]: e["sha256"] for e in self.ledger.entries if e.get("type") == "file" and "sha256" in e}
+        return AnalysisContext(self.case, self.evidence, self.reference, self.out_dir, self.parameters,
+                               intake_hashes=hashes, progress=self.progress)  # fmt: skip
 
     def run_analyses(self) -> None:
         """Run every section's analysis; a failing one is recorded in :attr:`errors` and the rest go on."""
         ctx = self.context
         self.results = {"evidence": AnalysisResult(section="evidence", findings=list(self.evidence.findings))}
-        for key, (_, analyse_spec, _) in SECTIONS.items():
-            try:
-                self.results[key] = _resolve(analyse_spec)(ctx)
-            except Exception as exc:  # noqa: BLE001 - isolated per section, recorded, re-raised by section()
-                self.errors[key] = exc
-                self.results[key] = AnalysisResult(section=key)
-                self.evidence.warnings.append(
-                    EvidenceWarning(key, None, f"analysis failed: {type(exc).__name__}: {exc}")
-                )
+        for key, (title, analyse_spec, _) in SECTIONS.items():
+            with self.progress.stage(title.lower()):
+                try:
+                    self.results[key] = resolve(analyse_spec)(ctx)
+                except Exception as exc:  # noqa: BLE001 - isolated per section, recorded, shown by its section
+                    self.errors[key] = exc
+                    self.results[key] = AnalysisResult(section=key)
+                    self.evidence.warnings.append(
+                        EvidenceWarning(key, None, f"analysis failed: {type(exc).__name__}: {exc}")
+                    )
         self._merge_warnings()
         for result in self.results.values():  # secrets found anywhere never leave the analyses in clear
             result.findings = [_redact_finding(f) for f in result.findings]
@@ -225,39 +197,50 @@ class Investigation:
             [_redact_event(e) for e in evidence_events(self.case, self.evidence, self.ledger)],
             [e for r in self.results.values() for e in r.events],
         )
-        self.timeline = build_timeline(
-            self.events, findings=self.findings, meta=self.case.meta, exposure=self.exposure, generated_at=now_utc()
-        )
-        self.milestones = self.timeline.milestones
 
     def _merge_warnings(self) -> None:
-        """Add the analyses' warnings to the evidence warnings, once per file, line and kind of problem.
-
-        A loader and an analysis may both read the same file (a pipeline log, a model file) and meet the same bad
-        line; the report lists it once.
-        """
-        from workbench.logscan.redact import redact
-
+        """Add the analyses' warnings to the evidence warnings, once per file, line and kind of problem."""
         seen = {(w.path, w.line, _problem(w.reason)) for w in self.evidence.warnings}
         for result in self.results.values():
             for w in result.warnings:
                 key = (w.path, w.line, _problem(w.reason))
                 if key not in seen:
                     seen.add(key)
-                    self.evidence.warnings.append(EvidenceWarning(w.path, w.line, redact(w.reason)))
+                    self.evidence.warnings.append(EvidenceWarning(w.path, w.line, redact_text(w.reason)))
+
+    def conclude(self) -> Conclusions:
+        """Build the timeline and draw the conclusions (once); anchor the milestones in the timeline."""
+        with self.progress.stage("timeline and conclusions"):
+            self.generated_at = now_utc()
+            self.timeline = build_timeline(self.events, findings=self.findings, meta=self.case.meta,
+                                           generated_at=self.generated_at)  # fmt: skip
+            drift = self.results.get("drift")
+            self.conclusions = derive_conclusions(
+                self.findings,
+                self.timeline.usable,
+                coverage_of({k: v[0] for k, v in SECTIONS.items()}, self.results, self.errors),
+                meta=self.case.meta,
+                outputs=drift.outputs if drift is not None else None,
+                models=self.models,
+                generated_at=self.generated_at,
+                plausible=self.timeline.plausible,
+            )
+            self.timeline.anchor(self.conclusions.milestones)
+        return self.conclusions
+
+    @property
+    def models(self) -> list[str]:
+        """The model ids concerned: case.yaml ``affected_models``, else the suspect model folder's name."""
+        if self.case.meta.affected_models:
+            return list(self.case.meta.affected_models)
+        suspect = self.case.model_dir("suspect")
+        return [suspect.name] if suspect is not None else []
 
     # ------------------------------------------------------------------------------------------------ results
     @property
-    def verdict(self) -> tuple[str, list[str]]:
-        return verdict_of(self.findings)
-
-    @property
-    def exposure(self) -> dict[str, Any] | None:
-        """The exposure window object of findings.json (from the drift analysis), or None."""
-        for result in self.results.values():
-            if result.exposure is not None:
-                return result.exposure
-        return None
+    def verdict(self) -> str:
+        """The conclusions' verdict."""
+        return self.conclusions.verdict if self.conclusions else "inconclusive"
 
     def verify_custody(self) -> custody.VerifyResult:
         """Re-hash the evidence against this run's intake (recorded in the ledger)."""
@@ -265,15 +248,16 @@ class Investigation:
         return self._verify
 
     def findings_document(self) -> dict[str, Any]:
-        """The ``findings.json`` document (contract in ARCHITECTURE.md)."""
+        """The ``findings.json`` document (contract in docs/contracts.md)."""
         result = self._verify or self.verify_custody()
-        verdict, reasons = self.verdict
+        c = self.conclusions or self.conclude()
+        conclusions = c.to_dict()
         return {
             "incident_id": self.case.incident_id,
             "workbench_version": __version__,
-            "generated_at": now_utc().isoformat(),
-            "verdict": verdict,
-            "verdict_reasons": reasons,
+            "generated_at": (self.generated_at or now_utc()).isoformat(),
+            "verdict": c.verdict,
+            "conclusions": conclusions,
             "custody": {
                 "verified": result.verified,
                 "files": result.files,
@@ -284,8 +268,8 @@ class Investigation:
                 "broken_links": result.broken_links,
             },
             "findings": [f.to_dict() for f in self.findings],
-            "exposure": self.exposure,
-            "milestones": self.milestones.to_dict() if self.milestones else None,
+            "exposure": conclusions["exposure"],
+            "milestones": {"milestones": conclusions["milestones"], "intervals": conclusions["intervals"]},
             "timeline": self.timeline.summary() if self.timeline else None,
             "naive_time_rule": NAIVE_RULE.format(tz=self.case.meta.naive_timezone),
             "analysis_errors": {k: f"{type(e).__name__}: {e}" for k, e in self.errors.items()},
@@ -293,143 +277,28 @@ class Investigation:
         }
 
     def write_outputs(self) -> dict[str, Path]:
-        """Write ``findings.json`` and ``timeline.jsonl`` (Timesketch rows) into the output folder.
+        """Write ``findings.json``, ``timeline.jsonl`` (Timesketch rows) and ``comms/*.md`` into the output folder.
 
         Returns:
-            ``{"findings": path, "timeline": path}``.
+            ``{"findings": path, "timeline": path, "comms": folder}`` (also kept in :attr:`outputs`).
         """
-        doc = self.findings_document()
-        findings_path = self.out_dir / "findings.json"
         from workbench.logscan.redact import redact_data
+        from workbench.report.comms import build_comms, write_comms
 
-        findings_path.write_text(json.dumps(redact_data(doc), indent=2) + "\n", encoding="utf-8")
-        timeline_path = self.out_dir / "timeline.jsonl"
-        write_timeline(self.timeline, timeline_path, redact=redact_text)
-        return {"findings": findings_path, "timeline": timeline_path}
-
-    # ------------------------------------------------------------------------------------ notebook display
-    def summary(self):
-        """Verdict, reasons and counts by severity (HTML)."""
-        from workbench.report import present
-
-        return present.summary(self)
-
-    def evidence_table(self):
-        """Every evidence file with its size, detected kind and intake SHA-256 (HTML)."""
-        from workbench.report import present
-
-        return present.evidence_table(self)
-
-    def custody_status(self):
-        """Re-hash the evidence now and show whether it still matches the intake (HTML)."""
-        from workbench.report import present
-
-        return present.custody_status(self, self.verify_custody())
-
-    def findings_table(self, section: str | None = None):
-        """Findings (all, or one section's) as an escaped HTML table, worst first."""
-        from workbench.report import present
-
-        if section is None:
-            return present.findings_table(self.findings)
-        result = self.results.get(section)
-        return present.findings_table(result.findings if result else [])
-
-    def findings_by_tactic(self):
-        """Findings grouped by MITRE ATLAS tactic, worst group first (HTML)."""
-        from workbench.report import present
-
-        return present.findings_by_tactic(self.findings)
-
-    def explore_findings(self):
-        """An ipywidgets explorer of the findings: severity floor, categories, search (JupyterLab)."""
-        from workbench.widgets import findings_explorer
-
-        return findings_explorer(self)
-
-    def explore(self, section: str, table: str, column: str | None = None):
-        """An ipywidgets explorer of one of a section's tables, e.g. ``("model", "tensors", "status")``.
-
-        Raises:
-            KeyError: the section has no such table (the message lists the tables it has).
-        """
-        import pandas as pd
-
-        from workbench.widgets import frame_explorer
-
-        data = self.results[section].data
-        frame = data.get(table)
-        if not isinstance(frame, pd.DataFrame):
-            tables = sorted(k for k, v in data.items() if isinstance(v, pd.DataFrame))
-            raise KeyError(f"section {section!r} has no table {table!r}; it has: {', '.join(tables) or 'none'}")
-        return frame_explorer(frame, column=column)
-
-    def section(self, name: str) -> SectionView:
-        """One analysis section: its own renderer's figures and tables, or its findings.
-
-        Raises:
-            The exception the section's analysis raised, so that the notebook cell (and the run) fails visibly.
-        """
-        from workbench.report import present
-
-        if name in self.errors:
-            raise self.errors[name]
-        spec = SECTIONS.get(name)
-        result = self.results.get(name)
-        if spec is None or result is None:
-            return SectionView([present.pending(name)])
-        renderer = _resolve(spec[2]) if spec[2] else present.findings_list
-        return SectionView(renderer(result))
-
-    def timeline_figure(self, group_by: str = "lane"):
-        """Events by source lane (or ATLAS tactic), severity colours, milestones, exposure shaded (plotly, UTC)."""
-        from workbench.timeline.plots import timeline_figure
-
-        return timeline_figure(self.timeline, group_by=group_by)
-
-    def milestones_table(self):
-        """Milestones (first indicator, compromise, detection, containment, recovery) and intervals (HTML)."""
-        from IPython.display import HTML
-
-        from workbench.timeline.plots import milestones_table
-
-        return HTML(milestones_table(self.timeline))
-
-    def warnings_table(self):
-        """Every recorded evidence warning: file, line, reason (HTML)."""
-        from workbench.report import present
-
-        return present.warnings_table(self)
-
-    def recommendations(self):
-        """What to do now: the playbook's recommendations plus those the findings justify (HTML)."""
-        from workbench.report import present
-        from workbench.report.recommendations import recommendations
-
-        return present.recommendations_list(recommendations(self.findings, exposure=self.exposure))
-
-    def comms_context(self):
-        """The filled context of the communication drafts (evidence text redacted)."""
-        from workbench.report.comms import CommsContext
-
-        return CommsContext.from_investigation(
-            self, exposure=self.exposure or {}, milestones=getattr(self, "milestones", None), redact=redact_text
-        )
-
-    def comms(self):
-        """Write OUT/comms/*.md (initial alert, stakeholder update, post-incident report) and show them (HTML)."""
-        from workbench.report import present
-        from workbench.report.comms import render_comms, write_comms
-
-        ctx = self.comms_context()
-        write_comms(ctx, self.out_dir)
-        return present.comms(render_comms(ctx), ctx.warnings)
-
-    def appendix(self):
-        """Run parameters, naive-time rule, rule packs and tool versions (HTML)."""
-        from workbench.report import present
-
-        return present.appendix(self, self.rule_packs())
+        with self.progress.stage("outputs"):
+            doc = self.findings_document()
+            findings_path = self.out_dir / "findings.json"
+            findings_path.write_text(json.dumps(redact_data(doc), indent=2) + "\n", encoding="utf-8")
+            timeline_path = self.out_dir / "timeline.jsonl"
+            write_timeline(self.timeline, timeline_path, redact=redact_text)
+            self.comms, problems = build_comms(self)
+            for problem in problems:
+                warning = EvidenceWarning("case.yaml", None, problem)
+                if warning not in self.evidence.warnings:
+                    self.evidence.warnings.append(warning)
+            comms_dir = write_comms(self.comms, self.out_dir)
+        self.outputs = {"findings": findings_path, "timeline": timeline_path, "comms": comms_dir}
+        return self.outputs
 
     def rule_packs(self) -> dict[str, str]:
         """Rule data in force, ``{section: description with a digest}`` (declared by analyses in ``data``)."""
@@ -443,9 +312,3 @@ class Investigation:
             describe_data_files("dependency data", data / "popular_packages.txt", data / "dependency_sources.yaml"),
         )
         return packs
-
-    def outputs(self):
-        """Write findings.json and timeline.jsonl and list them (HTML)."""
-        from workbench.report import present
-
-        return present.outputs(self.write_outputs())

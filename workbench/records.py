@@ -58,6 +58,7 @@ class Severity(StrEnum):
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RANK = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1, Severity.INFO: 0}
 
+
 def _utc(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from workbench.records import Finding, Severity, to_frame
 from workbench.htmlkit import html_table
+from workbench.records import Finding, Severity, to_frame
 
 if TYPE_CHECKING:
     import ipywidgets

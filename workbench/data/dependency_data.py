@@ -19,8 +19,8 @@ from workbench.errors import RuleError
 __all__ = ["DependencyData", "default_dependency_data", "load_dependency_data", "one_edit"]
 
 _NORMALISED = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_SOURCE_KEYS = {"version", "trusted_index_hosts", "internal_prefixes", "generic_prefixes", "internal_name_patterns",
-                "inflated_version"}  # fmt: skip
+_SOURCE_KEYS = {"version", "trusted_index_hosts", "public_service_hosts", "internal_prefixes", "generic_prefixes",
+                "internal_name_patterns", "inflated_version"}  # fmt: skip
 #: Names this short only count as typosquats for swaps and separator confusions, at medium severity.
 SHORT_NAME = 4
 
@@ -53,6 +53,7 @@ class DependencyData:
         popular: normalised names of popular Python / ML packages.
         lookalikes: legitimate projects one edit from a popular name (never reported as typosquats).
         trusted_index_hosts: index hosts whose downloads are not reported.
+        public_service_hosts: public code, model and package hosting (never an indicator to block by itself).
         internal_prefixes: configured first name segments of the organisation's packages.
         generic_prefixes: first segments never taken for an organisation's prefix.
         internal_patterns: regexes marking a name as internal-looking.
@@ -62,6 +63,7 @@ class DependencyData:
     popular: frozenset[str]
     lookalikes: frozenset[str]
     trusted_index_hosts: frozenset[str]
+    public_service_hosts: frozenset[str]
     internal_prefixes: frozenset[str]
     generic_prefixes: frozenset[str]
     internal_patterns: tuple[re.Pattern[str], ...]
@@ -89,6 +91,11 @@ class DependencyData:
         """True for a trusted index host or one of its subdomains."""
         host = (host or "").lower().rstrip(".")
         return any(host == t or host.endswith("." + t) for t in self.trusted_index_hosts)
+
+    def public_host(self, host: str | None) -> bool:
+        """True for a trusted index host, a public hosting service, or a subdomain of one."""
+        host = (host or "").lower().rstrip(".")
+        return self.trusted_host(host) or any(host == t or host.endswith("." + t) for t in self.public_service_hosts)
 
     def popular_prefix(self, prefix: str) -> bool:
         """True when a popular package's name starts with this first segment (``torch`` for ``torch-xla``)."""
@@ -133,6 +140,7 @@ def load_dependency_data(popular_path: Path | None = None, sources_path: Path | 
         popular=popular,
         lookalikes=lookalikes,
         trusted_index_hosts=lower("trusted_index_hosts"),
+        public_service_hosts=lower("public_service_hosts"),
         internal_prefixes=lower("internal_prefixes"),
         generic_prefixes=lower("generic_prefixes"),
         internal_patterns=tuple(compile_regex(p, "internal_name_patterns", source) for p in patterns),

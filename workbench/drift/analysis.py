@@ -1,8 +1,9 @@
 """Behaviour-drift analysis of a case: prediction records against the baseline distribution.
 
 Reads the ``predictions`` evidence (every file, merged into one stream) and the first ``baseline_distribution``.
-Returns ``behavior_drift`` findings, ``ml:drift:onset`` / ``ml:drift:end`` / ``ml:drift:detected`` events and the
-``exposure`` object of ``findings.json``::
+Returns ``behavior_drift`` findings, ``ml:drift:onset`` / ``ml:drift:end`` / ``ml:drift:detected`` events, the
+prediction outputs the conclusions read (:meth:`DriftReport.outputs`) and the ``exposure`` object of
+``workbench drift --json`` (the statistical shift alone; an investigation's exposure window is the conclusions')::
 
     {"onset": ISO 8601 UTC or null, "onset_interval": [lo, hi] or null, "end": ISO or null (ongoing),
      "end_interval": [lo, hi] or null, "predictions": int, "excess_by_class": {class: {"estimate", "low", "high"}},
@@ -22,9 +23,11 @@ import numpy as np
 import pandas as pd
 
 from workbench.drift.changepoint import ChangeScan, scan_changes
+from workbench.drift.impact import outputs_of
 from workbench.drift.metrics import ALPHA, LEGACY_THRESHOLD, MIN_EFFECT, Baseline, Comparison, compare_to_baseline
 from workbench.drift.metrics import confidence_shift as _confidence_shift
 from workbench.drift.windows import window_table
+from workbench.estimates import ClassExcess, OutputShift, PredictionOutputs
 from workbench.records import Event, EvidenceWarning, Finding, Severity
 
 if TYPE_CHECKING:
@@ -156,7 +159,7 @@ class DriftReport:
     summary: str = ""
 
     def exposure(self) -> dict[str, Any] | None:
-        """The ``exposure`` object of ``findings.json`` (module docstring), or None without a change."""
+        """The ``exposure`` object of ``workbench drift --json`` (module docstring), or None without a change."""
         scan = self.scan
         if not scan.changed or scan.excess is None:
             return None
@@ -177,6 +180,27 @@ class DriftReport:
             "model": scan.model,
             "onset_censored": scan.onset_censored,
         }
+
+    def shift(self) -> OutputShift | None:
+        """The detected change as the conclusions read it, or None without a change."""
+        scan = self.scan
+        if not scan.changed or scan.excess is None:
+            return None
+        lo, hi = scan.onset_interval or (None, None)
+        elo, ehi = scan.end_interval or (None, None)
+        excess = tuple(ClassExcess(str(r["class"]), float(r["excess"]), float(r["excess_low"]),
+                                   float(r["excess_high"])) for _, r in scan.excess.iterrows())  # fmt: skip
+        return OutputShift(
+            onset=None if scan.onset_censored else _opt(scan.onset), onset_low=_opt(lo), onset_high=_opt(hi),
+            end=_opt(scan.end), end_low=_opt(elo), end_high=_opt(ehi), censored=scan.onset_censored,
+            p_value=float(scan.p_value) if scan.p_value is not None else float("nan"), model=str(scan.model),
+            predictions=int(scan.n_exposed), excess=excess,
+        )  # fmt: skip
+
+    def outputs(self) -> PredictionOutputs | None:
+        """The stream, its detected change and the impact of any window (for the conclusions)."""
+        stream = self.stream
+        return outputs_of(stream.frame, stream.codes, stream.classes, self.baseline, self.shift(), stream.sources)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``workbench drift --json`` document: ``findings``, ``exposure``, ``windows`` and context."""
@@ -218,6 +242,10 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _opt(ts: pd.Timestamp | None) -> datetime | None:
+    return None if ts is None or pd.isna(ts) else _py(ts)
+
+
 def _py(ts: pd.Timestamp) -> datetime:
     """A pandas timestamp as a Python datetime (microseconds; nanoseconds dropped on purpose)."""
     return pd.Timestamp(ts).floor("us").to_pydatetime()
@@ -246,13 +274,13 @@ def build_findings(report: DriftReport, *, min_effect: float = MIN_EFFECT) -> No
         lo, hi = scan.onset_interval or (None, None)
         end = f"until {_fmt(scan.end)}" if scan.end is not None else "until the last record (ongoing)"
         title = (
-            f"Output distribution changed {'already ' if scan.onset_censored else ''}at {when}: "
-            f"{scan.n_exposed} predictions exposed, about {top['excess']:.0f} excess '{top['class']}'"
+            f"Output distribution changed {'already ' if scan.onset_censored else ''}at {when} (statistical "
+            f"estimate): about {top['excess']:.0f} excess '{top['class']}' in the {scan.n_exposed} predictions since"
         )
         parts = [f"A multinomial change-point scan over {n} predictions finds a change (permutation p="
                  f"{scan.p_value:.3g}, {scan.permutations} permutations, {scan.model} model)."]  # fmt: skip
         if scan.onset_interval:
-            parts.append(f"Onset {when}, 95% interval {_fmt(lo)} to {_fmt(hi)}; exposure {end}.")
+            parts.append(f"Onset {when}, 95% interval {_fmt(lo)} to {_fmt(hi)}; shifted {end}.")
         else:
             parts.append(f"The shifted distribution is present from the first record {end}.")
         for _, r in scan.excess.iterrows():
@@ -406,7 +434,11 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     loaded = ctx.evidence.all("predictions")
     base_file = ctx.evidence.first("baseline_distribution")
     if not loaded:
-        return AnalysisResult(section="drift", summary="No prediction records in the evidence: no drift analysis.")
+        return AnalysisResult(
+            section="drift",
+            summary="No prediction records in the evidence: no drift analysis.",
+            not_applicable="no prediction records in the case",
+        )
     baseline = Baseline.from_loaded(base_file) if base_file is not None else None
     stream, warnings = prepare_stream(loaded, baseline)
     config = ctx.evidence.first("monitor_config")
@@ -417,8 +449,10 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
                             min_effect=float(params.get("drift_min_effect", MIN_EFFECT)),
                             legacy_threshold=float(legacy))  # fmt: skip
     report.warnings = warnings + report.warnings
+    inputs = [item.path for item in loaded] + ([base_file.path] if base_file is not None else [])
     return AnalysisResult(section="drift", findings=report.findings, events=report.events, warnings=warnings,
-                          data={"report": report}, summary=report.summary, exposure=report.exposure())  # fmt: skip
+                          data={"report": report}, summary=report.summary, outputs=report.outputs(),
+                          inputs=inputs)  # fmt: skip
 
 
 def render(result: AnalysisResult) -> list[Any]:

@@ -24,25 +24,23 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from workbench._version import __version__
-from workbench.records import Severity, now_utc
+from workbench.conclusions import iso
+from workbench.conclusions.indicators import defang
+from workbench.records import now_utc
 from workbench.report.comms_facts import MAX_TIMELINE_ROWS as MAX_TIMELINE_ROWS
-from workbench.report.comms_facts import MILESTONES as MILESTONES
-from workbench.report.comms_facts import Step as Step
 from workbench.report.comms_facts import (
-    _duration,
-    _Facts,
-    _facts,
-    _finding_line,
-    _intervals,
-    _remaining,
-    _root_cause,
-    _timeline,
-    _when,
-    _window_text,
+    Facts,
+    affected_text,
+    duration_text,
+    facts_of,
+    intervals_text,
+    remaining,
+    root_cause,
+    timeline_rows,
+    window_text,
 )
 from workbench.report.comms_markdown import _FRONT, _MARKER, Md, RenderedComm, _environment, md_escape, todo
 from workbench.report.comms_markdown import MAX_TEXT as MAX_TEXT
-from workbench.report.recommendations import Recommendation, iso, recommendations
 
 if TYPE_CHECKING:
     from workbench.investigation import Investigation
@@ -53,6 +51,7 @@ __all__ = [
     "CommsContext",
     "Md",
     "RenderedComm",
+    "build_comms",
     "md_escape",
     "render_comms",
     "todo",
@@ -61,12 +60,6 @@ __all__ = [
 
 #: the three drafts, in the playbook's order (file ``templates/comms/<name>.md.j2``, output ``comms/<name>.md``)
 TEMPLATES = ("initial_alert", "stakeholder_update", "post_incident_report")
-#: findings about the model artefacts themselves (a model is "compromised" only with one of these, high or worse)
-MODEL_CATEGORIES = frozenset({"model_file_tampered", "model_file_missing", "unexpected_model_file", "signature_invalid",
-                              "dangerous_file_type", "pickle_dangerous_import", "pickle_suspicious_import",
-                              "tensor_modified", "tensor_added", "tensor_removed", "tensor_shape_changed",
-                              "tensor_dtype_changed", "config_changed", "safetensors_malformed",
-                              "custom_code_reference", "archive_anomaly", "file_type_mismatch"})  # fmt: skip
 #: case.yaml ``comms:`` keys taking a list (or one text, one item per line); the others take one text
 LIST_KEYS = frozenset({"actions_taken", "next_steps", "progress_summary", "containment_details", "remaining_actions",
                        "what_went_well", "improvement_areas", "action_items", "preventive_measures"})  # fmt: skip
@@ -78,13 +71,21 @@ TEXT_KEYS = frozenset({"severity", "detection_time", "affected_models", "brief_d
                        "customer_impact"})  # fmt: skip
 #: every key case.yaml's ``comms:`` may hold (a template field name each)
 COMMS_KEYS = LIST_KEYS | TEXT_KEYS
+#: the alert's headline per verdict
+HEADLINES = {
+    "compromised": "AI Supply Chain Compromise Detected",
+    "suspicious": "Possible AI Supply Chain Compromise Under Investigation",
+    "clean": "AI Supply Chain Alert Investigated: No Compromise Evidenced",
+    "inconclusive": "AI Supply Chain Alert: Investigation Inconclusive",
+}
+_MAX_INDICATORS = 12
 
 
 def _identity(text: str) -> str:
     return text
 
 
-def _common(fx: _Facts) -> dict[str, Any]:
+def _common(fx: Facts) -> dict[str, Any]:
     meta = fx.meta
     worst = max((x.severity for x in fx.relevant), key=lambda s: s.rank, default=None)
     severity = meta.severity.value.upper() if meta.severity else worst.value.upper() if worst else todo("severity")
@@ -98,35 +99,41 @@ def _common(fx: _Facts) -> dict[str, Any]:
     }
 
 
-def _alert_fields(fx: _Facts) -> dict[str, Any]:
-    meta, detected = fx.meta, fx.marks.get("detection")
+def _alert_fields(fx: Facts) -> dict[str, Any]:
+    meta, detected = fx.meta, fx.time("detection")
     lead = f"{meta.title.rstrip('.')}. " if meta.title else ""
     taken = [d for d in fx.details if not isinstance(d, Md)] or [todo("immediate actions taken")]
-    headline = "AI Supply Chain Compromise Detected" if fx.compromised else "Possible AI Supply Chain Compromise"
     method = f"integrity monitor alert(s): {', '.join(fx.alert_types)}" if fx.alert_types else None
+    indicators = [f"{i.kind}: {defang(i.kind, i.value)}" + (f" ({i.context})" if i.context else "")
+                  for i in fx.c.indicators[:_MAX_INDICATORS]]  # fmt: skip
+    if len(fx.c.indicators) > _MAX_INDICATORS:
+        indicators.append(f"{len(fx.c.indicators) - _MAX_INDICATORS} more in findings.json")
     return {
-        "headline": headline + ("" if fx.compromised else " Under Investigation"),
+        "headline": HEADLINES[fx.verdict],
         "detection_time": iso(detected) if detected else todo("detection time"),
         "affected_models": fx.names or todo("affected models"),
         "brief_description": f"{lead}Verdict from the evidence: {fx.verdict.upper()} ({fx.counts}).",
-        "top_findings": [_finding_line(x) for x in sorted(fx.relevant, key=lambda x: -x.severity.rank)[:3]],
+        "top_findings": [r.sentence for r in fx.c.reasons],
+        "indicators": indicators,
         "detection_method": meta.detection_method or method or todo("detection method"),
         "containment_status": fx.status,
         "service_impact": todo("service impact"),
         "actions_taken": taken + ([fx.intake] if fx.intake else []),
-        "next_steps": ["Investigation in progress"],
+        "next_steps": [a.label for a in fx.c.actions[:5]] or ["Investigation in progress"],
         "update_frequency": "4 hours (the playbook's stakeholder-update cadence)",
         "incident_commander": meta.commander or todo("incident commander"),
     }
 
 
-def _update_fields(fx: _Facts, ctx: CommsContext, update_number: int | None) -> dict[str, Any]:
-    detected, window, verdict = fx.marks.get("detection"), fx.window, fx.verdict.upper()
+def _update_fields(fx: Facts, ctx: CommsContext, update_number: int | None) -> dict[str, Any]:
+    detected, window, verdict = fx.time("detection"), fx.c.exposure, fx.verdict.upper()
     status = fx.status if isinstance(fx.status, Md) else Md(ctx.md(fx.status, "."))
     progress: list[Any] = [f"Verdict from the evidence: {verdict} ({fx.counts})"]
-    progress += [f"Reason: {r}" for r in fx.reasons[:3] if fx.verdict != "clean"]
+    progress += [f"Reason: {r.sentence}" for r in fx.c.reasons[:3]]
+    if fx.c.compromise is not None and fx.c.compromise.start is not None:
+        progress.append(f"Compromise start: {iso(fx.c.compromise.start)} ({fx.c.compromise.rule})")
     if window is not None:
-        progress.append(f"Exposure window established: {_window_text(window)}")
+        progress.append(f"Exposure window established: {window_text(window)}")
     progress += [fx.intake] if fx.intake else []
     progress.append(ctx.md("Containment: ", fx.status))
     if fx.compromised:
@@ -134,84 +141,86 @@ def _update_fields(fx: _Facts, ctx: CommsContext, update_number: int | None) -> 
     else:
         count = f"0 confirmed ({fx.verdict}); under investigation: {fx.names or 'none named'}"
     excess = [
-        {
-            "cls": c,
-            "excess": Md(f"{e:+.0f}"),  # numbers computed here, not evidence text
-            "interval": Md(f"{lo:+.0f} to {hi:+.0f}") if lo is not None and hi is not None else "not given",
-        }
-        for c, e, lo, hi in (window.excess_by_class if window else ())
-    ]
-    elapsed = f"{_duration(fx.now - detected)} (detection {iso(detected)}, as of {iso(fx.now)})" if detected else None
+        {"cls": e.label, "excess": Md(f"{e.estimate:+.0f}"),  # numbers computed here, not evidence text
+         "interval": Md(f"{e.low:+.0f} to {e.high:+.0f}")}
+        for e in (window.excess if window else ())
+    ]  # fmt: skip
+    elapsed = None
+    if detected:
+        elapsed = f"{duration_text(detected, fx.now)} (detection {iso(detected)}, as of {iso(fx.now)})"
+    none = f"none: no exposure (verdict {verdict})"
     return {
         "update_number": str(update_number) if update_number is not None else todo("update number"),
         "status": ctx.md(status, f" Verdict from the evidence: {verdict}"),
         "elapsed_time": elapsed or todo("time since detection"),
         "progress_summary": progress,
         "affected_model_count": count,
-        "impacted_predictions": fx.predictions or todo("predictions potentially impacted"),
-        "exposure_window": _window_text(window) if window else todo("exposure window"),
+        "impacted_predictions": affected_text(window) or (none if window is None else todo("predictions impacted")),
+        "exposure_window": window_text(window) if window else none,
         "excess_rows": excess,
         "containment_details": fx.details,
-        "remaining_actions": _remaining(fx.phase, fx.verdict, ctx.recommendations),
+        "remaining_actions": remaining(fx),
         "eta": todo("ETA to resolution"),
     }
 
 
-def _report_fields(fx: _Facts, ctx: CommsContext, inv: Investigation) -> dict[str, Any]:
-    marks, compromised = fx.marks, fx.compromised
-    compromise, detected, end = marks.get("estimated_compromise"), marks.get("detection"), marks.get("recovery")
-    start = compromise or detected
-    if compromise:
-        start_text: Any = iso(compromise) + " (estimated compromise)"
-    elif detected:
-        start_text = iso(detected) + (
-            " (detection; compromise time not established)" if compromised else " (detection)"
-        )
+def _report_fields(fx: Facts, ctx: CommsContext, inv: Investigation) -> dict[str, Any]:
+    c, verdict = fx.c, fx.verdict.upper()
+    start = c.compromise.start if c.compromise is not None else None
+    end = c.exposure.end if c.exposure is not None else None
+    if start is not None:
+        start_text: Any = f"{iso(start)} (compromise start: {c.compromise.rule})"
+    elif c.compromise is not None:
+        start_text = todo(f"start time ({c.compromise.rule})")
     else:
-        start_text = todo("start time")
-    if compromised:
-        served = f"; {fx.predictions} predictions in the exposure window" if fx.predictions else ""
-        impact: Any = (
-            f"Affected model(s): {fx.names or 'not named'}; verdict {fx.verdict.upper()} ({fx.counts}){served}."
-        )
+        start_text = f"none: no compromise evidenced (verdict {verdict})"
+    if c.exposure is not None and end is not None:
+        end_text: Any = f"{iso(end)} ({c.exposure.end_basis.replace('_', ' ')})"
+    elif c.compromise is None:
+        end_text = "none"
     else:
-        impact = f"No compromise evidenced (verdict {fx.verdict.upper()}: {fx.reasons[0]})."
-    tampered = any(x.category in MODEL_CATEGORIES and x.severity.rank >= Severity.HIGH.rank for x in fx.relevant)
-    if not compromised:
-        models: Any = f"none evidenced (verdict {fx.verdict.upper()})"
+        end_text = todo("end time (resolution)")
+    duration = duration_text(start, end)
+    if fx.compromised:
+        served = f"; {affected_text(c.exposure)}" if affected_text(c.exposure) else ""
+        impact: Any = f"Affected model(s): {fx.names or 'not named'}; verdict {verdict} ({fx.counts}){served}."
+    else:
+        impact = f"No compromise evidenced (verdict {verdict}: {c.reasons[0].sentence.rstrip('.')})."
+    model_groups = {"model_code", "weights", "artefacts"}
+    tampered = any(r.group in model_groups for r in c.reasons)
+    if not fx.compromised:
+        models: Any = f"none evidenced (verdict {verdict})"
     elif not fx.models:
         models = todo("models compromised")
     else:
         models = fx.names if tampered else f"no finding on the model artefacts; affected through: {fx.names}"
-    rows, note = _timeline(inv, marks, fx.given, fx.steps)
-    cause, cause_evidence = _root_cause(ctx, fx.verdict, fx.relevant)
-    recs = ctx.recommendations
+    rows, note = timeline_rows(inv, fx)
+    cause, cause_evidence = root_cause(ctx, fx)
     return {
         "start_time": start_text,
-        "end_time": iso(end) + " (recovery)" if end else todo("end time (resolution)"),
-        "total_duration": _duration(end - start) if start and end else todo("total duration"),
-        "intervals": _intervals(marks, fx.window),
+        "end_time": end_text,
+        "total_duration": duration or ("none" if c.compromise is None else todo("total duration")),
+        "intervals": intervals_text(c),
         "impact_summary": impact,
         "timeline_rows": rows,
         "timeline_note": note,
         "root_cause_analysis": cause,
         "root_cause_evidence": cause_evidence,
         "compromised_models": models,
-        "affected_predictions": fx.predictions or todo("predictions affected"),
+        "affected_predictions": affected_text(c.exposure)
+        or (f"none (verdict {verdict})" if c.exposure is None else todo("predictions affected")),
         "data_exposure": todo("data exposure"),
         "customer_impact": todo("customer impact"),
         "what_went_well": [todo("what went well")],
         "improvement_areas": [todo("what needs improvement")],
-        "action_items": [
-            {"text": r.label, "owner": todo("owner"), "due": todo("due date")} for r in recs if r.kind == "action"
-        ],
-        "preventive_measures": [r.label for r in recs if r.kind == "preventive"] or [todo("preventive measures")],
+        "action_items": [{"text": a.label, "owner": todo("owner"), "due": todo("due date")} for a in c.actions],
+        "preventive_measures": [a.label for a in c.recommendations] or [todo("preventive measures")],
     }
 
 
 @dataclass(slots=True)
 class CommsContext:
-    """Every field of the three drafts, derived from an investigation, before rendering.
+    """Every field of the three drafts, derived from an investigation's conclusions, before rendering.
 
     Values are plain text (redacted and escaped at rendering), :class:`Md` (markers, already safe Markdown),
     lists of those, or mappings of those (timeline rows, action items, exposure rows). Build it with
@@ -220,7 +229,6 @@ class CommsContext:
 
     fields: dict[str, Any]
     redact: Callable[[str], str] = _identity
-    recommendations: list[Recommendation] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def md(self, *parts: Any) -> Md:
@@ -232,35 +240,21 @@ class CommsContext:
         cls,
         inv: Investigation,
         *,
-        exposure: Any = None,
-        milestones: Any = None,
         update_number: int | None = None,
         now: datetime | None = None,
         redact: Callable[[str], str] | None = None,
     ) -> CommsContext:
-        """Fill every field from the investigation; the case.yaml ``comms:`` mapping overrides by field name.
+        """Fill every field from the investigation's conclusions; case.yaml ``comms:`` overrides by field name.
 
         Args:
-            inv: the investigation (case metadata, findings, events, verdict, loaded actions.log, monitor alerts
-                and COMPROMISED markers, custody ledger).
-            exposure: the drift analysis's exposure object (``findings.json`` form); default ``inv.exposure``
-                when the investigation has one. ``{}`` means none (the investigation is not consulted).
-            milestones: ``workbench.timeline`` ``Milestones``, a mapping ``name -> time`` (first_indicator,
-                compromise / estimated_compromise, detection, containment, recovery, report) or a list of items
-                with ``name`` and ``time``; default ``inv.milestones``. Missing ones are derived from case.yaml,
-                actions.log, the monitor alerts, the findings' times and the exposure when possible. ``{}`` means
-                none given (the investigation is not consulted).
+            inv: the investigation (its conclusions, case metadata, findings, events, custody ledger).
             update_number: the stakeholder update's number; default case.yaml ``comms.update_number``, else marked.
-            now: the time of writing (UTC), for the elapsed time and the footer; default now.
+            now: the time of writing (UTC), for the elapsed time and the footer; default the conclusions' time.
             redact: applied to every evidence string (e.g. ``workbench.logscan.redact.redact``); default identity.
-
-        Returns:
-            The context; ``warnings`` lists ignored ``comms:`` keys.
         """
-        now = _when(now) or now_utc()
+        now = now or inv.generated_at or now_utc()
         ctx = cls(fields={}, redact=redact or _identity)
-        fx = _facts(inv, exposure, milestones, now)
-        ctx.recommendations = recommendations(inv.findings, exposure=fx.window)
+        fx = facts_of(inv, now)
         ctx.fields.update(_common(fx))
         ctx.fields.update(_alert_fields(fx))
         ctx.fields.update(_update_fields(fx, ctx, update_number))
@@ -351,24 +345,31 @@ def render_comms(ctx: CommsContext, templates_dir: str | Path | None = None) -> 
     return out
 
 
-def write_comms(ctx: CommsContext, out_dir: str | Path, templates_dir: str | Path | None = None) -> dict[str, Path]:
-    """Render the drafts and write ``OUT/comms/<name>.md``.
+def build_comms(
+    inv: Investigation, templates_dir: str | Path | None = None
+) -> tuple[dict[str, RenderedComm], list[str]]:
+    """The three drafts of an investigation, evidence text redacted.
 
     Returns:
-        ``{name: path}`` of the files written.
+        ``({name: RenderedComm}, warnings)``: the warnings name the case.yaml ``comms:`` keys that were ignored.
+    """
+    from workbench.logscan.redact import redact
+
+    ctx = CommsContext.from_investigation(inv, redact=redact)
+    return render_comms(ctx, templates_dir), list(ctx.warnings)
+
+
+def write_comms(rendered: Mapping[str, RenderedComm], out_dir: str | Path) -> Path:
+    """Write ``OUT/comms/<name>.md`` for each rendered draft.
+
+    Returns:
+        The ``comms`` folder.
     """
     folder = Path(out_dir) / "comms"
     folder.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    for name, rendered in render_comms(ctx, templates_dir).items():
-        paths[name] = folder / f"{name}.md"
-        paths[name].write_text(rendered.text, encoding="utf-8")
-    return paths
-
-
-def render_investigation(inv: Investigation, **kwargs: Any) -> dict[str, RenderedComm]:
-    """Shortcut: :meth:`CommsContext.from_investigation` (same keyword arguments) then :func:`render_comms`."""
-    return render_comms(CommsContext.from_investigation(inv, **kwargs))
+    for name, r in rendered.items():
+        (folder / f"{name}.md").write_text(r.text, encoding="utf-8")
+    return folder
 
 
 def markers_of(rendered: Mapping[str, RenderedComm]) -> dict[str, list[str]]:

@@ -1,143 +1,131 @@
-"""HTML tables, summaries and figures for the investigation notebook and report.
+"""HTML for the investigation notebook and report: the summary (page one), tables and lists.
 
-Every string that comes from evidence is escaped here (``html.escape``) before it reaches the page.
+Everything is read from the run and its conclusions; every string that may come from evidence goes through
+:func:`workbench.htmlkit.text` (redacted, then escaped) before it reaches the page.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from html import escape
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from IPython.display import HTML
 
 from workbench.atlas import tactic_of, technique_name
+from workbench.conclusions import iso
+from workbench.conclusions.indicators import defang
+from workbench.htmlkit import STYLE as _STYLE
+from workbench.htmlkit import badge, html_table, note, sev, text
 from workbench.records import Finding, Severity, to_frame
+from workbench.report.comms_facts import affected_text, window_text
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from workbench.analysis import AnalysisResult
+    from workbench.conclusions import Action, Conclusions
     from workbench.custody import VerifyResult
     from workbench.investigation import Investigation
 
-SEVERITY_COLOURS = {"critical": "#8b0000", "high": "#d9480f", "medium": "#e8a200", "low": "#2f6fb0", "info": "#6c757d"}
-VERDICT_COLOURS = {"compromised": "#8b0000", "suspicious": "#d9480f", "clean": "#2b8a3e"}
-SECTION_TITLES = {
-    "model": "Model forensics",
-    "dependencies": "Dependencies",
-    "logs": "Pipeline logs",
-    "host": "Host state",
-    "drift": "Behaviour drift",
-    "monitor": "Monitor alerts",
-    "evidence": "Evidence handling",
-}
 #: sections whose analysis arrives with a later issue; their notebook cell says so instead of staying blank
 PENDING: dict[str, str] = {}
-MAX_ROWS = 500
-
-STYLE = """
-<style>
-.wb-table{border-collapse:collapse;font-size:13px;margin:6px 0 14px 0;width:100%}
-.jp-RenderedHTMLCommon .wb-table th,.wb-table th{background:#f1f3f5;text-align:left;padding:4px 8px;
-  border-bottom:2px solid #adb5bd;max-width:none}
-.jp-RenderedHTMLCommon .wb-table td,.wb-table td{text-align:left;padding:4px 8px;border-bottom:1px solid #dee2e6;
-  vertical-align:top;word-break:break-word;max-width:none}
-.wb-sev{color:#fff;border-radius:3px;padding:1px 6px;font-size:12px;font-weight:600;white-space:nowrap}
-.wb-verdict{font-size:20px;font-weight:700;color:#fff;padding:6px 14px;border-radius:4px;display:inline-block}
-.wb-note{color:#495057;font-style:italic}
-.wb-ok{color:#2b8a3e;font-weight:600}.wb-bad{color:#8b0000;font-weight:600}
-.wb-mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
-</style>
-"""
+STYLE = _STYLE
+_sev = sev
+MAX_INDICATORS = 20
 
 
-def _sev(value: Any) -> str:
-    text = str(value)
-    colour = SEVERITY_COLOURS.get(text, "#6c757d")
-    return f'<span class="wb-sev" style="background:{colour}">{escape(text)}</span>'
-
-
-def html_table(df: pd.DataFrame, *, mono: tuple[str, ...] = (), max_rows: int = MAX_ROWS) -> str:
-    """An escaped HTML table; the ``severity`` column is shown as coloured badges."""
-    if df.empty:
-        return '<p class="wb-note">None.</p>'
-    shown = df.head(max_rows)
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in shown.columns)
-    rows = []
-    for rec in shown.itertuples(index=False):
-        cells = []
-        for col, value in zip(shown.columns, rec, strict=True):
-            if col == "severity":
-                cells.append(f"<td>{_sev(value)}</td>")
-                continue
-            text = "" if value is None or (not isinstance(value, list | dict) and pd.isna(value)) else str(value)
-            cls = ' class="wb-mono"' if col in mono else ""
-            cells.append(f"<td{cls}>{escape(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = f'<p class="wb-note">{len(df) - max_rows} more rows not shown.</p>' if len(df) > max_rows else ""
-    return f'<table class="wb-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}'
+def _li(items: list[str]) -> str:
+    return "".join(f"<li>{i}</li>" for i in items)
 
 
 def summary(inv: Investigation) -> HTML:
-    """Executive summary: verdict with reasons, counts by severity, exposure, the three most important findings."""
-    verdict, reasons = inv.verdict
-    counts = Counter(f.severity.value for f in inv.findings)
+    """Page one: verdict with its reasons, compromise start, exposure, indicators, what to do now, what could not be
+    examined, counts by severity and the case facts. Everything is read from the conclusions."""
+    c = inv.conclusions
     meta = inv.case.meta
+    counts = Counter(f.severity.value for f in inv.findings)
+    by_id = {f.id: f for f in inv.findings}
+    reasons = [f"{sev(r.severity) + ' ' if r.severity else ''}{text(r.sentence)}"
+               + (f' <span class="wb-mono wb-note">{text(r.finding)}</span>' if r.finding else "")
+               for r in c.reasons]  # fmt: skip
+    parts = [badge(c.verdict), f"<p><b>Because:</b></p><ul>{_li(reasons)}</ul>"]
+    if c.compromise is not None:
+        comp = c.compromise
+        when = text(iso(comp.start)) if comp.start else "not established"
+        basis = by_id.get(comp.basis) if comp.basis else None
+        line = f"<p><b>Compromise start:</b> {when} ({text(comp.rule)})"
+        if basis is not None and basis.category != "behavior_drift":
+            line += f": {text(basis.title)}"
+        if comp.statistical_onset is not None and comp.statistical_onset.onset is not None:
+            s = comp.statistical_onset
+            agree = {True: "consistent with it", False: "NOT consistent with it", None: ""}[comp.onset_consistent]
+            line += (
+                f". Statistical onset of the output shift: {text(iso(s.onset))} (95% interval "
+                f"{text(iso(s.onset_low))} to {text(iso(s.onset_high))}){', ' + agree if agree else ''}"
+            )
+        parts.append(line + ".</p>")
+    if c.exposure is not None:
+        parts.append(f"<p><b>Exposure window:</b> {text(window_text(c.exposure))}.</p>")
+        affected = affected_text(c.exposure)
+        if affected:
+            parts.append(f"<p><b>Affected predictions:</b> {text(affected)}.</p>")
+    if c.indicators:
+        rows = [
+            {
+                "kind": i.kind,
+                "indicator (defanged)": defang(i.kind, i.value),
+                "first seen (UTC)": iso(i.first_seen),
+                "context": i.context,
+                "findings": ", ".join(i.findings[:3]),
+            }
+            for i in c.indicators[:MAX_INDICATORS]
+        ]
+        more = len(c.indicators) - MAX_INDICATORS
+        parts.append("<p><b>Indicators of compromise</b></p>" + html_table(pd.DataFrame(rows),
+                     mono=("indicator (defanged)", "findings")) + (note(f"{more} more in findings.json.") if more > 0
+                                                                   else ""))  # fmt: skip
+    if c.actions:
+        parts.append("<p><b>What to do now</b></p><ol>" + _li([f"{sev(a.priority)} {text(a.text)}"
+                                                              for a in c.actions]) + "</ol>")  # fmt: skip
+    gaps = c.gaps
+    if gaps:
+        items = [f"{text(g.title)}: {'FAILED: ' if g.status == 'failed' else ''}{text(g.detail)}" for g in gaps]
+        parts.append(f"<p><b>Not examined:</b></p><ul>{_li(items)}</ul>")
+    counts_html = " ".join(f"{sev(s.value)} {counts.get(s.value, 0)}" for s in Severity)
+    parts.append(f"<p>Findings by severity: {counts_html}</p>")
     facts = [
         ("Incident", meta.incident_id),
         ("Title", meta.title or "(no title in case.yaml)"),
         ("Severity (declared)", meta.severity.value if meta.severity else "(not declared)"),
-        ("Affected models", ", ".join(meta.affected_models) or "(not declared)"),
-        ("Detection time", meta.detection_time.isoformat() if meta.detection_time else "(not declared)"),
+        ("Affected models", ", ".join(inv.models) or "(not declared)"),
+        ("Detection time", iso(meta.detection_time) if meta.detection_time else "(not declared)"),
         ("Commander", meta.commander or "(not declared)"),
-        ("Exposure window", _exposure_text(inv.exposure)),
     ]
-    facts_html = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
-    counts_html = " ".join(f"{_sev(s.value)} {counts.get(s.value, 0)}" for s in Severity)
-    reasons_html = "".join(f"<li>{escape(r)}</li>" for r in reasons)
-    from workbench.investigation import headline
-
-    top = headline(inv.findings, 3)
-    top_html = "".join(
-        f"<li>{_sev(f.severity.value)} <b>{escape(f.title)}</b> <span class='wb-note'>({escape(f.category)})</span>"
-        f"<br>{escape(f.detail)}</li>"
-        for f in top
-    )
-    colour = VERDICT_COLOURS[verdict]
-    return HTML(
-        '<div class="wb-summary">'
-        f'<span class="wb-verdict" style="background:{colour}">Verdict: {verdict}</span>'
-        f"<p><b>Because:</b></p><ul>{reasons_html}</ul><p>Findings by severity: {counts_html}</p>"
-        + (f"<p><b>Most important findings</b></p><ol>{top_html}</ol>" if top else "")
-        + f'<table class="wb-table">{facts_html}</table></div>'
-    )
+    parts.append('<table class="wb-table">' + "".join(f"<tr><th>{text(k)}</th><td>{text(v)}</td></tr>"
+                                                        for k, v in facts) + "</table>")  # fmt: skip
+    return HTML('<div class="wb-summary">' + "".join(parts) + "</div>")
 
 
-def _exposure_text(exposure: dict[str, Any] | None) -> str:
-    if not exposure:
-        return "no change in the model's outputs was found (or no predictions were given)"
-    interval = exposure.get("onset_interval") or [None, None]
-    end = exposure.get("end") or "still ongoing at the end of the records"
-    excess = exposure.get("excess_by_class") or {}
-    parts = [f"from {exposure.get('onset')} (95% interval {interval[0]} – {interval[1]}) to {end}"]
-    if exposure.get("predictions") is not None:
-        parts.append(f"{exposure['predictions']:,} predictions served in the window")
-    if excess:
-        shown = ", ".join(f"{k}: {_excess(v)}" for k, v in list(excess.items())[:5])
-        parts.append(f"estimated excess predictions by class: {shown}")
-    return "; ".join(parts)
+def coverage_table(c: Conclusions) -> HTML:
+    """What each analysis examined (status, detail, files read)."""
+    rows = [{"analysis": v.title, "status": v.status.replace("_", " "), "detail": v.detail,
+             "files read": ", ".join(v.files[:6]) + (f" and {len(v.files) - 6} more" if len(v.files) > 6 else "")}
+            for v in c.coverage.values()]  # fmt: skip
+    return HTML(html_table(pd.DataFrame(rows), mono=("files read",)))
 
 
-def _excess(value: Any) -> str:
-    if isinstance(value, dict):
-        est = value.get("estimate")
-        lo, hi = value.get("low"), value.get("high")
-        if est is not None and lo is not None and hi is not None:
-            return f"{est:+.0f} [{lo:+.0f}, {hi:+.0f}]"
-        return str(est)
-    return f"{value:+.0f}" if isinstance(value, int | float) else str(value)
+def failed(name: str, error: BaseException) -> str:
+    """A section whose analysis raised: the error, and what it means for the verdict."""
+    return (f'<p class="wb-bad">This analysis failed: {text(type(error).__name__)}: {text(error)}</p>'
+            '<p class="wb-note">What it would have found is unknown; the verdict cannot be "clean" while it fails '
+            "(see the coverage).</p>")  # fmt: skip
+
+
+def not_applicable(reason: str) -> str:
+    """A section that had nothing to examine."""
+    return note(f"Nothing to examine: {reason}.")
 
 
 def findings_by_tactic(findings: list[Finding]) -> HTML:
@@ -154,7 +142,7 @@ def findings_by_tactic(findings: list[Finding]) -> HTML:
         df = to_frame(groups[tactic], Finding)[["severity", "category", "title", "path", "line", "atlas", "id"]]
         names = {f.id: ", ".join(f"{t} {technique_name(t)}" for t in f.atlas) for f in groups[tactic]}
         df["atlas"] = df["id"].map(names)
-        parts.append(f"<h3>{escape(tactic)} ({len(groups[tactic])})</h3>" + html_table(df, mono=("path", "id")))
+        parts.append(f"<h3>{text(tactic)} ({len(groups[tactic])})</h3>" + html_table(df, mono=("path", "id")))
     return HTML("".join(parts))
 
 
@@ -175,15 +163,15 @@ def evidence_table(inv: Investigation) -> HTML:
     return HTML(note + html_table(df, mono=("sha256 (intake)", "path")))
 
 
-def custody_status(inv: Investigation, result: VerifyResult) -> HTML:
+def custody_status(result: VerifyResult) -> HTML:
     if result.verified:
         status = f'<p class="wb-ok">Evidence verified: all {result.files} files match their intake hashes.</p>'
     else:
         problems = [f"changed: {p}" for p in result.changed] + [f"missing: {p}" for p in result.missing]
         problems += [f"added: {p}" for p in result.added] + [f"ledger: {b}" for b in result.broken_links]
-        items = "".join(f"<li>{escape(p)}</li>" for p in problems)
+        items = "".join(f"<li>{text(p)}</li>" for p in problems)
         status = f'<p class="wb-bad">Evidence does NOT match its intake.</p><ul>{items}</ul>'
-    head = f'<p>Custody ledger head: <span class="wb-mono">{escape(result.head)}</span></p>'
+    head = f'<p>Custody ledger head: <span class="wb-mono">{text(result.head)}</span></p>'
     return HTML(status + head)
 
 
@@ -195,19 +183,19 @@ def findings_table(findings: list[Finding]) -> HTML:
 def pending(name: str) -> str:
     """The note shown for a section whose analysis is not part of this version."""
     text = PENDING.get(name, f"No analysis named {name!r} in this workbench version.")
-    return f'<p class="wb-note">{escape(text)}</p>'
+    return f'<p class="wb-note">{text(text)}</p>'
 
 
 def findings_list(result: AnalysisResult) -> list[str]:
     """Default section rendering: the section's summary and its findings with details."""
     items: list[str] = []
     if result.summary:
-        items.append(f"<p>{escape(result.summary)}</p>")
+        items.append(f"<p>{text(result.summary)}</p>")
     if not result.findings:
         items.append('<p class="wb-note">Nothing to report.</p>')
         return items
     details = "".join(
-        f"<li>{_sev(f.severity.value)} <b>{escape(f.title)}</b><br><span>{escape(f.detail)}</span></li>"
+        f"<li>{_sev(f.severity.value)} <b>{text(f.title)}</b><br><span>{text(f.detail)}</span></li>"
         for f in sorted(result.findings, key=lambda f: -f.severity.rank)[:50]
     )
     items.append(f"<ul>{details}</ul>")
@@ -219,25 +207,25 @@ def warnings_table(inv: Investigation) -> HTML:
     return HTML(html_table(df, mono=("path",)))
 
 
-def recommendations_list(recs: list[Any]) -> HTML:
-    """Recommendations with their priority and the findings that justify them."""
-    if not recs:
-        return HTML('<p class="wb-note">No recommendation.</p>')
-    items = "".join(
-        f"<li>{_sev(r.priority)} {escape(r.text)}"
-        + (f'<br><span class="wb-note">because of {escape(", ".join(r.because))}</span>' if r.because else "")
-        + "</li>"
-        for r in recs
-    )
-    return HTML(f"<ol>{items}</ol>")
+def actions_list(actions: Iterable[Action], preventive: Iterable[Action] = ()) -> HTML:
+    """Actions now, then preventive measures, each with its priority and the findings that justify it."""
+
+    def items(group: Iterable[Action]) -> str:
+        return "".join(f"<li>{sev(a.priority)} {text(a.text)}" + (f'<br><span class="wb-note">because of '
+                       f"{text(', '.join(a.because[:12]))}</span>" if a.because else "") + "</li>"
+                       for a in group)  # fmt: skip
+
+    now, later = items(actions), items(preventive)
+    if not now and not later:
+        return HTML(note("No recommendation."))
+    return HTML((f"<h3>What to do now</h3><ol>{now}</ol>" if now else "")
+                + (f"<h3>Preventive measures</h3><ol>{later}</ol>" if later else ""))  # fmt: skip
 
 
-def comms(rendered: dict[str, Any], warnings: list[Any]) -> HTML:
+def comms(rendered: Mapping[str, Any]) -> HTML:
     """The three communication drafts as escaped text, each with what remains for a person to complete."""
-    notes = "".join(f"<li>{escape(str(w))}</li>" for w in warnings)
-    head = f'<p class="wb-bad">case.yaml comms:</p><ul>{notes}</ul>' if notes else ""
     body = "".join(r.to_html() for r in rendered.values())
-    return HTML(head + '<p>Written to <span class="wb-mono">comms/</span> next to this report.</p>' + body)
+    return HTML('<p>Written to <span class="wb-mono">comms/</span> next to this report.</p>' + body)
 
 
 #: packages whose versions the appendix states (those that shape the analyses and the report)
@@ -277,5 +265,5 @@ def appendix(inv: Investigation, extra: dict[str, str] | None = None) -> HTML:
 
 
 def outputs(paths: dict[str, Path]) -> HTML:
-    items = "".join(f"<li>{escape(k)}: <span class='wb-mono'>{escape(p.name)}</span></li>" for k, p in paths.items())
+    items = "".join(f"<li>{text(k)}: <span class='wb-mono'>{text(p.name)}</span></li>" for k, p in paths.items())
     return HTML(f"<p>Written next to this report:</p><ul>{items}</ul>")

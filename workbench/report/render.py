@@ -16,12 +16,20 @@ __all__ = ["TEMPLATE", "redact_notebook", "render_html"]
 TEMPLATE = "report"
 
 
-#: the embedded plotly.js bundle is our own code, not evidence; it is left as it is
-_PLOTLYJS_MARK = "* plotly.js v"
+#: output metadata key marking what the workbench itself embeds (plotly.js, styles): no evidence text in it
+OWN_CODE = "workbench_own_code"
+#: outputs that are text, not markup: secrets in them are redacted like any other text
+_TEXT_MIMES = ("text/plain",)
+WITHHELD = ('<p class="wb-bad">Output withheld: it contained a secret that was not redacted before it was rendered. '
+            "This is a workbench defect; the secret is not in this report.</p>")  # fmt: skip
 
 
 def redact_notebook(nb: nbformat.NotebookNode) -> int:
-    """Redact secrets in every output of an executed notebook (the catch-all before anything is rendered).
+    """Make an executed notebook safe to keep and render, without ever rewriting markup by pattern.
+
+    Text (stream outputs, tracebacks, ``text/plain``) is redacted like any other text. Markup (HTML, figures) was
+    made from redacted text (:func:`workbench.htmlkit.text`); it is only checked: an output in which the credential
+    rules still find a secret is withheld whole (replaced by a notice), never edited.
 
     Returns:
         How many output fields changed.
@@ -38,16 +46,27 @@ def redact_notebook(nb: nbformat.NotebookNode) -> int:
             if "traceback" in output:
                 output["traceback"] = [redact(line) for line in output["traceback"]]
                 output["evalue"] = redact(output.get("evalue", ""))
-            for mime, value in list(output.get("data", {}).items()):
-                if isinstance(value, str):
-                    if _PLOTLYJS_MARK in value[:4096] or (len(value) > 1_000_000 and _PLOTLYJS_MARK in value):
-                        continue
+            if output.get("metadata", {}).get(OWN_CODE):
+                continue  # the plotly.js bundle and styles the setup cell embeds: our code, not evidence
+            data = output.get("data", {})
+            for mime, value in list(data.items()):
+                if mime in _TEXT_MIMES and isinstance(value, str):
                     new = redact(value)
-                else:
-                    new = redact_data(value)
-                changed += new != value
-                output["data"][mime] = new
+                    changed += new != value
+                    data[mime] = new
+                elif _holds_secret(value, redact_data):
+                    output["data"] = {"text/html": WITHHELD, "text/plain": "output withheld (unredacted secret)"}
+                    changed += 1
+                    break
     return changed
+
+
+def _holds_secret(value: object, redact_data) -> bool:
+    if isinstance(value, str):
+        from workbench.logscan.redact import redact
+
+        return redact(value) != value
+    return redact_data(value) != value
 
 
 def render_html(

@@ -190,6 +190,6 @@ def investigate(
     if failure is not None:
         raise failure
     if not findings_path.exists():
-        raise ReportError(f"{findings_path} was not written: the notebook's outputs cell did not run")
+        raise ReportError(f"{findings_path} was not written: the notebook did not finish the run")
     critical = sum(1 for f in doc.get("findings", []) if f.get("severity") == "critical")
     return RunResult(out, executed, html, findings_path, doc.get("verdict", "unknown"), critical)

@@ -1,4 +1,4 @@
-"""Merge every Event of an investigation into one UTC timeline: sorted, collapsed, flagged, with milestones.
+"""Merge every Event of an investigation into one UTC timeline: sorted, collapsed and flagged.
 
 Rules (reported with the timeline):
 
@@ -12,7 +12,9 @@ Rules (reported with the timeline):
   case's latest evidence time is flagged ``future``. The latest evidence time is the custody intake (nothing in the
   evidence can be later than its capture), or, without an intake event, the generation time; a later
   ``case.yaml`` detection time moves it on. Flagged events stay in the timeline and the exports but take no part in
-  milestones and are left out of the figure.
+  the conclusions (:attr:`Timeline.usable`) and are left out of the figure.
+* Milestones are the conclusions' (:mod:`workbench.conclusions`); :meth:`Timeline.anchor` marks the rows they come
+  from, for the exports.
 * Lanes and tactics: see :func:`lane_of` and :func:`tactic_of_event`.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,6 @@ import pandas as pd
 
 from workbench.atlas import tactic_of
 from workbench.records import Event, Finding, Severity, now_utc
-from workbench.timeline.milestones import Milestones, derive_milestones
 from workbench.timeline.sources import event_order, finding_events
 from workbench.timeparse import NAIVE_RULE
 
@@ -156,24 +157,20 @@ class TimelineEntry:
 
 @dataclass(slots=True)
 class Timeline:
-    """A merged, sorted, collapsed and flagged timeline with its milestones.
+    """A merged, sorted, collapsed and flagged timeline.
 
     Attributes:
         entries: rows in time order.
-        milestones: milestones and intervals (see :mod:`workbench.timeline.milestones`).
         horizon: the case's latest evidence time; beyond it plus :data:`FUTURE_SLACK` a time is ``future``.
         generated_at: when the timeline was built (the report milestone).
         naive_rule: the naive-time rule applied when the evidence was read.
-        exposure: the drift analysis's exposure object, if any.
         incident_id: the case's incident id.
     """
 
     entries: list[TimelineEntry]
-    milestones: Milestones
     horizon: datetime
     generated_at: datetime
     naive_rule: str
-    exposure: Mapping[str, Any] | None = None
     incident_id: str = ""
 
     def __len__(self) -> int:
@@ -183,6 +180,27 @@ class Timeline:
     def events(self) -> list[Event]:
         """The representative event of every row, in time order."""
         return [e.event for e in self.entries]
+
+    @property
+    def usable(self) -> list[Event]:
+        """The representative events whose time is usable (no flag): what the conclusions read."""
+        return [e.event for e in self.entries if not e.flag]
+
+    def plausible(self, ts: datetime) -> bool:
+        """Whether a time is usable by the timeline's rules (not before 1990, not after the horizon's slack)."""
+        return EARLIEST_PLAUSIBLE <= ts <= self.horizon + FUTURE_SLACK
+
+    def anchor(self, milestones: Mapping[str, Any]) -> None:
+        """Mark the rows the milestones come from (objects with ``name``, ``time``, ``source``, ``message``)."""
+        marks: dict[tuple, list[str]] = defaultdict(list)
+        for m in milestones.values():
+            if m.time is not None and m.source is not None:
+                marks[(m.time, m.source, m.message)].append(m.name)
+        anchored = []
+        for e in self.entries:
+            key = (e.event.timestamp, e.event.source, e.event.message)
+            anchored.append(e if e.flag else replace(e, milestones=tuple(marks.pop(key, ()))))
+        self.entries = anchored
 
     @property
     def flagged(self) -> list[TimelineEntry]:
@@ -283,10 +301,9 @@ def build_timeline(
     *,
     findings: Iterable[Finding] = (),
     meta: CaseMeta | None = None,
-    exposure: Mapping[str, Any] | None = None,
     generated_at: datetime | None = None,
 ) -> Timeline:
-    """Merge, sort, collapse and flag events; derive the milestones.
+    """Merge, sort, collapse and flag events.
 
     Args:
         events: every Event of the investigation (analyses' and :func:`~workbench.timeline.sources.evidence_events`'s;
@@ -294,11 +311,10 @@ def build_timeline(
         findings: every finding; timed findings without an event become ``finding:<category>`` events, and
             referenced findings give events their ATLAS tactic.
         meta: case metadata (detection time, naive-time rule, incident id).
-        exposure: the drift analysis's exposure object, or None.
         generated_at: the report's generation time (default: now, UTC).
 
     Returns:
-        The :class:`Timeline`.
+        The :class:`Timeline` (milestones are anchored later, from the conclusions: :meth:`Timeline.anchor`).
     """
     generated_at = generated_at or now_utc()
     findings = list(findings)
@@ -307,30 +323,12 @@ def build_timeline(
     events += finding_events(findings, events)
     events.sort(key=event_order)
     horizon = _horizon(events, meta, generated_at)
-    groups = _collapse(events, horizon)
-    usable = [e for e, _, _, flag in groups if not flag]
-    ms = derive_milestones(
-        usable,
-        findings=findings,
-        meta=meta,
-        exposure=exposure,
-        generated_at=generated_at,
-        plausible=lambda ts: EARLIEST_PLAUSIBLE <= ts <= horizon + FUTURE_SLACK,
-    )
-    marks: dict[tuple, list[str]] = defaultdict(list)
-    for m in ms.milestones.values():
-        if m.time is not None and m.source is not None:
-            marks[(m.time, m.source, m.message)].append(m.name)
-    entries: list[TimelineEntry] = []
-    for e, n, last, flag in groups:
-        anchored = () if flag else tuple(marks.pop((e.timestamp, e.source, e.message), ()))
-        entries.append(TimelineEntry(e, n, last, flag, lane_of(e.kind), tactic_of_event(e, by_id), anchored))
+    entries = [TimelineEntry(e, n, last, flag, lane_of(e.kind), tactic_of_event(e, by_id))
+               for e, n, last, flag in _collapse(events, horizon)]  # fmt: skip
     return Timeline(
         entries=entries,
-        milestones=ms,
         horizon=horizon,
         generated_at=generated_at,
         naive_rule=NAIVE_RULE.format(tz=meta.naive_timezone if meta else "UTC"),
-        exposure=exposure,
         incident_id=meta.incident_id if meta else "",
     )

@@ -13,15 +13,20 @@ WebGL (``scattergl``): a 100,000-event timeline stays responsive and its figure 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from html import escape
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from workbench.htmlkit import SEVERITY_COLOURS, html_table
 from workbench.records import Severity
-from workbench.report.present import SEVERITY_COLOURS, html_table
 from workbench.timeline.build import LANES, Timeline
+
+if TYPE_CHECKING:
+    from workbench.conclusions import Conclusions
 
 __all__ = ["BINS", "HOVER_CHARS", "MAX_POINTS", "milestones_table", "timeline_figure"]
 
@@ -118,12 +123,18 @@ def _to_naive(ts: object) -> pd.Timestamp | None:
 
 
 def timeline_figure(
-    timeline: Timeline, *, group_by: str = "lane", max_points: int = MAX_POINTS, bins: int = BINS
+    timeline: Timeline,
+    conclusions: Conclusions | None = None,
+    *,
+    group_by: str = "lane",
+    max_points: int = MAX_POINTS,
+    bins: int = BINS,
 ) -> go.Figure:
     """The timeline as an interactive figure.
 
     Args:
         timeline: the built timeline.
+        conclusions: the run's conclusions: their milestones are marked and their exposure window shaded.
         group_by: ``"lane"`` (source lanes) or ``"tactic"`` (ATLAS tactics) on the y axis.
         max_points: beyond this many rows, aggregate per lane and time bin and draw with WebGL.
         bins: number of time bins when aggregating.
@@ -140,8 +151,9 @@ def timeline_figure(
     order = [g for g in LANES if g in present] if group_by == "lane" else sorted(present)
     aggregated = len(df) > max_points
     fig = go.Figure(_aggregated(df, group_by, bins) if aggregated else _points(df, group_by))
-    _add_exposure(fig, timeline)
-    _add_milestones(fig, timeline)
+    if conclusions is not None:
+        _add_exposure(fig, conclusions, timeline.horizon)
+        _add_milestones(fig, conclusions)
     name = f"Timeline {escape(timeline.incident_id)}" if timeline.incident_id else "Timeline"
     title = f"{name}: {int(df['count'].sum()):,} events"
     if aggregated:
@@ -160,11 +172,11 @@ def timeline_figure(
     return fig
 
 
-def _add_exposure(fig: go.Figure, timeline: Timeline) -> None:
-    window = timeline.milestones.intervals.get("exposure_window")
+def _add_exposure(fig: go.Figure, conclusions: Conclusions, horizon: datetime) -> None:
+    window = conclusions.intervals.get("exposure_window")
     if window is None or window.start is None:
         return
-    end = window.end or timeline.generated_at
+    end = window.end or horizon
     fig.add_shape(
         type="rect",
         xref="x",
@@ -190,9 +202,9 @@ def _add_exposure(fig: go.Figure, timeline: Timeline) -> None:
     )
 
 
-def _add_milestones(fig: go.Figure, timeline: Timeline) -> None:
-    for i, m in enumerate(timeline.milestones.milestones.values()):
-        if m.time is None:
+def _add_milestones(fig: go.Figure, conclusions: Conclusions) -> None:
+    for i, m in enumerate(conclusions.milestones.values()):
+        if m.time is None or m.name == "report":  # the report's own time would stretch the axis to today
             continue
         x = _to_naive(m.time)
         colour = MILESTONE_COLOURS.get(m.name, "#495057")
@@ -219,7 +231,7 @@ def _add_milestones(fig: go.Figure, timeline: Timeline) -> None:
         )
 
 
-def milestones_table(timeline: Timeline) -> str:
+def milestones_table(conclusions: Conclusions) -> str:
     """Milestones then intervals as one escaped HTML table: what, when (UTC) or how long, and the rule used."""
     rows = [
         {
@@ -228,10 +240,10 @@ def milestones_table(timeline: Timeline) -> str:
             "rule": m.rule,
             "from": m.source or "",
         }
-        for m in timeline.milestones.milestones.values()
+        for m in conclusions.milestones.values()
     ]
     rows += [
         {"milestone": i.label, "time (UTC) / duration": i.text, "rule": i.rule, "from": ""}
-        for i in timeline.milestones.intervals.values()
+        for i in conclusions.intervals.values()
     ]
     return html_table(pd.DataFrame(rows), mono=("time (UTC) / duration", "from"))
