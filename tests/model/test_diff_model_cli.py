@@ -75,6 +75,28 @@ def test_manifest_mode_and_key(small_model, ec_keys, write_signed_manifest) -> N
     assert sorted(f["category"] for f in doc["findings"]) == ["model_file_tampered", "signature_invalid"]
 
 
+def test_diff_and_key_share_one_hashing_of_the_suspect(pair, ec_keys, write_signed_manifest, monkeypatch) -> None:
+    from workbench.checks import integrity
+
+    sus, ref = pair
+    key, _, pub = ec_keys
+    write_signed_manifest(sus, key)
+    read: list[str] = []
+    real = integrity.hash_files
+
+    def spy(paths):
+        paths = list(paths)
+        read.extend(map(str, paths))
+        return real(paths)
+
+    monkeypatch.setattr(integrity, "hash_files", spy)
+    res = run(str(sus), str(ref), "--key", str(pub), "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["signature"]["verified"] is True
+    suspect_reads = sorted(Path(p).name for p in read if Path(p).parent == sus)
+    assert suspect_reads == ["config.json", "model.safetensors", "tokenizer.json"]  # once each, for both checks
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -104,14 +126,14 @@ def test_cli_calls_library_with_exact_arguments(monkeypatch, tmp_path: Path) -> 
 
     calls = []
 
-    def fake(suspect, reference=None, *, manifest=None):
-        calls.append((suspect, reference, manifest))
+    def fake(suspect, reference=None, *, manifest=None, suspect_hashes=None):
+        calls.append((suspect, reference, manifest, suspect_hashes))
         return dirdiff.ModelDiff("s", "r", dirdiff.DirDiff("reference copy", []))
 
     monkeypatch.setattr(dirdiff, "diff_model", fake)
     res = run(str(tmp_path / "s"), "--manifest", str(tmp_path / "m.json"), "--json")
     assert res.exit_code == 0
-    assert calls == [(tmp_path / "s", None, tmp_path / "m.json")]
+    assert calls == [(tmp_path / "s", None, tmp_path / "m.json", None)]
     assert json.loads(res.stdout) == {
         "findings": [],
         "files": {"only_in_suspect": [], "only_in_reference": [], "modified": [], "identical": []},

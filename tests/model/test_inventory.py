@@ -372,12 +372,15 @@ def test_analysis_contract_and_rendering(tmp_path):
     assert result.section == "model"
     assert [f.category for f in result.findings] == ["dangerous_file_type", "pickle_dangerous_import"]
     assert result.findings[1].evidence["path"] == "models/suspect/m/<img src=x onerror=alert(1)>.pkl"
-    assert list(result.data) == ["scan", "model_files", "pickle_imports", "pickle_calls"]
+    assert list(result.data) == ["scan", "model_files", "pickle_imports", "pickle_calls", "scans"]
+    assert list(result.data["scans"]) == ["models/suspect/m"] and result.not_applicable is None
+    assert result.inputs == ["models/suspect/m/<img src=x onerror=alert(1)>.pkl"]
     html = "".join(render_scan(result))
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;.pkl" in html
     assert "posix.system(&#x27;echo pwned&#x27;)" in html
     empty = analyse(AnalysisContext(case=Case.open(SAMPLES / "false-alarm" / "logs"), evidence=EvidenceSet()))
-    assert render_scan(empty) == ['<p class="wb-note">No suspect model folder in the case; no artefact scan.</p>']
+    assert render_scan(empty) == ['<p class="wb-note">No model folder in the case; no artefact scan.</p>']
+    assert empty.not_applicable == "no model folder in the case" and empty.inputs == []
 
 
 def test_mutated_fixtures_never_crash(tmp_path):

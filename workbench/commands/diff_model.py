@@ -43,6 +43,7 @@ def command(suspect: Path, reference: Path | None, manifest: Path | None, key: P
     (added, removed, shape/dtype changed, modified with changed fraction, max and relative change, changed rows and
     the share of the change in its top singular value); JSON configs key by key. Nothing is executed or unpickled.
     """
+    from workbench.checks.integrity import hash_model_dir
     from workbench.model.dirdiff import diff_model
     from workbench.model.signatures import verify_model_signature
 
@@ -50,15 +51,17 @@ def command(suspect: Path, reference: Path | None, manifest: Path | None, key: P
         raise click.UsageError("give either REFERENCE or --manifest, not both")
     if key is not None and not key.is_file():
         _fail(f"{key}: public key file does not exist")
+    if key is not None and suspect.exists() and not suspect.is_dir():
+        _fail("--key needs SUSPECT to be a model folder")
+    # the diff and the signature check need the same digests: hash the suspect once and give them to both
+    hashes = hash_model_dir(suspect) if key is not None and suspect.is_dir() else None
     try:
-        result = diff_model(suspect, reference, manifest=manifest)
+        result = diff_model(suspect, reference, manifest=manifest, suspect_hashes=hashes)
     except WorkbenchError as exc:
         _fail(str(exc))
     signature = None
     if key is not None:
-        if not suspect.is_dir():
-            _fail("--key needs SUSPECT to be a model folder")
-        signature = verify_model_signature(suspect, key, key_display=str(key))
+        signature = verify_model_signature(suspect, key, key_display=str(key), hashes=hashes)
         result.findings += signature.findings
         result.warnings += signature.warnings
     findings = sorted(result.findings, key=lambda f: -f.severity.rank)

@@ -1,21 +1,27 @@
-"""The "Model forensics" section: artefact scan, diff against the reference (or the manifest), signature check.
+"""The "Model forensics" section: for every model of the case, artefact scan, diff against the reference (or the
+manifest), signature check.
 
-Combines :mod:`workbench.model.scan` (what each file is and whether it can execute code),
-:mod:`workbench.model.dirdiff` (what changed, file by file and tensor by tensor) and
-:mod:`workbench.model.signatures` (whether the model was validly signed and still matches its signature).
-Nothing in the model folders is executed, imported or unpickled.
+Models are the case's :class:`~workbench.model.pairs.ModelPair` objects (suspect and reference folders matched by
+name, see :mod:`workbench.model.pairs`); each is analysed by :mod:`workbench.model.pair_analysis`. Combines
+:mod:`workbench.model.scan` (what each file is and whether it can execute code), :mod:`workbench.model.dirdiff`
+(what changed, file by file and tensor by tensor) and :mod:`workbench.model.signatures` (whether the model was
+validly signed and still matches its signature). Nothing in the model folders is executed, imported or unpickled.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+
+import pandas as pd
 
 from workbench.analysis import AnalysisContext, AnalysisResult, describe_data_files
 from workbench.errors import EvidenceError
+from workbench.model.pair_analysis import FolderDigests, PairResult, analyse_pair
+from workbench.model.pairs import ModelPair
 from workbench.records import EvidenceWarning, Finding, Severity
 
-__all__ = ["analyse", "find_public_key", "render"]
+__all__ = ["analyse", "find_public_key", "pairs_frame", "render"]
 
 DETECTOR = "workbench.model.analysis"
 
@@ -34,53 +40,113 @@ def find_public_key(ctx: AnalysisContext) -> Path | None:
 
 
 def analyse(ctx: AnalysisContext) -> AnalysisResult:
-    """Scan the suspect model, diff it against the reference (or its signed manifest) and verify its signature.
+    """Scan every model folder, diff each pair against its reference (or its signed manifest), verify signatures.
 
-    Reads the case's suspect and reference model folders, the public key, and COMPROMISED.txt markers.
+    Every :class:`~workbench.model.pairs.ModelPair` of the case is analysed (:func:`analyse_pair`); a folder with no
+    counterpart is scanned and signature-checked and says so in a warning (report and ``findings.json``). A
+    ``--reference`` (``ctx.reference``) replaces the primary pair's reference only. File digests come from
+    ``ctx.intake_hashes`` where the intake has them; each folder is hashed at most once per call otherwise.
+
+    Reads the case's model folders, the public key, and COMPROMISED.txt markers.
 
     Returns:
-        Section ``model``: findings from all three; ``data`` holds ``scan`` (ModelScan), ``diff`` (ModelDiff or
-        None), ``signature`` (SignatureResult or None) and their frames ``model_files``, ``pickle_imports``,
-        ``tensors``, ``files``, ``configs``, ``signature_files``.
+        Section ``model``: every pair's findings; ``data`` holds, for the primary pair, ``scan`` (ModelScan),
+        ``diff`` (ModelDiff or None), ``signature`` (SignatureResult or None) and their frames ``model_files``,
+        ``pickle_imports``, ``pickle_calls``, ``tensors``, ``files``, ``configs``, ``signature_files``; ``pairs``
+        (a :class:`PairResult` per pair, primary first) and ``model_pairs`` (their table, see :func:`pairs_frame`).
+        ``inputs`` lists every file of the analysed folders and the key; ``not_applicable`` is set when the case
+        has no model folder.
     """
-    from workbench.model.dirdiff import diff_model
-    from workbench.model.scan import analyse as scan_analyse
-    from workbench.model.signatures import verify_model_signature
+    from workbench.model.scan import scan_case, scanned_folder, summarise
 
-    result = scan_analyse(ctx)
-    suspect = ctx.case.model_dir("suspect")
-    if suspect is None:
+    pairs = list(ctx.case.model_pairs)
+    if not pairs:
+        result = AnalysisResult(section="model", summary="No model folder in the case; no artefact scan.",
+                                not_applicable="no model folder in the case")  # fmt: skip
+        if ctx.reference is not None:
+            result.warnings.append(EvidenceWarning(str(ctx.reference), None, "reference given but the case has no "
+                                                   "model folder to compare with it: not used"))  # fmt: skip
         return result
-    rel = ctx.case.model_dirs["suspect"]
-    model_id = suspect.name
-    diff = None
-    if ctx.reference is not None:
-        ref_rel = ctx.case.model_dirs.get("reference") or str(ctx.reference)
-        diff = diff_model(suspect, ctx.reference, model_id=model_id, display_prefix=rel, reference_prefix=ref_rel)
-    elif (suspect / ".signatures" / "manifest.json").is_file():
-        diff = diff_model(suspect, None, model_id=model_id, display_prefix=rel)
+    scans = scan_case(ctx)
     key = find_public_key(ctx)
     key_rel = key.relative_to(ctx.case.root).as_posix() if key and ctx.case.root in key.parents else None
-    signature = verify_model_signature(suspect, key, model_id=model_id, display_prefix=rel, key_display=key_rel)
-    if diff is not None:
-        result.findings += diff.findings
-        result.warnings += diff.warnings
-        result.data.update(tensors=diff.tensor_frame(), files=diff.file_frame(), configs=diff.config_frame())
-    result.findings += signature.findings
-    result.data.update(diff=diff, signature=signature, signature_files=signature.frame())
+    digests = FolderDigests(ctx.intake_hashes)
+    done = [
+        analyse_pair(ctx, pair, scan=scans.get(scanned_folder(pair) or ""), digests=digests, key=key,
+                     key_display=key_rel, hint=_hint(pair, pairs))
+        for pair in pairs
+    ]  # fmt: skip
+    result = AnalysisResult(section="model")
+    for scan in scans.values():
+        result.findings += scan.findings
+        result.warnings += scan.warnings
+    for pr in done:
+        result.findings += pr.findings
+        result.warnings += pr.warnings
+    primary = done[0]
+    result.data.update(scan=primary.scan, diff=primary.diff, signature=primary.signature, **primary.frames())
+    result.data.update(pairs=done, model_pairs=pairs_frame(done))
     result.data["rule_pack"] = describe_data_files(
         "pickle import policy", Path(__file__).with_name("pickle_policy.yaml")
     )
     result.findings += _marker_findings(ctx)
     result.findings = _dedupe(result.findings)
-    if key is None and signature.scheme != "none":
-        result.warnings.append(EvidenceWarning(rel, None, "no public key in the case (case.yaml public_key or keys/)"))
-    modified = sum(1 for t in (diff.tensors if diff else []) if t.status != "identical")
-    verdict = "valid" if signature.signature_valid else (signature.reason or "not verified")
-    result.summary = (
-        f"{result.summary} {modified} tensor(s) differ from the reference. Signature ({signature.scheme}): {verdict}."
-    ).strip()
+    prefixes = tuple(folder + "/" for pr in done for folder in pr.folders_read)
+    inputs = {f.relpath for f in ctx.case.files if f.relpath.startswith(prefixes)}
+    result.inputs = sorted(inputs | {key_rel}) if key_rel else sorted(inputs)
+    scan_text = summarise(primary.scan) if primary.scan is not None else ""
+    result.summary = f"{scan_text} {_pair_sentence(primary)}".strip()
+    if len(done) > 1:
+        result.summary += (
+            f" {len(done) - 1} other model(s): "
+            + "; ".join(f"{pr.name}: {_pair_sentence(pr, short=True)}" for pr in done[1:])
+            + "."
+        )
     return result
+
+
+def _pair_sentence(pr: PairResult, *, short: bool = False) -> str:
+    """What the diff and the signature check said about one pair, in one sentence."""
+    if pr.diff is None:
+        compared = "not compared (no reference copy)" if pr.pair.suspect else "reference copy with no suspect"
+    elif pr.compared_with == "reference copy":
+        compared = f"{pr.tensors_differing} tensor(s) differ from the reference"
+    else:
+        compared = f"{pr.files_differing} file(s) differ from the signed manifest"
+    scheme = pr.signature.scheme if pr.signature else "none"
+    if short:
+        return f"{compared}, signature ({scheme}) {pr.signature_state()}"
+    return f"{compared[0].upper()}{compared[1:]}. Signature ({scheme}): {pr.signature_state()}."
+
+
+def _hint(pair: ModelPair, pairs: list[ModelPair]) -> str:
+    """For a folder with no counterpart: the unpaired folders on the other side, and a near-miss by letter case."""
+    if pair.status == "paired":
+        return ""
+    other_side = [p.reference if pair.suspect else p.suspect for p in pairs if p.status != "paired" and p != pair]
+    other_side = [f for f in other_side if f]
+    if not other_side:
+        return ""
+    mine = PurePosixPath(pair.suspect or pair.reference or "").name
+    near = [f for f in other_side if PurePosixPath(f).name.lower() == mine.lower()]
+    if near:
+        return (f"; {near[0]} differs only in letter case (folders are matched case-sensitively): set case.yaml "
+                "suspect_model and reference_model to pair them")  # fmt: skip
+    return f"; unpaired on the other side: {', '.join(other_side[:5])}"
+
+
+def pairs_frame(pairs: list[PairResult]) -> pd.DataFrame:
+    """One row per model pair, primary first.
+
+    Columns: ``model``, ``status`` (``paired`` / ``suspect_only`` / ``reference_only``), ``suspect``,
+    ``reference``, ``compared_with``, ``signature``, ``note`` (str or None); ``primary`` bool;
+    ``files_differing``, ``tensors_differing``, ``findings`` (Int64; NA when not compared).
+    """
+    cols = ["model", "primary", "status", "suspect", "reference", "compared_with", "files_differing",
+            "tensors_differing", "signature", "findings", "note"]  # fmt: skip
+    df = pd.DataFrame([pr.row() for pr in pairs], columns=cols)
+    return df.astype({"primary": bool, "files_differing": "Int64", "tensors_differing": "Int64",
+                      "findings": "Int64"})  # fmt: skip
 
 
 def _marker_findings(ctx: AnalysisContext) -> list[Finding]:
@@ -108,13 +174,39 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 
 def render(result: AnalysisResult) -> list[Any]:
-    """Scan tables, the diff's charts (relative change by layer, heatmap of the most changed tensor), signature."""
+    """The primary pair's scan tables, diff charts (relative change by layer, heatmap of the most changed tensor) and
+    signature; then, when the case holds several models, a table of every pair and one sub-heading per other pair
+    with its own scan, diff and signature tables."""
+    from workbench.htmlkit import html_table, text
     from workbench.model.plots import render_diff, render_signature
     from workbench.model.scan_render import render_scan
 
-    items: list[Any] = list(render_scan(result))
+    pairs: list[PairResult] = list(result.data.get("pairs") or [])
+    items: list[Any] = []
+    if len(pairs) > 1:
+        frame = result.data.get("model_pairs")
+        frame = frame if isinstance(frame, pd.DataFrame) else pairs_frame(pairs)
+        items.append(f"<h4>Model folders ({len(pairs)})</h4><p>Each suspect folder is compared with the reference "
+                     "folder of the same name; the first row is the primary model, shown first.</p>"
+                     + html_table(frame.assign(primary=frame["primary"].map({True: "yes", False: ""})),
+                                  mono=("suspect", "reference")))  # fmt: skip
+    if pairs:
+        items.append(f"<h3>Model {text(pairs[0].name)}</h3>")
+        if pairs[0].note:
+            items.append(f'<p class="wb-note">{text(pairs[0].note)}.</p>')
+    items += render_scan(result)
     if result.data.get("diff") is not None:
         items += render_diff(result.data["diff"])
     if result.data.get("signature") is not None:
         items += render_signature(result.data["signature"])
+    for pr in pairs[1:]:
+        items.append(f"<h3>Model {text(pr.name)}</h3>")
+        if pr.note:
+            items.append(f'<p class="wb-note">{text(pr.note)}.</p>')
+        if pr.scan is not None:
+            items += render_scan(pr.scan)
+        if pr.diff is not None:
+            items += render_diff(pr.diff)
+        if pr.signature is not None:
+            items += render_signature(pr.signature)
     return items

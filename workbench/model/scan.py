@@ -6,6 +6,7 @@ The library entry point behind ``workbench scan-model`` and the model section of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +24,9 @@ from workbench.records import EvidenceWarning, Finding
 
 if TYPE_CHECKING:
     from workbench.analysis import AnalysisContext, AnalysisResult
+    from workbench.model.pairs import ModelPair
 
-__all__ = ["ModelScan", "analyse", "scan_model"]
+__all__ = ["ModelScan", "analyse", "scan_case", "scan_model", "scanned_folder"]
 
 #: zip-based kinds (picklescan reads their pickle members only)
 ZIP_KINDS = {"pytorch_zip", "torchscript", "npz", "keras", "zip"}
@@ -200,6 +202,7 @@ def scan_model(
     limits: ScanLimits | None = None,
     policy: ImportPolicy | None = None,
     use_picklescan: bool = True,
+    known_digests: Mapping[str, str] | None = None,
 ) -> ModelScan:
     """Scan a model folder (or one artefact): classify files, analyse pickles, ask picklescan, build findings.
 
@@ -209,6 +212,9 @@ def scan_model(
         limits: caps (defaults in :class:`~workbench.model.limits.ScanLimits`).
         policy: pickle import policy (the shipped ``pickle_policy.yaml`` by default).
         use_picklescan: ask picklescan for its opinion on files with pickle content.
+        known_digests: SHA-256 digests already established (the custody intake's), keyed by displayed path
+            (``display_prefix`` + relative path, i.e. relative to the case); a dangerous file found there is not
+            read again to be hashed for its finding.
 
     Returns:
         The :class:`ModelScan`.
@@ -225,7 +231,9 @@ def scan_model(
     hashes: dict[str, str] = {}
     for art in (a for a in inv.artefacts if a.member is None and a.dangerous):
         abs_path = root if root.is_file() else root / art.path[len(prefix) :]
-        if art.size <= HASH_DANGEROUS_UP_TO:
+        if known_digests and art.path in known_digests:
+            hashes[art.path] = known_digests[art.path]
+        elif art.size <= HASH_DANGEROUS_UP_TO:
             try:
                 hashes[art.path] = sha256_file(abs_path)[0]
             except OSError as exc:
@@ -255,33 +263,65 @@ def scan_model(
     return scan
 
 
-def analyse(ctx: AnalysisContext) -> AnalysisResult:
-    """Scan the case's suspect model folder (``ctx.case.model_dir("suspect")``).
+def scanned_folder(pair: ModelPair) -> str | None:
+    """The folder of a pair the artefact scan reads: its suspect, or the reference when there is no suspect."""
+    return pair.suspect or pair.reference
+
+
+def scan_case(ctx: AnalysisContext) -> dict[str, ModelScan]:
+    """Scan every model folder of the case once: each pair's suspect, and reference folders with no suspect.
+
+    Paired reference folders are the baseline of the diff, not scanned. Dangerous files' digests come from
+    ``ctx.intake_hashes`` when the intake has them.
 
     Returns:
-        An ``AnalysisResult`` for section ``model`` with the scan's findings and warnings, and ``data`` holding
-        ``scan`` (the :class:`ModelScan`) and the frames ``model_files``, ``pickle_imports``, ``pickle_calls``.
+        ``{folder relative to the case: ModelScan}``, the primary pair's folder first.
     """
-    from workbench.analysis import AnalysisResult
+    scans: dict[str, ModelScan] = {}
+    for pair in ctx.case.model_pairs:
+        folder = scanned_folder(pair)
+        if folder is not None and folder not in scans:
+            scans[folder] = scan_model(ctx.case.root / folder, display_prefix=folder, known_digests=ctx.intake_hashes)
+    return scans
 
-    suspect = ctx.case.model_dir("suspect")
-    if suspect is None:
-        return AnalysisResult(section="model", summary="No suspect model folder in the case; no artefact scan.")
-    scan = scan_model(suspect, display_prefix=ctx.case.model_dirs["suspect"])
+
+def summarise(scan: ModelScan) -> str:
+    """One sentence: artefacts classified, how many of a dangerous type, dangerous pickle imports."""
     dangerous = sum(a.dangerous for a in scan.inventory.artefacts if a.member is None)
-    summary = (
+    return (
         f"{len(scan.inventory.artefacts)} model artefacts classified, {dangerous} of a dangerous type, "
         f"{sum(f.category == 'pickle_dangerous_import' for f in scan.findings)} dangerous pickle imports."
     )
+
+
+def analyse(ctx: AnalysisContext) -> AnalysisResult:
+    """Scan every model folder of the case (:func:`scan_case`).
+
+    Returns:
+        An ``AnalysisResult`` for section ``model`` with every scan's findings and warnings; ``data`` holds ``scan``
+        (the primary pair's :class:`ModelScan`), its frames ``model_files``, ``pickle_imports``, ``pickle_calls``,
+        and ``scans`` (every folder's scan). ``not_applicable`` is set when the case has no model folder.
+    """
+    from workbench.analysis import AnalysisResult
+
+    scans = scan_case(ctx)
+    if not scans:
+        return AnalysisResult(section="model", summary="No model folder in the case; no artefact scan.",
+                              not_applicable="no model folder in the case")  # fmt: skip
+    primary = next(iter(scans.values()))
+    others = len(scans) - 1
+    summary = summarise(primary) + (f" {others} other model folder(s) scanned." if others else "")
     return AnalysisResult(
         section="model",
-        findings=scan.findings,
-        warnings=scan.warnings,
+        findings=[f for scan in scans.values() for f in scan.findings],
+        warnings=[w for scan in scans.values() for w in scan.warnings],
         summary=summary,
         data={
-            "scan": scan,
-            "model_files": scan.files_frame(),
-            "pickle_imports": scan.imports_frame(),
-            "pickle_calls": scan.calls_frame(),
+            "scan": primary,
+            "model_files": primary.files_frame(),
+            "pickle_imports": primary.imports_frame(),
+            "pickle_calls": primary.calls_frame(),
+            "scans": scans,
         },
+        inputs=sorted(f.relpath for f in ctx.case.files if any(f.relpath.startswith(d + "/") for d in scans)),
     )
