@@ -49,6 +49,15 @@ def _routable(ip: str) -> bool:
     return not (addr.is_loopback or addr.is_unspecified or addr.is_link_local or addr.is_multicast)
 
 
+def _local_url(url: str) -> bool:
+    """A URL on this machine (localhost, loopback, link-local): never an indicator."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return host == "localhost" or (bool(_IPV4.fullmatch(host)) and not _routable(host))
+
+
 class _Collector:
     def __init__(self) -> None:
         self.found: dict[tuple[str, str], dict] = {}
@@ -57,6 +66,8 @@ class _Collector:
     def add(self, kind: str, value: str, f: Finding, context: str) -> None:
         value = value.strip().rstrip(".,")
         if not value or (kind == "ip" and not _routable(value)) or (kind == "host" and self.public(value)):
+            return
+        if kind in ("url", "index_url") and _local_url(value):
             return
         item = self.found.setdefault((kind, value), {"findings": [], "times": [], "context": context})
         if f.id not in item["findings"]:
@@ -127,17 +138,23 @@ def _from_text(c: _Collector, f: Finding) -> None:
 
 
 def defang(kind: str, value: str) -> str:
-    """An indicator written so that no reader or mail client turns it into a live link: ``203.0.113[.]7``,
-    ``hxxp://evil[.]example/p.sh``. Hashes, packages and credentials are unchanged."""
+    """An indicator written so that no reader or mail client turns it into a live link: the last dot of the host
+    bracketed (``203.0.113[.]7``, ``pypi.attacker[.]example``) and ``http`` written ``hxxp``. Hashes, packages and
+    credentials are unchanged."""
     if kind not in ("ip", "host", "url", "index_url"):
         return value
     out = re.sub(r"^http", "hxxp", value, flags=re.IGNORECASE) if kind in ("url", "index_url") else value
     out = re.sub(r"^ftp", "fxp", out, flags=re.IGNORECASE)
     head, sep, rest = out.partition("://")
     if not sep:
-        return out.replace(".", "[.]")
+        return _bracket_last_dot(out)
     host, slash, path = rest.partition("/")
-    return f"{head}{sep}{host.replace('.', '[.]')}{slash}{path}"
+    return f"{head}{sep}{_bracket_last_dot(host)}{slash}{path}"
+
+
+def _bracket_last_dot(host: str) -> str:
+    left, dot, right = host.rpartition(".")
+    return f"{left}[.]{right}" if dot else host
 
 
 def indicators_of(verdict: str, findings: Iterable[Finding]) -> tuple[Indicator, ...]:

@@ -34,7 +34,7 @@ def _bounds(times: np.ndarray, start: datetime, end: datetime | None) -> tuple[i
     lo = int(np.searchsorted(times, np.datetime64(pd.Timestamp(start).tz_convert("UTC").tz_localize(None)), "left"))
     if end is None:
         return lo, len(times)
-    hi = int(np.searchsorted(times, np.datetime64(pd.Timestamp(end).tz_convert("UTC").tz_localize(None)), "left"))
+    hi = int(np.searchsorted(times, np.datetime64(pd.Timestamp(end).tz_convert("UTC").tz_localize(None)), "right"))
     return lo, max(lo, hi)
 
 
@@ -47,7 +47,8 @@ def window_impact(
     start: datetime,
     end: datetime | None,
 ) -> WindowImpact:
-    """Quantify the predictions served in ``[start, end)``.
+    """Quantify the predictions served in ``[start, end]`` (both ends included: the last record of an exposure that
+    runs to the end of the records is inside it).
 
     Args:
         times: sorted prediction times (``datetime64[ns]``, UTC, naive).

@@ -1,0 +1,68 @@
+"""Actions now and preventive measures: each derived from findings, citing them, with concrete targets."""
+
+from __future__ import annotations
+
+from tests.conclusions.conftest import action, coverage, finding, outputs, stream, t
+from workbench.conclusions import derive_conclusions
+
+
+def conclude(findings, events=(), outs=None, models=("m1",)):
+    return derive_conclusions(findings, list(events), coverage(), outputs=outs, models=models, generated_at=t(900))
+
+
+def by_key(actions):
+    return {a.key: a for a in actions}
+
+
+def test_compromised_model_without_isolation_must_be_contained_and_rolled_back():
+    edit = finding("tensor_modified", "critical", "rank-1 edit")
+    now = by_key(conclude([edit]).actions)
+    assert now["contain_model"].targets == ("m1",) and now["contain_model"].because == (edit.id,)
+    assert "roll_back_model" in now
+    isolated = [action(t(10), "ISOLATE", "Isolating m1", 1, "isolate"), action(t(11), "ROLLBACK", "back", 2,
+                "rollback"), action(t(11), "INFO", "Model rolled back to: /archive/m1", 3)]  # fmt: skip
+    after = by_key(conclude([edit], isolated).actions)
+    assert "contain_model" not in after and "roll_back_model" not in after
+
+
+def test_block_hosts_lists_the_attackers_hosts_and_cites_the_findings():
+    conn = finding("suspicious_connection", "critical", "beacon", peer="198.51.100.23:443")
+    conf = finding("dependency_confusion", "critical", "acme 9.9.9", package="acme", version="9.9.9",
+                   extra_index="https://pypi.attacker.example/simple")  # fmt: skip
+    now = by_key(conclude([conn, conf]).actions)
+    block = now["block_hosts"]
+    assert set(block.targets) == {"198.51.100.23", "pypi.attacker.example"}
+    assert set(block.because) == {conn.id, conf.id}
+    assert now["remove_packages"].targets == ("acme==9.9.9",)
+    assert "investigate_hosts" in now
+
+
+def test_rotate_exactly_the_exposed_credentials():
+    secret = finding("secret_exposed", "critical", "Cosign key password in clear: 6 line(s)", at=t(5),
+                     path="logs/ci.log", fingerprints="sha256:00aa11bb22cc")  # fmt: skip
+    rotate = by_key(conclude([secret]).actions)["rotate_credentials"]
+    assert rotate.targets == ("Cosign key password in clear sha256:00aa11bb22cc",)
+    assert "since 2026-11-10T05:00:00Z" in rotate.text and "logs/ci.log" in rotate.text
+
+
+def test_rescore_names_the_exposure_window_count():
+    log = finding("log_pattern", "critical", "curl | sh", at=t(100), path="logs/ci.log")
+    edit = finding("tensor_modified", "critical", "edit")
+    c = conclude([log, edit], outs=outputs(stream(flip_after=100)))
+    rescore = by_key(c.actions)["rescore_predictions"]
+    assert f"{c.exposure.predictions:,} predictions" in rescore.text
+    assert rescore.because == (edit.id,)
+
+
+def test_clean_case_gets_only_routine_checks_at_medium():
+    c = conclude([finding("log_pattern", "low", "curl -o")])
+    assert [(a.key, a.priority.value) for a in c.actions] == [("review_pipeline_models", "medium"),
+                                                              ("rotate_pipeline_credentials", "medium")]  # fmt: skip
+    assert c.recommendations == ()
+
+
+def test_preventive_measures_follow_their_categories():
+    c = conclude([finding("model_unsigned", "medium"), finding("pickle_dangerous_import", "critical"),
+                  finding("dependency_typosquat", "high", package="transfomers", version="4.38.0")])  # fmt: skip
+    assert [a.key for a in c.recommendations] == ["enforce_signing", "safetensors_only", "pin_dependencies"]
+    assert all(a.kind == "preventive" and a.because for a in c.recommendations)
