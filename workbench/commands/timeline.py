@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from workbench.errors import WorkbenchError
-from workbench.timeline import build_timeline, evidence_events, merge_events, write_jsonl, write_timeline
+from workbench.timeline import write_jsonl, write_timeline
 from workbench.timeline.export import FORMATS
 
 
@@ -72,13 +72,9 @@ def command(case_dir: Path, out_file: Path | None) -> None:
         _check_out(out_file, case_dir)
     with tempfile.TemporaryDirectory(prefix="workbench-timeline-") as tmp:
         try:
-            inv = Investigation.open(case_dir, out_dir=tmp)
+            timeline = Investigation.open(case_dir, out_dir=tmp, write=False).timeline
         except WorkbenchError as exc:
             _fail(str(exc))
-        events = merge_events(evidence_events(inv.case, inv.evidence, inv.ledger), inv.events)
-        timeline = build_timeline(
-            events, findings=inv.findings, meta=inv.case.meta, exposure=getattr(inv, "exposure", None)
-        )
     redact = _redactor()
     if out_file is None:
         write_jsonl(timeline, sys.stdout, redact=redact)

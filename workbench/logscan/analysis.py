@@ -60,9 +60,13 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     rules = _rules_from(ctx.parameters)
     options = ScanOptions(naive_tz=ctx.case.meta.tz, reference_time=ctx.case.meta.detection_time)
     scanner = Scanner(rules, options)
-    scans = [scanner.scan_path(ctx.case.path(loaded.path), display=loaded.path)
-             for loaded in ctx.evidence.all("pipeline_log")]  # fmt: skip
-    return result_from_scans(scans, rules)
+    logs = ctx.evidence.all("pipeline_log")
+    scans = [scanner.scan_path(ctx.case.path(loaded.path), display=loaded.path) for loaded in logs]
+    result = result_from_scans(scans, rules)
+    result.inputs = [loaded.path for loaded in logs]
+    if not logs:
+        result.not_applicable = "no pipeline log in the case"
+    return result
 
 
 def result_from_scans(scans: list[FileScan], rules: RuleSet) -> AnalysisResult:

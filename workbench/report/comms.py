@@ -169,11 +169,11 @@ def _report_fields(fx: Facts, ctx: CommsContext, inv: Investigation) -> dict[str
     start = c.compromise.start if c.compromise is not None else None
     end = c.exposure.end if c.exposure is not None else None
     if start is not None:
-        start_text: Any = f"{iso(start)} (compromise start: {c.compromise.rule})"
+        start_text: Any = f"{iso(start)} (compromise start)"
     elif c.compromise is not None:
         start_text = todo(f"start time ({c.compromise.rule})")
     else:
-        start_text = f"none: no compromise evidenced (verdict {verdict})"
+        start_text = f"no compromise evidenced (verdict {verdict})"
     if c.exposure is not None and end is not None:
         end_text: Any = f"{iso(end)} ({c.exposure.end_basis.replace('_', ' ')})"
     elif c.compromise is None:
@@ -197,6 +197,7 @@ def _report_fields(fx: Facts, ctx: CommsContext, inv: Investigation) -> dict[str
     rows, note = timeline_rows(inv, fx)
     cause, cause_evidence = root_cause(ctx, fx)
     return {
+        "compromised": c.compromise is not None,
         "start_time": start_text,
         "end_time": end_text,
         "total_duration": duration or ("none" if c.compromise is None else todo("total duration")),
