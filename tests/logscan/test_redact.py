@@ -108,3 +108,22 @@ def test_no_secret_in_findings_events_or_report(tmp_path: Path) -> None:
     outputs += [item.to_json() if isinstance(item, go.Figure) else item for item in items]
     assert any(isinstance(item, go.Figure) for item in items)
     assert [_leaks(o) for o in outputs] == [[]] * len(outputs)
+
+
+def test_exposed_credentials_are_fingerprinted_never_kept(tmp_path: Path) -> None:
+    """The same token on several lines is one fingerprint; two tokens are two; the value appears nowhere."""
+    import hashlib
+
+    one, two = "hf_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7", "hf_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3"
+    lines = [f"2026-11-14T03:0{i}:00Z HF_TOKEN={one}" for i in range(3)] + [f"2026-11-14T03:09:00Z token {two}"]
+    case_dir = tmp_path / "case"
+    (case_dir / "logs").mkdir(parents=True)
+    (case_dir / "logs" / "ci.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    case = Case.open(case_dir)
+    result = analyse(AnalysisContext(case=case, evidence=collect_evidence(case)))
+    (secret,) = [f for f in result.findings if f.category == "secret_exposed"]
+    expected = [f"sha256:{hashlib.sha256(t.encode()).hexdigest()[:12]}" for t in (one, two)]
+    assert secret.evidence["fingerprints"].split(",") == expected
+    doc = json.dumps([f.to_dict() for f in result.findings])
+    assert one not in doc and two not in doc
+    assert all("fingerprints" not in f.evidence for f in result.findings if f.category != "secret_exposed")

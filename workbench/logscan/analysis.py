@@ -113,8 +113,11 @@ def findings_from_scans(
     for scan in scans:
         first: dict[str, LogMatch] = {}
         examples: dict[str, list[str]] = {}
+        prints: dict[str, list[str]] = {}
         for m in scan.matches:
             first.setdefault(m.rule_id, m)
+            if m.fingerprint and m.fingerprint not in (seen := prints.setdefault(m.rule_id, [])):
+                seen.append(m.fingerprint)
             shown = examples.setdefault(m.rule_id, [])
             if len(shown) < MAX_EXAMPLES and (text := redactor.redact(m.text)[:MAX_EXAMPLE_CHARS]) not in shown:
                 shown.append(text)
@@ -138,7 +141,9 @@ def findings_from_scans(
                 title=f"{rule.title}: {st.count} line(s) in {scan.path}", detail=redactor.redact(detail),
                 evidence={"path": scan.path, "line": st.first_line, "last_line": st.last_line, "count": st.count,
                           "rule_id": rule.id, "first_time": _iso(st.first_time), "last_time": _iso(st.last_time),
-                          "examples": examples.get(rule_id, [])},
+                          "examples": examples.get(rule_id, []),
+                          # credential rules: the distinct credentials seen, by fingerprint (never by value)
+                          **({"fingerprints": ",".join(prints[rule_id])} if prints.get(rule_id) else {})},
                 atlas=rule.atlas, timestamp=st.first_time,
             )  # fmt: skip
             findings.append(finding)

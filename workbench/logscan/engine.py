@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import os
 import re
 import stat
@@ -372,7 +373,16 @@ class Scanner:
         r = p.rule
         group = self.redactor.redact(p.group) if p.group else None
         return LogMatch(r.id, r.title, r.severity, r.category, path, p.line, p.timestamp, lines[nb],
-                        tuple(lines[:nb]), tuple(lines[nb + 1 :]), group)  # fmt: skip
+                        tuple(lines[:nb]), tuple(lines[nb + 1 :]), group, _fingerprint(r, p.text))  # fmt: skip
+
+
+def _fingerprint(rule: Rule, text: str) -> str | None:
+    """``sha256:<12 hex>`` of the secret a credential rule captures in ``text`` (before redaction), or None."""
+    if not rule.is_secret:
+        return None
+    m = rule.text_regex.search(text)
+    secret = m.group("secret") if m is not None and "secret" in m.re.groupindex else None
+    return "sha256:" + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12] if secret else None
 
 
 def strip_ansi(data: bytes) -> bytes:

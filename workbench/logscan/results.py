@@ -55,6 +55,8 @@ class LogMatch:
         text: the line, escapes removed, control characters shown as escapes, secrets redacted, length-capped.
         before / after: up to ``context`` neighbouring lines, treated the same way.
         group: the CI step or section the line belongs to, when the log marks them.
+        fingerprint: for a credential rule, ``sha256:`` and the first 12 hex digits of the SHA-256 of the secret
+            (so that the same credential can be recognised across lines and cases without keeping it), else None.
     """
 
     rule_id: str
@@ -68,6 +70,7 @@ class LogMatch:
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     group: str | None = None
+    fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``scan-logs --json`` contract fields first)."""
