@@ -54,12 +54,21 @@ class Redactor:
         self._finder = make_finder(patterns, backend) if patterns and backend != "none" else None
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret a credential rule matches, and private-key bodies, replaced."""
+        """``text`` with every secret a credential rule matches, and private-key bodies, replaced.
+
+        Every rule is matched against the original text and the secrets' spans are merged before anything is
+        replaced, so that two secrets written next to each other (or overlapping matches of two rules) are both
+        covered: one rule's replacement never hides the next secret from another rule.
+        """
         if self._rules:
             which = self._finder.ids(text.encode("utf-8", "replace")) if self._finder is not None else None
+            spans: list[tuple[int, int, int]] = []
             for index, (regex, keep) in enumerate(self._rules):
                 if which is None or index in which:
-                    text = regex.sub(lambda m, keep=keep: _replace(m, keep), text)
+                    spans += [(m.start("secret"), m.end("secret"), keep) for m in regex.finditer(text)
+                              if m.group("secret") and MARK not in m.group("secret")]  # fmt: skip
+            if spans:
+                text = _mask_spans(text, spans)
         if "PRIVATE KEY" in text:
             text = _KEY_BLOCK.sub(_replace_key_body, text)
         return text
@@ -89,13 +98,20 @@ class Redactor:
         return data
 
 
-def _replace(m: re.Match[str], keep: int) -> str:
-    secret = m.group("secret")
-    if not secret or secret.endswith(MARK):
-        return m.group(0)
-    start, end = m.span("secret")
-    whole = m.group(0)
-    return whole[: start - m.start()] + mask(secret, keep) + whole[end - m.start() :]
+def _mask_spans(text: str, spans: list[tuple[int, int, int]]) -> str:
+    """``text`` with each secret span masked; overlapping or touching spans are masked as one (smallest keep)."""
+    merged: list[list[int]] = []
+    for start, end, keep in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            last = merged[-1]
+            last[1], last[2] = max(last[1], end), min(last[2], keep)
+        else:
+            merged.append([start, end, keep])
+    out, pos = [], 0
+    for start, end, keep in merged:
+        out += [text[pos:start], mask(text[start:end], keep)]
+        pos = end
+    return "".join(out) + text[pos:]
 
 
 def _bare_key(line: str) -> str:
