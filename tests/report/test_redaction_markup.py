@@ -37,8 +37,8 @@ def test_a_secret_followed_directly_by_another_secret():
 
 def test_html_outputs_are_withheld_whole_never_edited_and_text_is_redacted():
     nb = nbformat.v4.new_notebook()
-    leak = nbformat.v4.new_output("display_data", data={"text/html": f"<table><tr><td>{HF}</td><td>x</td></tr>"
-                                                                      "</table>", "text/plain": f"token {HF}"})  # fmt: skip
+    table = f"<table><tr><td>{HF}</td><td>x</td></tr></table>"
+    leak = nbformat.v4.new_output("display_data", data={"text/html": table, "text/plain": f"token {HF}"})
     clean = nbformat.v4.new_output("display_data", data={"text/html": "<p>nothing secret</p>"})
     own = nbformat.v4.new_output("display_data", data={"text/html": f"<script>/* {HF} */</script>"},
                                  metadata={OWN_CODE: True})  # fmt: skip
