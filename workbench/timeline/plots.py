@@ -22,6 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from workbench.htmlkit import SEVERITY_COLOURS, html_table
+from workbench.conclusions.record import iso
 from workbench.records import Severity
 from workbench.timeline.build import LANES, Timeline
 
@@ -236,7 +237,7 @@ def milestones_table(conclusions: Conclusions) -> str:
     rows = [
         {
             "milestone": m.label,
-            "time (UTC) / duration": f"{m.time:%Y-%m-%d %H:%M:%S}" if m.time else "—",
+            "time (UTC) / duration": iso(m.time) or "—",
             "rule": m.rule,
             "from": m.source or "",
         }
