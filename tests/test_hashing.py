@@ -1,10 +1,13 @@
 import hashlib
 import os
+import threading
+import time
 import tracemalloc
+from contextlib import closing
 
 import pytest
 
-from workbench.hashing import hash_files, sha256_file
+from workbench.hashing import CHUNK, HashingStopped, hash_files, iter_hashes, sha256_file
 
 
 def test_sha256_matches_hashlib(tmp_path):
@@ -37,3 +40,70 @@ def test_symlink_refused_and_errors_returned(tmp_path):
     results = hash_files([real, link, tmp_path / "missing"])
     assert results[real][1] == 1
     assert isinstance(results[link], OSError) and isinstance(results[tmp_path / "missing"], OSError)
+
+
+def test_iter_hashes_in_order_and_same_as_hash_files(tmp_path):
+    paths = []
+    for i in range(12):
+        p = tmp_path / f"f{i:02}.bin"
+        p.write_bytes(os.urandom(1000 + i * 70_000))
+        paths.append(p)
+    with closing(iter_hashes(reversed(paths))) as results:
+        seen = list(results)
+    assert [p for p, _ in seen] == list(reversed(paths))
+    assert dict(seen) == hash_files(paths)
+    assert all(res == (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_size) for p, res in seen)
+
+
+def test_closing_stops_the_workers_within_a_chunk(tmp_path):
+    small = tmp_path / "a.txt"
+    small.write_bytes(b"small")
+    big = tmp_path / "b.bin"
+    with big.open("wb") as fh:  # sparse: 8 GiB to read, nothing on disk
+        fh.truncate(8 * 1024**3)
+    later = tmp_path / "c.txt"
+    later.write_bytes(b"never opened")
+    read = []
+    lock = threading.Lock()
+
+    def on_bytes(n):
+        with lock:
+            read.append(n)
+
+    start = time.monotonic()
+    gen = iter_hashes([small, big, later], workers=1, on_bytes=on_bytes)
+    assert next(gen)[0] == small
+    while sum(read) < 4 * CHUNK:  # the big file is being read
+        time.sleep(0.001)
+    gen.close()
+    stopped_after = time.monotonic() - start
+    at_close = sum(read)
+    time.sleep(0.3)
+    assert sum(read) == at_close, "a worker went on reading after close()"
+    assert at_close < 8 * 1024**3 and stopped_after < 5
+    assert at_close < 8 * 1024**3 - 1  # `later` was never read either: only the small file and part of the big one
+
+
+def test_keyboard_interrupt_in_the_consumer_stops_hashing(tmp_path):
+    first = tmp_path / "0.txt"
+    first.write_bytes(b"first")
+    files = [first] + [tmp_path / f"{i}.bin" for i in range(1, 4)]
+    for f in files[1:]:
+        with f.open("wb") as fh:  # sparse, 2 GiB each
+            fh.truncate(2 * 1024**3)
+    read = []
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), closing(iter_hashes(files, workers=2, on_bytes=read.append)) as results:
+        for _ in results:
+            raise KeyboardInterrupt
+    assert time.monotonic() - start < 2
+    assert sum(read) < 1024**3  # the workers stopped a few chunks into the big files
+
+
+def test_stop_event_interrupts_one_file(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(os.urandom(3 * CHUNK))
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(HashingStopped):
+        sha256_file(p, stop=stop)
