@@ -17,8 +17,12 @@ from tests.conftest import CASES
 
 pytestmark = pytest.mark.e2e
 
-HEADLINES = {"compromised": "AI Supply Chain Compromise Detected", "clean": "No Compromise Evidenced",
-             "suspicious": "Possible AI Supply Chain Compromise", "inconclusive": "Investigation Inconclusive"}  # fmt: skip
+HEADLINES = {
+    "compromised": "AI Supply Chain Compromise Detected",
+    "clean": "No Compromise Evidenced",
+    "suspicious": "Possible AI Supply Chain Compromise",
+    "inconclusive": "Investigation Inconclusive",
+}
 
 
 def page_text(path) -> str:

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.htmlkit import SEVERITY_COLOURS, html_table
 from workbench.conclusions.record import iso
+from workbench.htmlkit import SEVERITY_COLOURS, html_table
 from workbench.records import Severity
 from workbench.timeline.build import LANES, Timeline
 
