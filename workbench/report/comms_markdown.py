@@ -20,7 +20,7 @@ from typing import Any
 
 import jinja2
 
-from workbench.report.recommendations import iso
+from workbench.conclusions.record import iso
 
 __all__ = ["MAX_TEXT", "Md", "RenderedComm", "md_escape", "todo"]
 
