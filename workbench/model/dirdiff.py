@@ -279,6 +279,7 @@ def diff_model(
     chunk_elements: int = tdiff.CHUNK_ELEMENTS,
     suspect_hashes: Mapping[str, str] | None = None,
     reference_hashes: Mapping[str, str] | None = None,
+    progress: Any = None,
 ) -> ModelDiff:
     """Diff a suspect model (folder or single safetensors file) against a reference, or against its manifest.
 
@@ -292,6 +293,7 @@ def diff_model(
         suspect_hashes / reference_hashes: the folders' file digests when the caller already has them (an analysis
             builds them once from the custody intake and gives the same ones to the signature check); None: the
             folder is hashed here. Tensors and configs are always read from the files themselves.
+        progress: a :class:`workbench.progress.Progress` receiving the bytes of tensors compared per file, or None.
 
     Raises:
         EvidenceError: a path is missing, the two are not both files or both folders, or no manifest exists.
@@ -318,7 +320,7 @@ def diff_model(
         files = _diff_files(suspect, reference, model_id=model_id, display=display_prefix or suspect.name)
     result = ModelDiff(display_prefix or suspect.name, reference_prefix or reference.name, files,
                        findings=list(files.findings), warnings=list(files.warnings))  # fmt: skip
-    _diff_tensors(suspect, reference, result, model_id, display_prefix, ref_label, chunk_elements)
+    _diff_tensors(suspect, reference, result, model_id, display_prefix, ref_label, chunk_elements, progress)
     if suspect.is_dir():
         json_files = [p for p in files.paths("modified") if p.lower().endswith(".json")]
         changes, warns = configdiff.diff_configs(suspect, reference, json_files, display_prefix=display_prefix)
@@ -340,12 +342,16 @@ def _diff_files(suspect: Path, reference: Path, *, model_id: str, display: str) 
 
 
 def _diff_tensors(suspect: Path, reference: Path, result: ModelDiff, model_id: str, display_prefix: str,
-                  ref_label: str, chunk: int) -> None:  # fmt: skip
+                  ref_label: str, chunk: int, progress: Any = None) -> None:  # fmt: skip
     sus = _checkpoint_tensors(suspect, _model_files(suspect, []), display_prefix, result)
     ref = _checkpoint_tensors(reference, _model_files(reference, []), ref_label, result)
     vocab_dir = reference if reference.is_dir() else reference.parent
     vocab = configdiff.load_vocab(vocab_dir, result.warnings)
     diffs: list[tdiff.TensorDiff] = []
+    todo: dict[str, int] = {}  # bytes of the suspect's tensors to compare, per file (the progress counter)
+    for name in set(sus) & set(ref):
+        todo[sus[name][2]] = todo.get(sus[name][2], 0) + sus[name][1].nbytes
+    done = dict.fromkeys(todo, 0)
     for name in sorted(set(sus) | set(ref)):
         if name not in ref:
             spath, sinfo, sdisp = sus[name]
@@ -362,6 +368,10 @@ def _diff_tensors(suspect: Path, reference: Path, result: ModelDiff, model_id: s
         except (OSError, ValueError) as exc:
             result.warnings.append(EvidenceWarning(sdisp, None, f"tensor {name!r} not compared: {exc}"))
             continue
+        finally:
+            done[sdisp] += sinfo.nbytes
+            if progress is not None:
+                progress.task(f"tensor diff {sdisp}", done[sdisp], todo[sdisp])
         diffs.append(diff)
         if heat is not None:
             result.heat[name] = heat

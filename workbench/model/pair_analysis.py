@@ -185,7 +185,8 @@ def analyse_pair(
             if ref_path is not None:
                 out.diff = diff_model(folder_path, ref_path, model_id=pair.name, display_prefix=folder,
                                       reference_prefix=ref_shown, suspect_hashes=digests.of(folder_path, folder),
-                                      reference_hashes=digests.of(ref_path, ref_rel))  # fmt: skip
+                                      reference_hashes=digests.of(ref_path, ref_rel),
+                                      progress=ctx.progress)  # fmt: skip
                 out.compared_with = "reference copy"
                 out.folders_read += [ref_rel] if ref_rel else []
             elif signed_manifest:
