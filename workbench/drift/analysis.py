@@ -28,6 +28,7 @@ from workbench.drift.metrics import ALPHA, LEGACY_THRESHOLD, MIN_EFFECT, Baselin
 from workbench.drift.metrics import confidence_shift as _confidence_shift
 from workbench.drift.windows import window_table
 from workbench.estimates import ClassExcess, OutputShift, PredictionOutputs
+from workbench.parameters import value as option
 from workbench.records import Event, EvidenceWarning, Finding, Severity
 
 if TYPE_CHECKING:
@@ -444,9 +445,9 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     config = ctx.evidence.first("monitor_config")
     legacy = (config.meta.get("behavior_drift_threshold") if config else None) or LEGACY_THRESHOLD
     params = ctx.parameters or {}
-    report = analyse_stream(stream, baseline, window=str(params.get("drift_window", "1d")),
-                            alpha=float(params.get("drift_alpha", ALPHA)),
-                            min_effect=float(params.get("drift_min_effect", MIN_EFFECT)),
+    report = analyse_stream(stream, baseline, window=str(option(params, "drift_window")),
+                            alpha=float(option(params, "drift_alpha")),
+                            min_effect=float(option(params, "drift_min_effect")),
                             legacy_threshold=float(legacy))  # fmt: skip
     report.warnings = warnings + report.warnings
     inputs = [item.path for item in loaded] + ([base_file.path] if base_file is not None else [])
