@@ -106,3 +106,103 @@ def test_refuses_out_dir_inside_evidence_and_existing_ledger(run, tmp_path):
         custody.intake(Case.open(root), out)
     with pytest.raises(CustodyError, match="no custody ledger"):
         custody.verify(tmp_path / "nowhere")
+
+
+def _types(out):
+    return [json.loads(x)["type"] for x in (out / "custody.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def many(tmp_path):
+    root = tmp_path / "evidence"
+    root.mkdir()
+    for i in range(8):
+        (root / f"f{i}.txt").write_text(f"file {i}\n")
+    return root
+
+
+def _stop_after(monkeypatch, n, exc):
+    real = custody.iter_hashes
+
+    def hashes(paths, **kwargs):
+        for i, item in enumerate(real(paths, **kwargs)):
+            if i == n:
+                raise exc
+            yield item
+
+    monkeypatch.setattr(custody, "iter_hashes", hashes)
+
+
+def test_interrupted_intake_is_closed_as_incomplete_and_the_chain_holds(many, tmp_path, monkeypatch):
+    _stop_after(monkeypatch, 3, KeyboardInterrupt())
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        custody.intake(Case.open(many), out)
+    assert _types(out) == ["intake", "file", "file", "file", "intake_incomplete"]
+    ledger, broken = custody.Ledger.read(out / "custody.jsonl")
+    assert broken == []
+    assert ledger.entries[0]["files_expected"] == 8
+    assert ledger.entries[-1]["reason"] == "interrupted by Ctrl-C" and ledger.entries[-1]["files"] == 3
+    state = ledger.intake_state()
+    assert (state.complete, state.expected, state.recorded) == (False, 8, 3)
+    monkeypatch.undo()
+    result = custody.verify(out)
+    assert result.exit_code == 4 and not result.verified
+    assert result.added == []  # files the intake never reached are not "added evidence"
+    assert result.changed == [] and result.missing == [] and result.broken_links == []
+    assert _types(out)[-1] == "intake_incomplete", "a verification was recorded in an incomplete ledger"
+
+
+def test_failing_intake_says_why(many, tmp_path, monkeypatch):
+    _stop_after(monkeypatch, 5, RuntimeError("disk on fire"))
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        custody.intake(Case.open(many), out)
+    last = json.loads((out / "custody.jsonl").read_text().splitlines()[-1])
+    assert last["type"] == "intake_incomplete" and last["reason"] == "error: RuntimeError: disk on fire"
+    assert custody.verify(out).exit_code == 4
+
+
+def test_ledger_of_a_killed_intake_reads_incomplete(run):
+    _, out, _ = run
+    path = out / "custody.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))  # no intake_end: killed outright
+    result = custody.verify(out)
+    assert result.exit_code == 4 and "no closing entry" in result.intake.reason
+    assert result.to_dict()["intake"] == {"complete": False, "files_expected": 3, "files_recorded": 3,
+                                          "reason": result.intake.reason}  # fmt: skip
+
+
+def test_broken_chain_wins_over_incomplete(run):
+    _, out, _ = run
+    path = out / "custody.jsonl"
+    lines = path.read_text().splitlines()[:-1]
+    entry = json.loads(lines[1])
+    entry["size"] = 1
+    lines[1] = json.dumps(entry)
+    path.write_text("\n".join(lines) + "\n")
+    assert custody.verify(out).exit_code == 3
+
+
+def test_changed_evidence_in_an_incomplete_intake_is_still_listed(many, tmp_path, monkeypatch):
+    _stop_after(monkeypatch, 4, KeyboardInterrupt())
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        custody.intake(Case.open(many), out)
+    monkeypatch.undo()
+    (many / "f1.txt").write_text("changed\n")
+    result = custody.verify(out)
+    assert result.changed == ["f1.txt"] and result.exit_code == 4
+
+
+def test_intake_reports_bytes_hashed(tmp_path, monkeypatch):
+    from workbench import progress as progress_mod
+
+    monkeypatch.setattr(progress_mod, "BAR_MIN_BYTES", 0)
+    root = tmp_path / "evidence"
+    root.mkdir()
+    (root / "a.bin").write_bytes(b"a" * 3_000_000)
+    (root / "b.txt").write_text("b")
+    records = []
+    custody.intake(Case.open(root), tmp_path / "out", progress=progress_mod.Progress(records.append))
+    assert records[-1] == {"task": "custody intake: hashing", "done": 3_000_001, "total": 3_000_001}

@@ -3,15 +3,22 @@
 Each entry is a JSON object with ``seq``, ``type``, ``time``, its fields, ``prev`` (the previous entry's ``hash``;
 64 zeros for the first) and ``hash`` = SHA-256 of the entry's canonical JSON without ``hash``. Altering, removing
 or reordering any entry breaks the chain at that point. Entry types: ``intake`` (case root, incident id, tool
-version), ``file`` (path, size, sha256), ``skipped`` (path, reason), ``intake_end`` (counts), ``verify`` (result).
+version, ``files_expected``, ``bytes_expected``), ``file`` (path, size, sha256, role; written as each file is
+hashed), ``skipped`` (path, reason), ``intake_end`` (counts: the intake is complete), ``intake_incomplete``
+(``reason``, ``files`` recorded: the intake was interrupted or failed part-way), ``verify`` (result).
+
+An intake is complete only when its ledger holds ``intake_end``. One that was interrupted (Ctrl-C) or failed
+closes the ledger with ``intake_incomplete`` instead, so the chain stays verifiable; one killed outright has
+neither. :func:`verify` reports both as "intake incomplete" (exit status 4), never as changed evidence.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +26,11 @@ from typing import Any
 from workbench._version import __version__
 from workbench.case import Case, walk_tree
 from workbench.errors import CustodyError
-from workbench.hashing import hash_files
+from workbench.hashing import hash_files, iter_hashes
+from workbench.progress import SILENT, Progress
 from workbench.records import now_utc
 
-__all__ = ["LEDGER_NAME", "Ledger", "VerifyResult", "intake", "verify"]
+__all__ = ["LEDGER_NAME", "IntakeState", "Ledger", "VerifyResult", "intake", "verify"]
 
 LEDGER_NAME = "custody.jsonl"
 GENESIS = "0" * 64
@@ -51,10 +59,22 @@ class Ledger:
         self.entries.append(entry)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, sort_keys=True) + "\n")
-            if type_ in {"intake_end", "verify"}:
+            if type_ in {"intake_end", "intake_incomplete", "verify"}:
                 fh.flush()
                 os.fsync(fh.fileno())
         return entry
+
+    def intake_state(self) -> IntakeState:
+        """Whether the intake recorded in this ledger completed (see the module docstring)."""
+        start = self.entries[0] if self.entries else {}
+        expected = start.get("files_expected")
+        recorded = sum(1 for e in self.entries if e.get("type") == "file")
+        for entry in self.entries:
+            if entry.get("type") == "intake_end":
+                return IntakeState(True, expected, recorded, "")
+            if entry.get("type") == "intake_incomplete":
+                return IntakeState(False, expected, recorded, str(entry.get("reason") or "stopped"))
+        return IntakeState(False, expected, recorded, "no closing entry (the process was killed, or still runs)")
 
     @classmethod
     def read(cls, path: Path) -> tuple[Ledger, list[str]]:
@@ -98,12 +118,45 @@ class Ledger:
         return cls(path, entries), broken
 
 
-def intake(case: Case, out_dir: Path, *, progress: Callable[[str, int], None] | None = None) -> Ledger:
+@dataclass(frozen=True, slots=True)
+class IntakeState:
+    """How far a ledger's intake went.
+
+    Attributes:
+        complete: the ledger holds ``intake_end``.
+        expected: files the inventory listed (``files_expected`` of the intake entry; None in older ledgers).
+        recorded: ``file`` entries written.
+        reason: why it is incomplete ("interrupted by Ctrl-C", "error: ..."); "" when complete.
+    """
+
+    complete: bool
+    expected: int | None
+    recorded: int
+    reason: str
+
+    def describe(self) -> str:
+        """One sentence for a person."""
+        if self.complete:
+            return f"intake complete: {self.recorded} files recorded"
+        of = f" of {self.expected}" if self.expected is not None else ""
+        return f"intake incomplete ({self.reason}): {self.recorded}{of} files recorded before it stopped"
+
+
+def intake(case: Case, out_dir: Path, *, progress: Progress | None = None) -> Ledger:
     """Hash every evidence file (streaming, parallel) and write a new ledger into ``out_dir``.
+
+    Each file's entry is written as soon as it is hashed. An intake interrupted (Ctrl-C) or failing part-way closes
+    the ledger with an ``intake_incomplete`` entry (the chain stays intact) and re-raises.
+
+    Args:
+        case: the opened evidence tree.
+        out_dir: the run's output folder (created if needed; never inside the evidence).
+        progress: receives a byte counter while files are hashed (``custody intake: hashing``).
 
     Raises:
         CustodyError: ``out_dir`` lies inside the evidence tree, or a ledger already exists there.
     """
+    progress = progress or SILENT
     out_dir = Path(out_dir).resolve()
     if out_dir == case.root or case.root in out_dir.parents:
         raise CustodyError(f"{out_dir}: output folder is inside the evidence tree; choose one outside it")
@@ -112,28 +165,47 @@ def intake(case: Case, out_dir: Path, *, progress: Callable[[str, int], None] | 
     if path.exists():
         raise CustodyError(f"{path}: a custody ledger already exists; use a new output folder")
     ledger = Ledger(path)
+    expected_bytes = sum(f.size for f in case.files)
     ledger.append(
         "intake",
         case_root=str(case.root),
         incident_id=case.incident_id,
         workbench_version=__version__,
         files_expected=len(case.files),
+        bytes_expected=expected_bytes,
     )
-    abs_paths = {case.root / f.relpath: f for f in case.files}
-    results = hash_files(abs_paths, progress=(lambda p, n: progress(abs_paths[p].relpath, n)) if progress else None)
-    total = 0
-    hashed = 0
-    for path_abs, f in abs_paths.items():
-        res = results[path_abs]
-        if isinstance(res, OSError):
-            ledger.append("skipped", path=f.relpath, reason=f"unreadable: {res.strerror or res}")
-            continue
-        digest, size = res
-        ledger.append("file", path=f.relpath, size=size, sha256=digest, role=f.role)
-        total += size
-        hashed += 1
-    for w in case.warnings:
-        ledger.append("skipped", path=w.path, reason=w.reason)
+    by_path = {case.root / f.relpath: f for f in case.files}
+    lock = threading.Lock()
+    done = [0]
+
+    def on_bytes(n: int) -> None:
+        with lock:
+            done[0] += n
+            seen = done[0]
+        progress.task("custody intake: hashing", min(seen, expected_bytes), expected_bytes)
+
+    total = hashed = 0
+    try:
+        with contextlib.closing(iter_hashes(by_path, on_bytes=on_bytes)) as results:
+            for path_abs, res in results:
+                f = by_path[path_abs]
+                if isinstance(res, OSError):
+                    ledger.append("skipped", path=f.relpath, reason=f"unreadable: {res.strerror or res}")
+                    continue
+                digest, size = res
+                ledger.append("file", path=f.relpath, size=size, sha256=digest, role=f.role)
+                total += size
+                hashed += 1
+        progress.task("custody intake: hashing", expected_bytes, expected_bytes)
+        for w in case.warnings:
+            ledger.append("skipped", path=w.path, reason=w.reason)
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        reason = "interrupted by Ctrl-C" if interrupted else f"error: {type(exc).__name__}: {exc}"
+        # best effort: if even this cannot be written, the ledger has no closing entry and still reads incomplete
+        with contextlib.suppress(OSError):
+            ledger.append("intake_incomplete", reason=reason, files=hashed, bytes=total)
+        raise
     ledger.append("intake_end", files=hashed, bytes=total)
     return ledger
 
@@ -148,6 +220,8 @@ class VerifyResult:
         files: files recorded at intake.
         head: the ledger's head hash (before this verification is appended).
         case_root: where the evidence was re-hashed.
+        intake: how far the intake went; when it is incomplete, files it never reached are not listed as added
+            (only the recorded ones are re-hashed).
     """
 
     changed: list[str]
@@ -157,6 +231,7 @@ class VerifyResult:
     files: int
     head: str
     case_root: str
+    intake: IntakeState = field(default_factory=lambda: IntakeState(True, None, 0, ""))
 
     @property
     def evidence_intact(self) -> bool:
@@ -164,18 +239,30 @@ class VerifyResult:
 
     @property
     def verified(self) -> bool:
-        return self.evidence_intact and not self.broken_links
+        return self.evidence_intact and not self.broken_links and self.intake.complete
 
     @property
     def exit_code(self) -> int:
-        """0 intact; 1 evidence changed, missing or added; 3 ledger chain broken (takes precedence)."""
+        """0 intact; 1 evidence changed, missing or added; 4 intake incomplete; 3 ledger chain broken.
+
+        Precedence: a broken chain (3), then an incomplete intake (4), then changed evidence (1).
+        """
         if self.broken_links:
             return 3
+        if not self.intake.complete:
+            return 4
         return 0 if self.evidence_intact else 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "verified": self.verified,
+            "exit_code": self.exit_code,
+            "intake": {
+                "complete": self.intake.complete,
+                "files_expected": self.intake.expected,
+                "files_recorded": self.intake.recorded,
+                "reason": self.intake.reason,
+            },
             "files": self.files,
             "head": self.head,
             "changed": self.changed,
@@ -192,7 +279,7 @@ def verify(out_dir: Path, *, case_root: Path | None = None, record: bool = True)
     Args:
         out_dir: the run's output folder.
         case_root: where the evidence is now (default: the path recorded at intake).
-        record: append a ``verify`` entry to the ledger when its chain is intact.
+        record: append a ``verify`` entry to the ledger when its chain is intact and its intake complete.
 
     Raises:
         CustodyError: no ledger, or the evidence folder is gone.
@@ -205,6 +292,7 @@ def verify(out_dir: Path, *, case_root: Path | None = None, record: bool = True)
     if not root.is_dir():
         raise CustodyError(f"{root}: evidence folder recorded at intake is not there (pass --case DIR)")
     recorded = {e["path"]: e for e in ledger.entries if e.get("type") == "file"}
+    state = ledger.intake_state()
     current = {f.relpath for f in walk_tree(root, [])}
     results = hash_files(root / p for p in sorted(set(recorded) & current))
     changed = sorted(
@@ -215,13 +303,14 @@ def verify(out_dir: Path, *, case_root: Path | None = None, record: bool = True)
     result = VerifyResult(
         changed=changed,
         missing=sorted(set(recorded) - current),
-        added=sorted(current - set(recorded)),
+        added=sorted(current - set(recorded)) if state.complete else [],
         broken_links=broken,
         files=len(recorded),
         head=ledger.head,
         case_root=str(root),
+        intake=state,
     )
-    if record and not broken:
+    if record and not broken and state.complete:
         ledger.append(
             "verify",
             verified=result.verified,
