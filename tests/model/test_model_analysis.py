@@ -228,3 +228,12 @@ def test_no_model_folder_is_not_applicable(tmp_path):
     result = analyse(_context(root))
     assert result.not_applicable == "no model folder in the case" and result.findings == [] and result.inputs == []
     assert render(result) == ['<p class="wb-note">No model folder in the case; no artefact scan.</p>']
+
+
+def test_evidence_model_names_are_escaped_in_every_pair_heading(build):
+    build("models/suspect/alpha", signed=False)
+    root = build("models/suspect/<img src=x onerror=alert(1)>", signed=False)
+    result = analyse(_context(root))
+    assert [p.name for p in result.data["pairs"]] == ["<img src=x onerror=alert(1)>", "alpha"]
+    html = "".join(i for i in render(result) if isinstance(i, str))
+    assert "<img" not in html and "<h3>Model &lt;img src=x onerror=alert(1)&gt;</h3>" in html
