@@ -40,7 +40,7 @@ from re import _constants as C
 from re import _parser as sre_parse
 
 from workbench.logscan.engine import Scanner, ScanOptions
-from workbench.logscan.rules import builtin_rules
+from workbench.rulepack.rules import builtin_rules
 
 CHUNK_MIB = 32
 PLANTED = [

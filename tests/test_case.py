@@ -127,7 +127,7 @@ def _files(root, *relpaths):
 
 
 def test_every_model_folder_is_found_paired_and_marked_model(tree):
-    from workbench.model.pairs import ModelPair
+    from workbench.model_pairs import ModelPair
 
     _files(tree, "models/suspect/a/model.safetensors", "models/suspect/b/vocab.json", "models/reference/a/w.bin",
            "models/reference/c/config.json", "models/notes.txt")  # fmt: skip

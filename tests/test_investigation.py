@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import investigation as inv_mod
+from workbench import sections as inv_mod
 from workbench.investigation import Investigation
 from workbench.report.view import ReportView
 
@@ -46,7 +46,7 @@ def test_analysis_warnings_are_merged_once(case, tmp_path):
 
 
 def test_a_failing_analysis_is_isolated_counted_and_forbids_clean(case, tmp_path, monkeypatch):
-    monkeypatch.setitem(inv_mod.SECTIONS, "host", ("Host state", "workbench.no_such_module:analyse", None))
+    monkeypatch.setitem(inv_mod.SECTIONS, "host", inv_mod.Section("Host state", "workbench.no_such_module:analyse"))
     inv = Investigation.open(case, tmp_path / "out")
     assert "host" in inv.errors and "drift" in inv.results and "logs" in inv.results
     c = inv.conclusions

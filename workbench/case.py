@@ -2,7 +2,7 @@
 
 ``Case.open(path)`` walks the tree without following any symlink and without opening special files, records
 what it skipped, reads the optional ``case.yaml`` and finds the model folders, paired suspect with reference by
-folder name (:mod:`workbench.model.pairs`). Nothing is ever written into the evidence tree.
+folder name (:mod:`workbench.model_pairs`). Nothing is ever written into the evidence tree.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from workbench.errors import EvidenceError, MalformedEvidence
-from workbench.model.pairs import ModelPair, find_model_pairs
+from workbench.model_pairs import ModelPair, find_model_pairs
 from workbench.records import EvidenceWarning, Severity
 from workbench.timeparse import parse_timestamp, resolve_timezone
 
@@ -184,7 +184,7 @@ class Case:
         files: regular files, sorted by path (symlinks and special files excluded).
         warnings: what was skipped or normalised during inventory, with the reason.
         model_pairs: every model folder of the case, suspect paired with reference by folder name, the primary pair
-            first (see :mod:`workbench.model.pairs` for the rule).
+            first (see :mod:`workbench.model_pairs` for the rule).
         model_dirs: ``{"suspect": folder, "reference": folder}`` of the primary pair (roles it lacks are absent).
     """
 
@@ -238,7 +238,7 @@ class Case:
         return candidate
 
     def _find_model_pairs(self) -> list[ModelPair]:
-        """Every model folder, paired by name (see :mod:`workbench.model.pairs`); case.yaml names the primary."""
+        """Every model folder, paired by name (see :mod:`workbench.model_pairs`); case.yaml names the primary."""
         configured: dict[str, str | None] = {}
         for role in ("suspect", "reference"):
             value = getattr(self.meta, f"{role}_model")

@@ -46,7 +46,7 @@ STYLE = """
 
 
 def _redact(value: str) -> str:
-    from workbench.logscan.redact import redact  # the credential rules; imported on first use only
+    from workbench.rulepack.redact import redact  # the credential rules; imported on first use only
 
     return redact(value)
 

@@ -2,9 +2,9 @@
 and write every contract output. A library call that needs no notebook.
 
 :meth:`Investigation.open` does it all; the notebook (and JupyterLab) only show the result through
-:class:`workbench.report.view.ReportView`. Analyses are listed in :data:`SECTIONS`; each runs in isolation: one
-that raises does not stop the others, its error is recorded, shown in its section and counted in the coverage
-(a failed analysis is never taken for a clean one).
+:class:`workbench.report.view.ReportView`. Analyses are listed in :data:`workbench.sections.SECTIONS`; each runs in
+isolation: one that raises does not stop the others, its error is recorded, shown in its section and counted in
+the coverage (a failed analysis is never taken for a clean one).
 
 Outputs (contract, written by :meth:`Investigation.write_outputs` into the output folder, never into the
 evidence): ``findings.json``, ``timeline.jsonl``, ``comms/*.md``.
@@ -12,10 +12,8 @@ evidence): ``findings.json``, ``timeline.jsonl``, ``comms/*.md``.
 
 from __future__ import annotations
 
-import importlib
 import json
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -30,38 +28,30 @@ from workbench.conclusions import Conclusions, coverage_of, derive_conclusions
 from workbench.errors import EvidenceError
 from workbench.progress import SILENT, Progress
 from workbench.records import Event, EvidenceWarning, Finding, now_utc
+from workbench.sections import SECTIONS, resolve
 from workbench.timeline import Timeline, build_timeline, evidence_events, merge_events, write_timeline
 from workbench.timeparse import NAIVE_RULE
 
-__all__ = ["SECTIONS", "Investigation", "redact_text"]
+__all__ = ["Investigation", "redact_text"]
 
-#: section key -> (title, "module:analyse function", "module:render function" or None), in report order
-SECTIONS: dict[str, tuple[str, str, str | None]] = {
-    "model": ("Model forensics", "workbench.model.analysis:analyse", "workbench.model.analysis:render"),
-    "monitor": ("Monitor alerts", "workbench.checks.analysis:analyse_monitor_alerts", None),
-    "logs": ("Pipeline logs", "workbench.logscan:analyse", "workbench.logscan:render"),
-    "dependencies": ("Dependencies", "workbench.deps:analyse_dependencies", "workbench.deps:render_dependencies"),
-    "host": ("Host state", "workbench.host:analyse_host", "workbench.host:render_host"),
-    "drift": ("Behaviour drift", "workbench.drift:analyse", "workbench.drift:render"),
-}
 OUTPUTS = ("findings", "timeline", "comms")
 
 
 def redact_text(text: str) -> str:
     """Redact secrets in evidence text before it is written anywhere (the log scanner's credential rules)."""
-    from workbench.logscan.redact import redact
+    from workbench.rulepack.redact import redact
 
     return redact(text)
 
 
 def _redact_finding(f: Finding) -> Finding:
-    from workbench.logscan.redact import redact_data
+    from workbench.rulepack.redact import redact_data
 
     return replace(f, title=redact_text(f.title), detail=redact_text(f.detail), evidence=redact_data(dict(f.evidence)))
 
 
 def _redact_event(e: Event) -> Event:
-    from workbench.logscan.redact import redact_data
+    from workbench.rulepack.redact import redact_data
 
     return replace(e, message=redact_text(e.message), extra=redact_data(dict(e.extra)))
 
@@ -69,12 +59,6 @@ def _redact_event(e: Event) -> Event:
 def _problem(reason: str) -> str:
     """The kind of a warning, for de-duplication: its first words ("invalid UTF-8", "line longer than")."""
     return " ".join(reason.replace(",", " ").replace("(", " ").split()[:2]).lower()
-
-
-def resolve(spec: str) -> Callable[..., Any]:
-    """``"module:function"`` → the function."""
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(slots=True)
@@ -218,7 +202,7 @@ class Investigation:
             self.conclusions = derive_conclusions(
                 self.findings,
                 self.timeline.usable,
-                coverage_of({k: v[0] for k, v in SECTIONS.items()}, self.results, self.errors),
+                coverage_of({k: v.title for k, v in SECTIONS.items()}, self.results, self.errors),
                 meta=self.case.meta,
                 outputs=drift.outputs if drift is not None else None,
                 models=self.models,
@@ -282,8 +266,8 @@ class Investigation:
         Returns:
             ``{"findings": path, "timeline": path, "comms": folder}`` (also kept in :attr:`outputs`).
         """
-        from workbench.logscan.redact import redact_data
-        from workbench.report.comms import build_comms, write_comms
+        from workbench.comms.drafts import build_comms, write_comms
+        from workbench.rulepack.redact import redact_data
 
         with self.progress.stage("outputs"):
             doc = self.findings_document()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.logscan.matchers import hyperscan_available
+from workbench.rulepack.matchers import hyperscan_available
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "logs"
 MULTIFORMAT = DATA / "ci-multiformat.log"

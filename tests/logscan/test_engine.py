@@ -208,7 +208,7 @@ def test_invalid_utf8_found_by_the_scan_matches_the_decoder() -> None:
     """The hyperscan UTF-8 check reports the same first bad line as Python's decoder (seeded random samples)."""
     import random
 
-    from workbench.logscan.matchers import hyperscan_available
+    from workbench.rulepack.matchers import hyperscan_available
 
     if not hyperscan_available():
         pytest.skip("hyperscan not installed")
@@ -231,7 +231,7 @@ def test_invalid_utf8_found_by_the_scan_matches_the_decoder() -> None:
 
 def test_crafted_line_does_not_stall_the_hyperscan_path() -> None:
     """A 64 KiB line of repeated ``curl `` without a pipe: never proposed, so no regex backtracks over it."""
-    from workbench.logscan.matchers import hyperscan_available
+    from workbench.rulepack.matchers import hyperscan_available
 
     if not hyperscan_available():
         pytest.skip("hyperscan not installed")

@@ -17,7 +17,7 @@ from workbench.case import Case
 from workbench.cli import cli
 from workbench.collect import collect_evidence
 from workbench.logscan import Scanner, analyse, render
-from workbench.logscan.redact import MARK, mask, redact, redact_lines
+from workbench.rulepack.redact import MARK, mask, redact, redact_lines
 
 # every fake secret planted in ci-multiformat.log (see tests/data/logs/make_fixtures.py)
 SECRETS = [

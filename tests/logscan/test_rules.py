@@ -11,8 +11,8 @@ import pytest
 from workbench.atlas import TECHNIQUES
 from workbench.errors import RuleError
 from workbench.logscan.engine import Scanner, ScanOptions
-from workbench.logscan.redact import Redactor
-from workbench.logscan.rules import BUILTIN_DIR, builtin_rules, load_rule_file, load_rules
+from workbench.rulepack.redact import Redactor
+from workbench.rulepack.rules import BUILTIN_DIR, builtin_rules, load_rule_file, load_rules
 
 RULES = list(builtin_rules())
 FAMILIES = {"code-execution", "obfuscation", "reverse-shell-exfiltration", "package-index", "credentials",

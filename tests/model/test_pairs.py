@@ -1,11 +1,11 @@
-"""Pairing the model folders of a case (workbench.model.pairs) over inventories given as path lists.
+"""Pairing the model folders of a case (workbench.model_pairs) over inventories given as path lists.
 
 Case-level behaviour on real trees (symlinks, case.yaml, roles) is in tests/test_case.py.
 """
 
 from __future__ import annotations
 
-from workbench.model.pairs import ModelPair, discover_models, find_model_pairs, is_model_file
+from workbench.model_pairs import ModelPair, discover_models, find_model_pairs, is_model_file
 
 
 def _pairs(files, **kw):

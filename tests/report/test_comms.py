@@ -10,9 +10,7 @@ import jinja2
 import pytest
 import yaml
 
-from workbench.investigation import Investigation
-from workbench.records import Finding, Severity
-from workbench.report.comms import (
+from workbench.comms.drafts import (
     TEMPLATES,
     CommsContext,
     Md,
@@ -21,7 +19,9 @@ from workbench.report.comms import (
     todo,
     write_comms,
 )
-from workbench.report.resources import templates_dir
+from workbench.investigation import Investigation
+from workbench.records import Finding, Severity
+from workbench.resources import templates_dir
 
 SAMPLES = "evidence-samples"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -267,7 +267,7 @@ def plant(case) -> None:
 
 @pytest.mark.parametrize("redactor", ["fake", "workbench"])
 def test_planted_script_and_secret_do_not_appear_raw(tmp_path, redactor):
-    redact = pytest.importorskip("workbench.logscan.redact").redact if redactor == "workbench" else fake_redact
+    redact = pytest.importorskip("workbench.rulepack.redact").redact if redactor == "workbench" else fake_redact
     case, out = copy_case("poisoned-dependency", tmp_path)
     plant(case)
     inv = Investigation.open(case, out_dir=out)

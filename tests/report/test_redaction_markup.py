@@ -8,8 +8,8 @@ import nbformat
 import pandas as pd
 
 from workbench.htmlkit import html_table, text
-from workbench.logscan.redact import redact
 from workbench.report.render import OWN_CODE, WITHHELD, redact_notebook
+from workbench.rulepack.redact import redact
 
 HF = "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"
 GH = "ghp_0123456789abcdefghijABCDEFGHIJ012345"

@@ -20,10 +20,10 @@ import click
 from workbench.errors import RuleError
 from workbench.logscan.analysis import findings_from_scans
 from workbench.logscan.engine import Scanner, ScanOptions, printable
-from workbench.logscan.matchers import BACKENDS
-from workbench.logscan.redact import Redactor
-from workbench.logscan.rules import builtin_rules, load_rules
 from workbench.records import Severity
+from workbench.rulepack.matchers import BACKENDS
+from workbench.rulepack.redact import Redactor
+from workbench.rulepack.rules import builtin_rules, load_rules
 
 __all__ = ["command", "find_logs"]
 

@@ -29,7 +29,7 @@ def _fail(message: str) -> None:
 def _redactor() -> Callable[[str], str]:
     """The log scanner's secret redaction; the identity (with a warning on stderr) when it cannot be loaded."""
     try:
-        from workbench.logscan.redact import redact
+        from workbench.rulepack.redact import redact
 
         redact("")
     except (ImportError, WorkbenchError) as exc:

@@ -8,8 +8,8 @@ left as a visible ``[TO BE COMPLETED: ...]`` marker; nothing is invented. Each r
 
 This module's concern: the per-template field builders, :class:`CommsContext` and rendering. The Markdown-safe
 primitives and the escaping policy (:class:`Md`, :func:`todo`, :func:`md_escape`, :class:`RenderedComm`) live in
-:mod:`workbench.report.comms_markdown`; the facts gathered from the investigation (actions.log steps, containment,
-milestones, timeline rows, root cause, remaining actions) in :mod:`workbench.report.comms_facts`. Both are
+:mod:`workbench.comms.markdown`; the facts gathered from the investigation (actions.log steps, containment,
+milestones, timeline rows, root cause, remaining actions) in :mod:`workbench.comms.facts`. Both are
 re-exported here.
 """
 
@@ -24,11 +24,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from workbench._version import __version__
-from workbench.conclusions import iso
-from workbench.conclusions.indicators import defang
-from workbench.records import now_utc
-from workbench.report.comms_facts import MAX_TIMELINE_ROWS as MAX_TIMELINE_ROWS
-from workbench.report.comms_facts import (
+from workbench.comms.facts import MAX_TIMELINE_ROWS as MAX_TIMELINE_ROWS
+from workbench.comms.facts import (
     Facts,
     affected_text,
     duration_text,
@@ -39,8 +36,11 @@ from workbench.report.comms_facts import (
     timeline_rows,
     window_text,
 )
-from workbench.report.comms_markdown import _FRONT, _MARKER, Md, RenderedComm, _environment, md_escape, todo
-from workbench.report.comms_markdown import MAX_TEXT as MAX_TEXT
+from workbench.comms.markdown import _FRONT, _MARKER, Md, RenderedComm, _environment, md_escape, todo
+from workbench.comms.markdown import MAX_TEXT as MAX_TEXT
+from workbench.conclusions import iso
+from workbench.conclusions.indicators import defang
+from workbench.records import now_utc
 
 if TYPE_CHECKING:
     from workbench.investigation import Investigation
@@ -251,7 +251,7 @@ class CommsContext:
             inv: the investigation (its conclusions, case metadata, findings, events, custody ledger).
             update_number: the stakeholder update's number; default case.yaml ``comms.update_number``, else marked.
             now: the time of writing (UTC), for the elapsed time and the footer; default the conclusions' time.
-            redact: applied to every evidence string (e.g. ``workbench.logscan.redact.redact``); default identity.
+            redact: applied to every evidence string (e.g. ``workbench.rulepack.redact.redact``); default identity.
         """
         now = now or inv.generated_at or now_utc()
         ctx = cls(fields={}, redact=redact or _identity)
@@ -314,7 +314,7 @@ def _action(item: Any) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------------------------------- rendering
 def _comms_dir(templates_dir: str | Path | None) -> Path:
     if templates_dir is None:
-        from workbench.report.resources import templates_dir as packaged
+        from workbench.resources import templates_dir as packaged
 
         templates_dir = packaged()
     base = Path(templates_dir)
@@ -354,7 +354,7 @@ def build_comms(
     Returns:
         ``({name: RenderedComm}, warnings)``: the warnings name the case.yaml ``comms:`` keys that were ignored.
     """
-    from workbench.logscan.redact import redact
+    from workbench.rulepack.redact import redact
 
     ctx = CommsContext.from_investigation(inv, redact=redact)
     return render_comms(ctx, templates_dir), list(ctx.warnings)

@@ -4,7 +4,7 @@ Verdict, reasons, compromise start, exposure window, milestones, intervals and a
 :class:`workbench.conclusions.Conclusions`; the responders' containment steps from
 :func:`workbench.conclusions.response_steps` (the same reading the milestones used). This module turns them into
 the drafts' wording: the containment status, the timeline rows and the root-cause hypothesis. What the evidence
-does not say is left as a ``[TO BE COMPLETED: ...]`` marker (:func:`~workbench.report.comms_markdown.todo`).
+does not say is left as a ``[TO BE COMPLETED: ...]`` marker (:func:`~workbench.comms.markdown.todo`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from workbench.categories import group_of, is_incident
+from workbench.comms.markdown import Md, todo
 from workbench.conclusions import Conclusions, Exposure, Step, format_duration, iso, response_steps
 from workbench.records import Severity
-from workbench.report.comms_markdown import Md, todo
 
 if TYPE_CHECKING:
+    from workbench.comms.drafts import CommsContext
     from workbench.investigation import Investigation
-    from workbench.report.comms import CommsContext
 
 __all__ = ["MAX_TIMELINE_ROWS", "Facts", "facts_of", "window_text"]
 

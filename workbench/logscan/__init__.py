@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from workbench.logscan.analysis import analyse, render
 from workbench.logscan.engine import Scanner, printable
-from workbench.logscan.redact import Redactor, redact, redact_data, redact_lines
 from workbench.logscan.results import FileScan, LogMatch, RuleStats, ScanOptions
-from workbench.logscan.rules import Rule, RuleSet, builtin_rules, load_rule_file, load_rules
+from workbench.rulepack.redact import Redactor, redact, redact_data, redact_lines
+from workbench.rulepack.rules import Rule, RuleSet, builtin_rules, load_rule_file, load_rules
 
 __all__ = [
     "FileScan",

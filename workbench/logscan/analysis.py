@@ -21,9 +21,9 @@ import pandas as pd
 from workbench.analysis import AnalysisContext, AnalysisResult
 from workbench.grouping import MAX_EVENTS_PER_GROUP, MAX_EXAMPLE_CHARS, MAX_EXAMPLES
 from workbench.logscan.engine import FileScan, LogMatch, Scanner, ScanOptions
-from workbench.logscan.redact import Redactor
-from workbench.logscan.rules import RuleSet, builtin_rules, load_rules
 from workbench.records import Event, EvidenceWarning, Finding, Severity
+from workbench.rulepack.redact import Redactor
+from workbench.rulepack.rules import RuleSet, builtin_rules, load_rules
 
 __all__ = ["DETECTOR", "SECTION", "analyse", "findings_from_scans", "matches_frame", "render", "result_from_scans"]
 

@@ -2,13 +2,13 @@
 
 A file (plain or gzip, recognised by its magic bytes) is read in blocks of complete lines (1 MiB by default).
 Per block: over-long lines are cut to ``max_line_bytes`` and reported with their number; ANSI/terminal escape
-sequences are removed before matching; a candidate finder (:mod:`workbench.logscan.matchers`) proposes lines for all
+sequences are removed before matching; a candidate finder (:mod:`workbench.rulepack.matchers`) proposes lines for all
 rules at once, and with hyperscan also finds the first invalid UTF-8 sequence in the same pass (the ``re`` finder
 decodes the block instead); the first one per file is reported (bytes are replaced on output); each proposal is
 confirmed with the rule's own regex. Matched lines are decoded, stripped of control characters, given the
 timestamp they start with (:mod:`workbench.logscan.timestamps`), the CI step they belong to (GitHub Actions
 ``##[group]``, GitLab ``section_start``, Jenkins ``[Pipeline] { (stage)``), a few lines of context, and are
-redacted (:mod:`workbench.logscan.redact`) before they leave this module. A damaged gzip keeps every line read
+redacted (:mod:`workbench.rulepack.redact`) before they leave this module. A damaged gzip keeps every line read
 before the damage and adds one warning. Nothing from the evidence is ever executed.
 """
 
@@ -28,12 +28,12 @@ from typing import IO
 
 import numpy as np
 
-from workbench.logscan.matchers import Finder, Pattern, make_finder, resolve_backend
-from workbench.logscan.redact import Redactor
 from workbench.logscan.results import FileScan, LogMatch, RuleStats, ScanOptions
-from workbench.logscan.rules import Rule, RuleSet, builtin_rules
 from workbench.logscan.timestamps import line_timestamp
 from workbench.records import EvidenceWarning
+from workbench.rulepack.matchers import Finder, Pattern, make_finder, resolve_backend
+from workbench.rulepack.redact import Redactor
+from workbench.rulepack.rules import Rule, RuleSet, builtin_rules
 
 __all__ = ["FileScan", "LogMatch", "RuleStats", "ScanOptions", "Scanner", "printable"]
 

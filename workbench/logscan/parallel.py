@@ -25,7 +25,7 @@ from typing import IO
 
 from workbench.logscan.engine import _BAD_UTF8, Scanner, _head, _State, strip_ansi
 from workbench.logscan.results import FileScan, RuleStats, ScanOptions
-from workbench.logscan.rules import RuleSet
+from workbench.rulepack.rules import RuleSet
 
 __all__ = ["ChunkScan", "scan_parallel", "split_points"]
 

@@ -1,8 +1,8 @@
 """The "Model forensics" section: for every model of the case, artefact scan, diff against the reference (or the
 manifest), signature check.
 
-Models are the case's :class:`~workbench.model.pairs.ModelPair` objects (suspect and reference folders matched by
-name, see :mod:`workbench.model.pairs`); each is analysed by :mod:`workbench.model.pair_analysis`. Combines
+Models are the case's :class:`~workbench.model_pairs.ModelPair` objects (suspect and reference folders matched by
+name, see :mod:`workbench.model_pairs`); each is analysed by :mod:`workbench.model.pair_analysis`. Combines
 :mod:`workbench.model.scan` (what each file is and whether it can execute code), :mod:`workbench.model.dirdiff`
 (what changed, file by file and tensor by tensor) and :mod:`workbench.model.signatures` (whether the model was
 validly signed and still matches its signature). Nothing in the model folders is executed, imported or unpickled.
@@ -18,7 +18,7 @@ import pandas as pd
 from workbench.analysis import AnalysisContext, AnalysisResult, describe_data_files
 from workbench.errors import EvidenceError
 from workbench.model.pair_analysis import FolderDigests, PairResult, analyse_pair
-from workbench.model.pairs import ModelPair
+from workbench.model_pairs import ModelPair
 from workbench.records import EvidenceWarning, Finding, Severity
 
 __all__ = ["analyse", "find_public_key", "pairs_frame", "render"]
@@ -42,7 +42,7 @@ def find_public_key(ctx: AnalysisContext) -> Path | None:
 def analyse(ctx: AnalysisContext) -> AnalysisResult:
     """Scan every model folder, diff each pair against its reference (or its signed manifest), verify signatures.
 
-    Every :class:`~workbench.model.pairs.ModelPair` of the case is analysed (:func:`analyse_pair`); a folder with no
+    Every :class:`~workbench.model_pairs.ModelPair` of the case is analysed (:func:`analyse_pair`); a folder with no
     counterpart is scanned and signature-checked and says so in a warning (report and ``findings.json``). A
     ``--reference`` (``ctx.reference``) replaces the primary pair's reference only. File digests come from
     ``ctx.intake_hashes`` where the intake has them; each folder is hashed at most once per call otherwise.

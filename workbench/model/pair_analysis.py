@@ -17,7 +17,7 @@ import pandas as pd
 
 from workbench.checks.integrity import hash_model_dir, known_digests
 from workbench.errors import WorkbenchError
-from workbench.model.pairs import REFERENCE_LOCATION, SUSPECT_LOCATION, ModelPair
+from workbench.model_pairs import REFERENCE_LOCATION, SUSPECT_LOCATION, ModelPair
 from workbench.records import EvidenceWarning, Finding, Severity
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from workbench.records import EvidenceWarning, Finding
 
 if TYPE_CHECKING:
     from workbench.analysis import AnalysisContext, AnalysisResult
-    from workbench.model.pairs import ModelPair
+    from workbench.model_pairs import ModelPair
 
 __all__ = ["ModelScan", "analyse", "scan_case", "scan_model", "scanned_folder"]
 

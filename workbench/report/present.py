@@ -14,12 +14,12 @@ import pandas as pd
 from IPython.display import HTML
 
 from workbench.atlas import tactic_of, technique_name
+from workbench.comms.facts import affected_text, window_text
 from workbench.conclusions import iso
 from workbench.conclusions.indicators import defang
 from workbench.htmlkit import STYLE as _STYLE
 from workbench.htmlkit import badge, html_table, note, sev, text
 from workbench.records import Finding, Severity, to_frame
-from workbench.report.comms_facts import affected_text, window_text
 
 if TYPE_CHECKING:
     from pathlib import Path

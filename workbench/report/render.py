@@ -9,7 +9,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
-from workbench.report.resources import templates_dir
+from workbench.resources import templates_dir
 
 __all__ = ["TEMPLATE", "redact_notebook", "render_html"]
 
@@ -34,7 +34,7 @@ def redact_notebook(nb: nbformat.NotebookNode) -> int:
     Returns:
         How many output fields changed.
     """
-    from workbench.logscan.redact import redact, redact_data
+    from workbench.rulepack.redact import redact, redact_data
 
     changed = 0
     for cell in nb.cells:
@@ -63,7 +63,7 @@ def redact_notebook(nb: nbformat.NotebookNode) -> int:
 
 def _holds_secret(value: object, redact_data) -> bool:
     if isinstance(value, str):
-        from workbench.logscan.redact import redact
+        from workbench.rulepack.redact import redact
 
         return redact(value) != value
     return redact_data(value) != value

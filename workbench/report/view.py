@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import HTML
 
 from workbench.analysis import SectionView
-from workbench.investigation import SECTIONS, resolve
 from workbench.report import present
+from workbench.sections import SECTIONS, resolve
 
 if TYPE_CHECKING:
     from workbench.investigation import Investigation

@@ -15,7 +15,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workbench.logscan.rules import Rule
+    from workbench.rulepack.rules import Rule
 
 __all__ = ["MARK", "Redactor", "mask", "redact", "redact_data", "redact_lines"]
 
@@ -45,7 +45,7 @@ class Redactor:
     """
 
     def __init__(self, rules: Iterable[Rule], *, backend: str = "auto") -> None:
-        from workbench.logscan.matchers import Pattern, make_finder
+        from workbench.rulepack.matchers import Pattern, make_finder
 
         secret = [r for r in rules if r.is_secret]
         self._rules = [(r.text_regex, r.keep) for r in secret]
@@ -129,7 +129,7 @@ def _replace_key_body(m: re.Match[str]) -> str:
 
 @cache
 def _default() -> Redactor:
-    from workbench.logscan.rules import builtin_rules
+    from workbench.rulepack.rules import builtin_rules
 
     return Redactor(builtin_rules())
 

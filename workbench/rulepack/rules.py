@@ -1,6 +1,6 @@
 """Detection rules for pipeline logs: YAML data, validated on load.
 
-The workbench ships one rule file per family under ``workbench/logscan/rules/``. Analysts add folders of their own
+The workbench ships one rule file per family under ``workbench/rulepack/rules/``. Analysts add folders of their own
 (``--rules DIR``): a rule there replaces the shipped rule with the same id, ``enabled: false`` switches it off, and
 any other id is added. A rule file looks like::
 
@@ -24,7 +24,7 @@ any other id is added. A rule file looks like::
           no_match: ["curl -fsSL -o cosign https://github.com/sigstore/cosign/releases/..."]
 
 Credential rules (``category: secret_exposed``) capture the secret in a group named ``secret``; the redactor
-(:mod:`workbench.logscan.redact`) replaces that group everywhere the workbench writes. Patterns must not use inline
+(:mod:`workbench.rulepack.redact`) replaces that group everywhere the workbench writes. Patterns must not use inline
 global flags (use ``ignore_case``) nor back-references, so that every pattern can join the scanner's single
 combined pass. Every problem raises :class:`~workbench.errors.RuleError` naming the file and the rule.
 """
@@ -279,7 +279,7 @@ def _check_examples(rule: Rule, source: Path) -> None:
 
 
 def _mask(rule: Rule, text: str) -> str:
-    from workbench.logscan.redact import Redactor  # redact imports this module
+    from workbench.rulepack.redact import Redactor  # redact imports this module
 
     return Redactor([rule], backend="none").redact(text)
 
