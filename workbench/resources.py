@@ -6,7 +6,7 @@ from pathlib import Path
 
 __all__ = ["notebook_path", "templates_dir"]
 
-_PKG = Path(__file__).resolve().parent.parent
+_PKG = Path(__file__).resolve().parent
 _CANDIDATES = (_PKG.parent, _PKG / "_resources")
 
 
