@@ -86,3 +86,13 @@ def test_clean_verdict_says_the_alert_is_not_corroborated(tmp_path):
     assert reasons[1].sentence.startswith(
         "Not corroborated by any analysis: The integrity monitor raised 1 alert(s): BEHAVIOR_DRIFT"
     )
+
+
+def test_a_model_that_could_not_be_compared_is_a_limit_of_the_coverage(case, tmp_path):
+    shutil.rmtree(case / "models" / "reference")
+    for sig in (case / "models" / "suspect").glob("*/.signatures"):
+        shutil.rmtree(sig)
+    inv = Investigation.open(case, tmp_path / "out", write=False)
+    model = inv.conclusions.coverage["model"]
+    assert model.status == "analysed"
+    assert len(model.limits) == 1 and "was not compared (no reference copy and no signed manifest)" in model.limits[0]

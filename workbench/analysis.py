@@ -60,6 +60,8 @@ class AnalysisResult:
         inputs: the evidence files (relative to the case) the analysis read, for the coverage record.
         not_applicable: why the analysis had nothing to examine (no such evidence in the case), or None when it
             examined something. An analysis that found nothing in the evidence it read leaves this None.
+        limits: what it could not examine in the evidence it had (e.g. a model with no reference copy and no signed
+            manifest: its weights could not be compared), one sentence each.
     """
 
     section: str
@@ -71,6 +73,7 @@ class AnalysisResult:
     outputs: PredictionOutputs | None = None
     inputs: list[str] = field(default_factory=list)
     not_applicable: str | None = None
+    limits: list[str] = field(default_factory=list)
 
 
 class SectionView:

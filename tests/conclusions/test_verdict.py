@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.conclusions.conftest import coverage, finding, t
 from workbench.conclusions import derive_conclusions
 from workbench.conclusions.verdict import MAX_REASONS, decide
@@ -95,6 +97,14 @@ def test_conclusions_document_carries_coverage_and_reasons():
     doc = c.to_dict()
     assert doc["verdict"] == "compromised"
     assert doc["coverage"]["host"] == {"status": "failed", "title": "Host state", "detail": "RuntimeError: boom",
-                                       "files": []}  # fmt: skip
+                                       "files": [], "limits": []}  # fmt: skip
     assert doc["reasons"][0]["finding"] == c.reasons[0].finding
     assert [g.section for g in c.gaps] == ["host"]
+
+
+def test_a_suspected_model_that_could_not_be_compared_is_inconclusive():
+    cov = coverage()
+    cov["model"] = replace(cov["model"], limits=("m1 was not compared",))
+    verdict, reasons = decide([alert("FILE_TAMPERED")], cov)
+    assert verdict == "inconclusive" and "only partly examined: m1 was not compared" in reasons[0].sentence
+    assert decide([], cov)[0] == "clean"  # without a suspicion on the model, a limit alone does not forbid clean

@@ -21,17 +21,18 @@ def coverage_of(
         errors: sections whose analysis raised.
 
     A section is ``failed`` when it raised, ``not_applicable`` when its result says so (no such evidence), else
-    ``analysed``; ``files`` are the evidence files the result says it read.
+    ``analysed``; ``files`` are the evidence files the result says it read, ``limits`` what it could not examine.
     """
     out: dict[str, Coverage] = {}
     for key, title in titles.items():
         result = results.get(key)
         files = tuple(result.inputs) if result is not None else ()
+        limits = tuple(result.limits) if result is not None else ()
         if key in errors:
             exc = errors[key]
             out[key] = Coverage(key, title, "failed", f"{type(exc).__name__}: {exc}", files)
         elif result is not None and result.not_applicable:
             out[key] = Coverage(key, title, "not_applicable", result.not_applicable, files)
         else:
-            out[key] = Coverage(key, title, "analysed", "", files)
+            out[key] = Coverage(key, title, "analysed", "", files, limits)
     return out

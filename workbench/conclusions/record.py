@@ -85,6 +85,7 @@ class Coverage:
         status: ``analysed``, ``not_applicable`` (no such evidence in the case) or ``failed``.
         detail: why not applicable, or the error; empty when analysed.
         files: the evidence files it read (relative to the case).
+        limits: what it could not examine in the evidence it had (an analysed section may still have limits).
     """
 
     section: str
@@ -92,9 +93,11 @@ class Coverage:
     status: str
     detail: str = ""
     files: tuple[str, ...] = ()
+    limits: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "title": self.title, "detail": self.detail, "files": list(self.files)}
+        return {"status": self.status, "title": self.title, "detail": self.detail, "files": list(self.files),
+                "limits": list(self.limits)}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ Rules:
 * ``compromised``: a critical finding about the incident (categories of :data:`workbench.categories.GROUPS`).
 * ``suspicious``: otherwise a high or medium one.
 * ``inconclusive``: otherwise, when the evidence cannot support "clean": an analysis failed, or the analyses that
-  would have seen the suspected kind of compromise had nothing to examine. The suspected kind comes from the
+  would have seen the suspected kind of compromise had nothing to examine or could examine it only in part (their
+  ``limits``, e.g. a model with no reference copy and no signed manifest). The suspected kind comes from the
   monitor's alerts (:data:`ALERT_SECTIONS`); with no alert, it is any AI supply-chain compromise, which needs at
   least the model or the dependencies examined (:data:`ANY_COMPROMISE`).
 * ``clean``: otherwise.
@@ -124,6 +125,8 @@ def decide(findings: list[Finding], coverage: Mapping[str, Coverage]) -> tuple[s
             if c is not None and c.status == "not_applicable":
                 gaps.append(Reason(f"Suspected by {why}, but there was nothing to examine for it: "
                                    f"{c.title.lower()}: {c.detail}."))  # fmt: skip
+            elif c is not None and c.limits:
+                gaps.append(Reason(f"Suspected by {why}, but only partly examined: {'; '.join(c.limits)}."))
     elif not any(coverage.get(s) is not None and coverage[s].status == "analysed" for s in ANY_COMPROMISE):
         missing = "; ".join(f"{coverage[s].title.lower()}: {coverage[s].detail}" for s in ANY_COMPROMISE
                             if s in coverage)  # fmt: skip

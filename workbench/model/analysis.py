@@ -94,6 +94,10 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     prefixes = tuple(folder + "/" for pr in done for folder in pr.folders_read)
     inputs = {f.relpath for f in ctx.case.files if f.relpath.startswith(prefixes)}
     result.inputs = sorted(inputs | {key_rel}) if key_rel else sorted(inputs)
+    for pr in done:
+        if pr.pair.suspect and pr.compared_with == "nothing":
+            result.limits.append(f"{pr.name} was not compared (no reference copy and no signed manifest): edited "
+                                 "weights or replaced files could not be seen")  # fmt: skip
     scan_text = summarise(primary.scan) if primary.scan is not None else ""
     result.summary = f"{scan_text} {_pair_sentence(primary)}".strip()
     if len(done) > 1:
