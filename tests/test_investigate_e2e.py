@@ -39,15 +39,24 @@ def run_case(name: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
+#: how each bundled case is run once for the whole module: the tampered case as a CI gate would run it
+ARGS = {"tampered-weights": ("--json", "--fail-on", "high"), "poisoned-dependency": ("--json",), "false-alarm": ()}
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def procs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
     results = {}
-    for name in ("tampered-weights", "poisoned-dependency", "false-alarm"):
-        proc = run_case(name, base / name)
-        assert proc.returncode == 0, proc.stderr
-        results[name] = base / name
+    for name, extra in ARGS.items():
+        proc = run_case(name, base / name, *extra)
+        assert proc.returncode == (1 if "--fail-on" in extra else 0), proc.stderr
+        results[name] = (base / name, proc)
     return results
+
+
+@pytest.fixture(scope="module")
+def runs(procs):
+    return {name: out for name, (out, _) in procs.items()}
 
 
 def load(out: Path) -> dict:
@@ -134,12 +143,22 @@ def test_custody_verify_detects_tampering_after_run(runs, tmp_path):
 
 
 def test_failing_cell_still_writes_report(tmp_path):
-    out = tmp_path / "out"
-    proc = run_case("false-alarm", out, "--reference", str(tmp_path / "no-such-model"))
-    assert proc.returncode == 3
-    assert "notebook cell" in proc.stderr and "EvidenceError" in proc.stderr
-    html = (out / "report.html").read_text()
-    assert "reference model folder does not exist" in html
+    import nbformat
+
+    from workbench.report import runner
+    from workbench.resources import notebook_path
+
+    nb = nbformat.read(notebook_path(), as_version=4)
+    setup = next(i for i, c in enumerate(nb.cells) if "wb.setup(" in c.source)
+    nb.cells.insert(setup + 1, nbformat.v4.new_code_cell('raise RuntimeError("planted failure")'))
+    planted = tmp_path / "investigate.ipynb"
+    nbformat.write(nb, planted)
+    result = runner.investigate(SAMPLES / "false-alarm", tmp_path / "out", notebook=planted)
+    assert result.error is not None and result.exit_code() == 3
+    assert result.error.ename == "RuntimeError" and "planted failure" in str(result.error)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "planted failure" in html and ">Summary" in html  # the cells after the failing one still ran
+    assert load(tmp_path / "out")["verdict"] == "clean"
 
 
 @pytest.mark.parametrize(
@@ -241,3 +260,78 @@ def test_report_has_summary_sections_and_appendix(runs, name):
     assert "Executed notebook SHA-256" in html
     doc = load(runs[name])
     assert doc["analysis_errors"] == {}
+
+
+STAGE = re.compile(r"^[a-z][a-z ]*: (?:\d+\.\d\d s(?: \([^\n]*\))?|started \([^\n]*\))$")
+
+
+def test_json_is_one_document_on_stdout(procs):
+    for name, (out, proc) in procs.items():
+        if "--json" not in ARGS[name]:
+            assert not proc.stdout.lstrip().startswith("{")
+            continue
+        doc = json.loads(proc.stdout)  # all of stdout
+        findings = load(out)
+        assert doc["verdict"] == findings["verdict"] and doc["conclusions"] == findings["conclusions"]
+        assert doc["coverage"] == findings["conclusions"]["coverage"]
+        assert doc["exit_status"]["code"] == proc.returncode and doc["exit_status"]["meaning"]
+        outputs = doc["outputs"]
+        assert outputs["report_pdf"] is None
+        for key, filename in (("report_html", "report.html"), ("findings_json", "findings.json"),
+                              ("timeline_jsonl", "timeline.jsonl"), ("comms_dir", "comms"),
+                              ("custody_ledger", "custody.jsonl"), ("report_ipynb", "report.ipynb")):  # fmt: skip
+            assert Path(outputs[key]) == out / filename and Path(outputs[key]).exists(), key
+        assert doc["custody"]["head"] == findings["custody"]["head"]
+
+
+def test_every_stage_reports_its_duration_on_stderr(procs):
+    from workbench.sections import SECTIONS
+
+    expected = ["custody intake", "evidence loaders", *(s.title.lower() for s in SECTIONS.values()),
+                "timeline and conclusions", "outputs", "notebook", "html report"]  # fmt: skip
+    for name, (_, proc) in procs.items():
+        lines = proc.stderr.splitlines()
+        stages = [line.split(":")[0] for line in lines if STAGE.match(line) and "started (" not in line]
+        assert stages == expected, name
+        if "--json" in ARGS[name]:
+            assert [s["stage"] for s in json.loads(proc.stdout)["stages"]] == expected
+        others = [line for line in lines if not STAGE.match(line)]
+        if "--fail-on" not in ARGS[name]:
+            assert others == [], f"{name}: stderr holds more than stage lines: {others}"
+
+
+def test_fail_on_says_which_findings_tripped_it(procs):
+    from workbench.categories import NOT_INCIDENT
+
+    out, proc = procs["tampered-weights"]
+    rank = {"critical": 0, "high": 1}
+    expected = sorted((f for f in load(out)["findings"] if f["severity"] in rank and f["category"] not in NOT_INCIDENT),
+                      key=lambda f: rank[f["severity"]])  # fmt: skip
+    assert len(expected) > 10
+    lines = [line for line in proc.stderr.splitlines() if not STAGE.match(line)]
+    assert lines[0] == f"workbench: --fail-on high: {len(expected)} finding(s) at or above high:"
+    listed = [line.split(None, 2) for line in lines[1:11]]
+    assert [(i, sev) for i, sev, _ in listed] == [(f["id"], f["severity"]) for f in expected[:10]]
+    assert listed[0][2] == expected[0]["title"]
+    assert lines[11].strip() == f"... and {len(expected) - 10} more (findings.json lists them all)"
+    assert len(lines) == 12
+    doc = json.loads(proc.stdout)["fail_on"]
+    assert doc["count"] == len(expected) and [f["id"] for f in doc["findings"]] == [f["id"] for f in expected]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["-p", "drift_windw=1h"], "unknown option; valid options: network_allowlist"),
+        (["-p", "drift_alpha=often"], "expected a number"),
+        (["--reference", "/no/such/model"], "reference model folder does not exist"),
+        (["--reference", "README.md"], "reference is not a folder"),
+    ],
+)
+def test_invalid_input_is_refused_before_intake(extra, needle, tmp_path):
+    out = tmp_path / "o"
+    proc = subprocess.run([*WORKBENCH, "investigate", str(SAMPLES / "false-alarm"), "--out", str(out), *extra,
+                           "--json"], cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and needle in proc.stderr
+    assert not out.exists(), "something was written before the input was checked"

@@ -34,4 +34,4 @@ def test_one_library_call_per_cell(path):
 
 def test_papermill_sees_every_parameter():
     params = papermill.inspect_notebook(str(NOTEBOOKS[0].parent / "investigate.ipynb"))
-    assert list(params) == ["CASE_DIR", "OUT_DIR", "REFERENCE", "OPTIONS"]
+    assert list(params) == ["CASE_DIR", "OUT_DIR", "REFERENCE", "OPTIONS", "PROGRESS_FILE"]

@@ -23,14 +23,21 @@ def _reads() -> dict[str, set[str]]:
     return found
 
 
+def _section_files(key: str) -> tuple[str, ...]:
+    """Where a section's analysis lives: its module file, or its package folder."""
+    from workbench.sections import SECTIONS
+
+    module = SECTIONS[key].analyse.partition(":")[0].replace(".", "/")
+    return (f"{module}.py", f"{module}/")
+
+
 def test_every_option_an_analysis_reads_is_registered_and_every_registered_one_is_read():
     reads = _reads()
     assert set(reads) - set(REGISTRY) == set(), "an analysis reads an option the registry does not know"
     assert set(REGISTRY) - set(reads) == set(), "a registered option no analysis reads"
-    sections = {"host": "workbench/host.py", "dependencies": "workbench/deps.py",
-                "drift": "workbench/drift/analysis.py", "logs": "workbench/logscan/analysis.py"}  # fmt: skip
     for name, p in REGISTRY.items():
-        assert sections[p.section] in reads[name], f"{name} is said to be read by {p.section}"
+        where = _section_files(p.section)
+        assert any(f == where[0] or f.startswith(where[1]) for f in reads[name]), f"{name} is not read by {p.section}"
 
 
 def test_defaults_are_the_analyses_defaults():
@@ -44,6 +51,25 @@ def test_defaults_are_the_analyses_defaults():
     assert value({"drift_alpha": 0.01}, "drift_alpha") == 0.01
     with pytest.raises(KeyError):
         value({}, "not_registered")
+
+
+@pytest.mark.parametrize(
+    "text", ["1h", "30min", "1d", " 2 days ", "15s", "500", "1", "0", "-1", "0h", "1w", "fortnight", "1.5h", "", "h"]
+)
+def test_window_check_agrees_with_the_drift_analysis(text):
+    from workbench.drift.windows import parse_window
+
+    try:
+        parse_window(text)
+        accepted = True
+    except ValueError:
+        accepted = False
+    try:
+        validate({"drift_window": text})
+        checked = True
+    except ParameterError:
+        checked = False
+    assert checked == accepted
 
 
 def test_cli_text_is_parsed_by_kind(tmp_path):

@@ -2,8 +2,9 @@
 
 Exit status (contract): 0 the command did its job (whatever it found); 1 the evidence shows findings at or above
 ``--fail-on``; 2 usage error or unusable input, with a one-line reason on stderr. ``custody verify`` adds 1 for
-changed, missing or added evidence and 3 for a broken ledger chain; ``investigate`` exits 3 when a notebook cell
-failed (the report is still written and shows the error).
+changed, missing or added evidence, 3 for a broken ledger chain and 4 for an incomplete intake; ``investigate``
+(:mod:`workbench.commands.investigate`) exits 3 when an analysis or a notebook cell failed (the report is still
+written and shows the error) and 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -14,30 +15,19 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
 from workbench._version import __version__
-from workbench.errors import ReportError, WorkbenchError
+from workbench.errors import WorkbenchError
 
-SEVERITY_ORDER = ["critical", "high", "medium", "low", "info"]
+
+def _printable(text: object) -> str:
+    """Evidence-derived text (file names) with control characters escaped: no terminal escapes from evidence."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"workbench: error: {message}", err=True)
+    click.echo(f"workbench: error: {_printable(message)}", err=True)
     sys.exit(code)
-
-
-def _parse_params(pairs: tuple[str, ...]) -> dict[str, object]:
-    params: dict[str, object] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.isidentifier():
-            raise click.BadParameter(f"{pair!r} is not NAME=VALUE with NAME a Python identifier", param_hint="-p")
-        try:
-            params[name] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
-            params[name] = value
-    return params
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,48 +38,6 @@ def cli(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-
-
-@cli.command()
-@click.argument("case_dir", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default: out/<incident id>).")
-@click.option("--reference", type=click.Path(path_type=Path), help="Known-good model folder to compare against.")
-@click.option("-p", "--parameter", "params", multiple=True, metavar="NAME=VALUE", help="Extra notebook parameter.")
-@click.option("--fail-on", type=click.Choice(SEVERITY_ORDER[:3]), help="Exit 1 when a finding reaches this severity.")
-@click.option("--pdf", is_flag=True, help="Also print report.pdf (A4) with headless Chromium.")
-def investigate(
-    case_dir: Path,
-    out_dir: Path | None,
-    reference: Path | None,
-    params: tuple[str, ...],
-    fail_on: str | None,
-    pdf: bool,
-) -> None:
-    """Investigate CASE_DIR: custody intake, analyses, report.html and findings.json."""
-    from workbench.report.runner import investigate as run
-
-    parameters = _parse_params(params)
-    try:
-        result = run(
-            case_dir,
-            out_dir,
-            reference=reference,
-            parameters=parameters,
-            pdf=pdf,
-            progress=lambda msg: click.echo(msg, err=True),
-        )
-    except ReportError as exc:
-        _fail(f"{exc} (report written with the error shown)", 3)
-    except WorkbenchError as exc:
-        _fail(str(exc))
-    click.echo(f"verdict: {result.verdict}")
-    click.echo(f"report: {result.html}")
-    click.echo(f"findings: {result.findings}")
-    if fail_on:
-        doc = json.loads(result.findings.read_text(encoding="utf-8"))
-        worst = SEVERITY_ORDER.index(fail_on)
-        if any(SEVERITY_ORDER.index(f["severity"]) <= worst for f in doc["findings"]):
-            sys.exit(1)
 
 
 @cli.group()
@@ -104,7 +52,8 @@ def custody() -> None:
 def custody_verify(out_dir: Path, case_root: Path | None, as_json: bool) -> None:
     """Re-hash the evidence recorded in OUT_DIR/custody.jsonl and check the ledger's chain.
 
-    Exit 0 intact, 1 evidence changed/missing/added, 3 ledger chain broken, 2 no usable ledger.
+    Exit 0 intact, 1 evidence changed/missing/added, 4 intake incomplete (interrupted or failed part-way: the
+    ledger cannot vouch for the evidence), 3 ledger chain broken, 2 no usable ledger.
     """
     from workbench.custody import verify
 
@@ -117,9 +66,11 @@ def custody_verify(out_dir: Path, case_root: Path | None, as_json: bool) -> None
     else:
         for label, items in (("changed", result.changed), ("missing", result.missing), ("added", result.added)):
             for item in items:
-                click.echo(f"{label}: {item}")
+                click.echo(f"{label}: {_printable(item)}")
         for broken in result.broken_links:
             click.echo(f"ledger broken: {broken}")
+        if not result.intake.complete:
+            click.echo(f"{result.intake.describe()}; this ledger cannot vouch for the evidence")
         state = "verified" if result.verified else "NOT verified"
         click.echo(f"custody {state}: {result.files} files at intake, ledger head {result.head}")
     sys.exit(result.exit_code)

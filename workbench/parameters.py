@@ -15,6 +15,7 @@ kernel does not run in the caller's folder).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,13 +99,22 @@ def _distance(raw: Any) -> float:
     return x
 
 
+#: the drift analysis' window grammar (:func:`workbench.drift.windows.parse_window`; a test keeps the two equal)
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hour|d|day)s?\s*$", re.IGNORECASE)
+
+
 def _window(raw: Any) -> str | int:
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise ValueError("expected a duration such as 1h, 30min, 1d or a count such as 500")
-    from workbench.drift.windows import parse_window  # the drift analysis' own parser (imported only when given)
-
-    parse_window(raw)
-    return raw.strip() if isinstance(raw, str) else raw
+    text = str(raw).strip()
+    if text.isdigit():
+        if int(text) < 1:
+            raise ValueError(f"window {raw!r}: a count of predictions must be at least 1")
+        return raw if isinstance(raw, int) else text
+    m = _DURATION.match(text)
+    if not m or int(m.group(1)) < 1:
+        raise ValueError(f"window {raw!r} is not a duration such as 1h, 30min, 1d or a count such as 500")
+    return text
 
 
 def _folders(raw: Any) -> list[str]:

@@ -9,6 +9,8 @@ from IPython.display import HTML, display
 
 from workbench.htmlkit import STYLE
 from workbench.investigation import Investigation
+from workbench.parameters import validate
+from workbench.progress import SILENT, FileSink, Progress
 from workbench.report import plotly_offline
 from workbench.report.render import OWN_CODE
 from workbench.report.view import ReportView
@@ -21,16 +23,28 @@ def setup(
     out_dir: str | Path | None = None,
     reference: str | Path | None = None,
     options: dict[str, Any] | None = None,
+    progress_file: str | Path | None = None,
 ) -> ReportView:
     """Prepare the kernel for an offline report, run the investigation and return what the cells show.
 
-    Activates the offline plotly renderer, embeds plotly.js and the report's styles once, then runs the
-    investigation (:meth:`~workbench.investigation.Investigation.open`: custody intake unless this run's ledger
-    already exists in ``out_dir``, every analysis, the conclusions, and the contract outputs written).
+    Checks the options (:func:`workbench.parameters.validate`), activates the offline plotly renderer, embeds
+    plotly.js and the report's styles once, then runs the investigation
+    (:meth:`~workbench.investigation.Investigation.open`: custody intake unless this run's ledger already exists in
+    ``out_dir``, every analysis, the conclusions, and the contract outputs written).
+
+    Args:
+        case_dir / out_dir / reference / options: the notebook's parameters.
+        progress_file: a JSON-lines file receiving the run's stages (:class:`~workbench.progress.FileSink`), which
+            ``workbench investigate`` follows; empty or None: silent.
 
     Returns:
         The :class:`~workbench.report.view.ReportView`; its ``investigation`` is the run.
+
+    Raises:
+        ParameterError: an unknown option or a value of the wrong kind.
     """
+    checked = validate(options)
+    progress = Progress(FileSink(Path(progress_file))) if progress_file else SILENT
     plotly_offline.activate()
     display(HTML(STYLE + plotly_offline.plotlyjs_html()), metadata={OWN_CODE: True})
-    return ReportView(Investigation.open(case_dir, out_dir or None, reference or None, options or {}))
+    return ReportView(Investigation.open(case_dir, out_dir or None, reference or None, checked, progress=progress))
