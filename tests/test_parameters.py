@@ -102,7 +102,7 @@ def test_unknown_name_lists_every_valid_one():
     with pytest.raises(ParameterError) as err:
         parse_assignments(["drift_windw=1h"])
     message = str(err.value)
-    assert "drift_windw" in message and "unknown" in message
+    assert "drift_windw" in message and "unknown" in message and "did you mean drift_window?" in message
     assert all(name in message for name in REGISTRY)
 
 

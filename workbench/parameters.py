@@ -15,6 +15,7 @@ kernel does not run in the caller's folder).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -154,7 +155,9 @@ def register(parameter: Parameter) -> None:
 
 
 def _unknown(name: str) -> ParameterError:
-    return ParameterError(name, f"unknown option; valid options: {', '.join(REGISTRY)}")
+    close = difflib.get_close_matches(name.lower(), REGISTRY, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return ParameterError(name, f"unknown option; {hint}valid options: {', '.join(REGISTRY)}")
 
 
 def _check(name: str, raw: Any) -> Any:
