@@ -206,3 +206,16 @@ def test_intake_reports_bytes_hashed(tmp_path, monkeypatch):
     records = []
     custody.intake(Case.open(root), tmp_path / "out", progress=progress_mod.Progress(records.append))
     assert records[-1] == {"task": "custody intake: hashing", "done": 3_000_001, "total": 3_000_001}
+
+
+def test_a_run_never_reuses_an_incomplete_ledger(many, tmp_path, monkeypatch):
+    from workbench.errors import EvidenceError
+    from workbench.investigation import Investigation
+
+    _stop_after(monkeypatch, 2, KeyboardInterrupt())
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        custody.intake(Case.open(many), out)
+    monkeypatch.undo()
+    with pytest.raises(EvidenceError, match=r"intake incomplete \(interrupted by Ctrl-C\): 2 of 8 files"):
+        Investigation.open(many, out)

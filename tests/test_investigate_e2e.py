@@ -322,7 +322,7 @@ def test_fail_on_says_which_findings_tripped_it(procs):
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
-        (["-p", "drift_windw=1h"], "unknown option; valid options: network_allowlist"),
+        (["-p", "drift_windw=1h"], "valid options: network_allowlist, model_servers"),
         (["-p", "drift_alpha=often"], "expected a number"),
         (["--reference", "/no/such/model"], "reference model folder does not exist"),
         (["--reference", "README.md"], "reference is not a folder"),

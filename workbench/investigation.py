@@ -132,6 +132,8 @@ class Investigation:
             ledger, broken = custody.Ledger.read(ledger_path)
             if broken:
                 raise EvidenceError(ledger_path, "custody ledger chain is broken: " + "; ".join(broken[:3]))
+            if not (state := ledger.intake_state()).complete:
+                raise EvidenceError(ledger_path, f"{state.describe()}; use a new output folder")
         else:
             with progress.stage("custody intake"):
                 ledger = custody.intake(case, out)

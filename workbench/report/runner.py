@@ -310,6 +310,7 @@ def investigate(
                 raise MissingTool(f"--pdf needs Chromium, which was not found; {INSTALL_HINT}")
         out = resolved
         if replace:
+            current = "--force removal"
             shutil.rmtree(out)
         current = "custody intake"
         with prog.stage(current) as info:
