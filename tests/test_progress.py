@@ -45,6 +45,9 @@ def test_console_bar_updates_in_place_and_is_cleared_before_a_line():
     p = Progress(ConsoleSink(stream, bar=True))
     p.task("tensor diff models/suspect/m/model.safetensors", 2**29, 2**30)
     assert stream.getvalue().startswith("\r") and "50%" in stream.getvalue() and "\n" not in stream.getvalue()
+    p.task("tensor diff models/suspect/a-model-with-a-very-long-name-v2.1/model-00001-of-00002.safetensors", 1, 2**30)
+    line = stream.getvalue().split("\r")[-1]
+    assert line.startswith("tensor diff …") and "model-00001-of-00002.safetensors [" in line
     with p.stage("model forensics"):
         pass
     tail = stream.getvalue().split("\r")[-1]

@@ -176,6 +176,7 @@ class ConsoleSink:
     """
 
     WIDTH = 28
+    LABEL = 50
 
     def __init__(self, stream: TextIO | None = None, *, bar: bool | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -213,7 +214,9 @@ class ConsoleSink:
             self._clear()
             return
         filled = self.WIDTH * done // total
-        label = _CONTROL.sub("?", str(record.get("task")))[-40:]
+        label = _CONTROL.sub("?", str(record.get("task")))
+        if len(label) > self.LABEL:  # keep what is being done and the end of the file name
+            label = label[:12] + "…" + label[-(self.LABEL - 13) :]
         bar = "#" * filled + "." * (self.WIDTH - filled)
         text = f"{label} [{bar}] {100 * done // total:3d}% {_size(done)} / {_size(total)}"
         self.stream.write("\r" + text.ljust(self._drawn))
