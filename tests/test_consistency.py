@@ -57,6 +57,7 @@ def test_every_output_states_the_same_conclusions(sample_runs, name):
     update = md_text(out / "comms" / "stakeholder_update.md")
     post = md_text(out / "comms" / "post_incident_report.md")
     assert f"Verdict: {verdict}" in report
+    assert "Output withheld" not in report  # every output was made of redacted text
     assert HEADLINES[verdict] in alert and f"Verdict from the evidence: {verdict.upper()}" in alert
     assert f"Verdict from the evidence: {verdict.upper()}" in update
 

@@ -51,3 +51,30 @@ def test_html_outputs_are_withheld_whole_never_edited_and_text_is_redacted():
     assert HF in outputs[2].data["text/html"]  # the workbench's own embedded code is not evidence: left alone
     assert outputs[3].text == "HF_TOKEN=hf_DV…[redacted]\n"
     assert changed == 2
+
+
+def test_redacted_text_stays_redacted_once_json_escapes_it():
+    """Figures carry their text as JSON with ASCII escapes (``…`` written ``\\u2026``): already-redacted text must
+    not be taken for a new secret there, or every figure would be withheld."""
+    import json
+
+    redacted = redact(f"COSIGN_PASSWORD: s3cret-Passw0rd\nHF_TOKEN: {HF}")
+    encoded = json.dumps({"text": [redacted + "<br>ci:log:match"]})
+    assert "\\u2026[redacted]" in encoded
+    assert redact(encoded) == encoded
+
+
+def test_the_check_finds_a_secret_in_any_encoding_and_passes_redacted_text_in_any():
+    from workbench.comms.markdown import md_escape
+
+    nb = nbformat.v4.new_notebook()
+    redacted = redact(f"HF_TOKEN: {HF} and COSIGN_PASSWORD: s3cret-Passw0rd")
+    fine = [html_table(pd.DataFrame({"x": [redacted]})), md_escape(redacted),
+            '{"text": "' + redacted.replace("…", "\\u2026") + '"}']  # fmt: skip
+    leaks = [f"<td>{HF[:2]}&#95;{HF[3:]}</td>", '{"t": "' + HF.replace("_", "\\u005f") + '"}']
+    outputs = [nbformat.v4.new_output("display_data", data={"text/html": v}) for v in fine + leaks]
+    nb.cells.append(nbformat.v4.new_code_cell("x", outputs=outputs))
+    redact_notebook(nb)
+    kept = [o.data["text/html"] for o in nb.cells[0].outputs]
+    assert kept[: len(fine)] == fine
+    assert kept[len(fine) :] == [WITHHELD] * len(leaks)

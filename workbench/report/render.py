@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +63,24 @@ def redact_notebook(nb: nbformat.NotebookNode) -> int:
     return changed
 
 
-def _holds_secret(value: object, redact_data) -> bool:
-    if isinstance(value, str):
-        from workbench.rulepack.redact import redact
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>])")
 
-        return redact(value) != value
+
+def _plain(text: str) -> str:
+    """Text as a reader sees it: HTML entities, JSON ``\\uXXXX`` escapes and Markdown escapes undone (so that a
+    secret written in any of these encodings is found, and redacted text is recognised as such)."""
+    text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), html.unescape(text))
+    return _MD_ESCAPE.sub(r"\1", text)
+
+
+def _holds_secret(value: object, redact_data) -> bool:
+    """Whether the credential rules find a secret in an output (a check only: the output is never edited)."""
+    from workbench.rulepack.redact import redact
+
+    if isinstance(value, str):
+        plain = _plain(value)
+        return redact(plain) != plain
     return redact_data(value) != value
 
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["MARK", "Redactor", "mask", "redact", "redact_data", "redact_lines"]
 
 MARK = "…[redacted]"
+#: the mark as JSON with ASCII escapes and as Markdown escaping write it: already-redacted text too
+_MARKS = (MARK, "\\u2026[redacted]", "…\\[redacted\\]")
 _KEY_BLOCK = re.compile(
     r"(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)"
     r"((?:(?!-----END)(?:\\[nr]|[A-Za-z0-9+/=:,.\- \t\r\n]))*)"
@@ -66,7 +68,7 @@ class Redactor:
             for index, (regex, keep) in enumerate(self._rules):
                 if which is None or index in which:
                     spans += [(m.start("secret"), m.end("secret"), keep) for m in regex.finditer(text)
-                              if m.group("secret") and MARK not in m.group("secret")]  # fmt: skip
+                              if m.group("secret") and not _marked(m.group("secret"))]  # fmt: skip
             if spans:
                 text = _mask_spans(text, spans)
         if "PRIVATE KEY" in text:
@@ -96,6 +98,11 @@ class Redactor:
         if isinstance(data, list | tuple):
             return type(data)(self.redact_data(v) for v in data)
         return data
+
+
+def _marked(secret: str) -> bool:
+    """Whether a match is text redacted already (the mark, or the mark as escaped JSON writes it)."""
+    return any(m in secret for m in _MARKS)
 
 
 def _mask_spans(text: str, spans: list[tuple[int, int, int]]) -> str:
