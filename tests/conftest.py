@@ -1,4 +1,8 @@
-"""Session-wide fixtures: each bundled case investigated once, end to end, by the CLI (for the e2e tests)."""
+"""Session-wide fixtures: each bundled case investigated once, end to end, by the CLI, for every e2e test.
+
+The tampered case runs as a CI gate would (``--json --fail-on high``: exit 1), the poisoned-dependency case with
+``--json``, the false alarm plainly; each run's stdout and stderr are kept for the tests that read them.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "evidence-samples"
 CASES = ("tampered-weights", "poisoned-dependency", "false-alarm")
+#: how each bundled case is run once for the whole session
+ARGS = {"tampered-weights": ("--json", "--fail-on", "high"), "poisoned-dependency": ("--json",), "false-alarm": ()}
 
 
 @pytest.fixture(scope="session")
-def sample_runs(tmp_path_factory) -> dict[str, Path]:
-    """``{case name: output folder}`` of ``workbench investigate`` on every bundled case (run once a session)."""
+def sample_procs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """``{case name: (output folder, completed process)}`` of ``workbench investigate`` on every bundled case."""
     base = tmp_path_factory.mktemp("sample-runs")
     out = {}
-    for name in CASES:
+    for name, extra in ARGS.items():
         proc = subprocess.run(
-            [sys.executable, "-m", "workbench", "investigate", str(SAMPLES / name), "--out", str(base / name)],
+            [sys.executable, "-m", "workbench", "investigate", str(SAMPLES / name), "--out", str(base / name), *extra],
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        out[name] = base / name
+        assert proc.returncode == (1 if "--fail-on" in extra else 0), proc.stderr
+        out[name] = (base / name, proc)
     return out
+
+
+@pytest.fixture(scope="session")
+def sample_runs(sample_procs) -> dict[str, Path]:
+    """``{case name: output folder}`` of the session's runs."""
+    return {name: out for name, (out, _) in sample_procs.items()}

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ARGS
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "evidence-samples"
 WORKBENCH = [sys.executable, "-m", "workbench"]
@@ -39,24 +41,14 @@ def run_case(name: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
-#: how each bundled case is run once for the whole module: the tampered case as a CI gate would run it
-ARGS = {"tampered-weights": ("--json", "--fail-on", "high"), "poisoned-dependency": ("--json",), "false-alarm": ()}
+@pytest.fixture(scope="module")
+def procs(sample_procs):
+    return sample_procs
 
 
 @pytest.fixture(scope="module")
-def procs(tmp_path_factory):
-    base = tmp_path_factory.mktemp("runs")
-    results = {}
-    for name, extra in ARGS.items():
-        proc = run_case(name, base / name, *extra)
-        assert proc.returncode == (1 if "--fail-on" in extra else 0), proc.stderr
-        results[name] = (base / name, proc)
-    return results
-
-
-@pytest.fixture(scope="module")
-def runs(procs):
-    return {name: out for name, (out, _) in procs.items()}
+def runs(sample_runs):
+    return sample_runs
 
 
 def load(out: Path) -> dict:
