@@ -37,6 +37,7 @@ __all__ = [
     "PROCESS",
     "SECTION_OF_GROUP",
     "Group",
+    "categories_of",
     "group_of",
     "is_incident",
     "phrase",
@@ -108,6 +109,14 @@ def group_of(category: str) -> Group | None:
 def is_incident(category: str) -> bool:
     """Whether a finding of this category says something about the incident (not the evidence handling)."""
     return category in _BY_CATEGORY
+
+
+def categories_of(*keys: str) -> frozenset[str]:
+    """The categories of the named groups (``categories_of("pipeline", "credentials")``)."""
+    unknown = set(keys) - {g.key for g in GROUPS}
+    if unknown:
+        raise KeyError(f"unknown category group(s): {', '.join(sorted(unknown))}")
+    return frozenset().union(*(g.categories for g in GROUPS if g.key in keys))
 
 
 def phrase(category: str) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from workbench.categories import group_of, is_incident
+from workbench.categories import categories_of, group_of, is_incident
 from workbench.conclusions.record import Action, Exposure, Indicator, Milestone, iso
 from workbench.records import Finding, Severity
 
@@ -183,16 +183,14 @@ _PREVENTIVE: tuple[tuple[str, Severity, frozenset[str], str], ...] = (
                                                    "pickle_suspicious_import"}),
      "Enforce a safetensors-only policy: remove pickle, joblib and Python files from model artefacts and refuse to "
      "load them (no torch.load without weights_only=True, no joblib.load of model files)."),
-    ("pin_dependencies", Severity.HIGH, frozenset({"dependency_changed", "dependency_missing", "dependency_added",
-                                                   "dependency_untrusted_source", "dependency_typosquat",
-                                                   "dependency_confusion"}),
+    ("pin_dependencies", Severity.HIGH, categories_of("dependencies"),
      "Pin every dependency of the build and serving images with hashes (a lock file installed with pip "
      "--require-hashes) and install only from the internal package index (no --extra-index-url, no URL or VCS "
      "installs)."),
     ("disable_remote_code", Severity.HIGH, frozenset({"custom_code_reference"}),
      "Load models with trust_remote_code disabled and remove custom-code references (auto_map) from model "
      "configurations; review any custom code before it is allowed."),
-    ("harden_pipeline", Severity.MEDIUM, frozenset({"log_pattern", "secret_exposed"}),
+    ("harden_pipeline", Severity.MEDIUM, categories_of("pipeline", "credentials"),
      "Harden the ML pipeline: require review for changes to CI steps, forbid piping downloads into a shell, keep "
      "secrets out of logs (masked variables, no environment dumps), and restrict build jobs' network access to the "
      "package mirror and the model registry."),

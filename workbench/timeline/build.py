@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from workbench.atlas import tactic_of
+from workbench.categories import LEADS, group_of
 from workbench.records import Event, Finding, Severity, now_utc
 from workbench.timeline.sources import event_order, finding_events
 from workbench.timeparse import NAIVE_RULE
@@ -55,13 +56,9 @@ FUTURE_SLACK = timedelta(days=1)
 COLLAPSE_MIN = 100
 #: source lanes, top to bottom in the figure
 LANES = ("Pipeline", "Dependencies", "Model", "Behaviour", "Host", "Monitor", "Response", "Analyst", "Custody", "Other")
-_CATEGORY_LANES = (
-    (("dependency_",), "Dependencies"),
-    (("log_pattern", "secret_exposed"), "Pipeline"),
-    (("suspicious_",), "Host"),
-    (("behavior_drift",), "Behaviour"),
-    (("monitor_alert",), "Monitor"),
-)
+#: the lane of a finding's category, by the section that sees its group (workbench.categories)
+_SECTION_LANES = {"model": "Model", "host": "Host", "logs": "Pipeline", "dependencies": "Dependencies",
+                  "drift": "Behaviour"}  # fmt: skip
 _KIND_LANES = (
     (("ci:deps", "deps:", "ml:deps"), "Dependencies"),
     (("ci:",), "Pipeline"),
@@ -105,7 +102,10 @@ def lane_of(kind: str) -> str:
     """Source lane of an event kind (one of :data:`LANES`); ``finding:<category>`` by category."""
     if kind.startswith("finding:"):
         category = kind.split(":", 1)[1]
-        return next((lane for prefixes, lane in _CATEGORY_LANES if category.startswith(prefixes)), "Model")
+        if category in LEADS:
+            return "Monitor"
+        group = group_of(category)
+        return _SECTION_LANES.get(group.section, "Model") if group is not None else "Model"
     return next((lane for prefixes, lane in _KIND_LANES if kind.startswith(prefixes)), "Other")
 
 
