@@ -28,6 +28,7 @@ from typing import IO
 
 import numpy as np
 
+from workbench.logscan.lines import _after, _before, _clean, _head, printable, strip_ansi
 from workbench.logscan.results import FileScan, LogMatch, RuleStats, ScanOptions
 from workbench.logscan.timestamps import line_timestamp
 from workbench.records import EvidenceWarning
@@ -37,8 +38,6 @@ from workbench.rulepack.rules import Rule, RuleSet, builtin_rules
 
 __all__ = ["FileScan", "LogMatch", "RuleStats", "ScanOptions", "Scanner", "printable"]
 
-ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _GZIP_MAGIC = b"\x1f\x8b"
 _BAD_UTF8 = "invalid UTF-8 (first occurrence; bytes replaced in the output)"
 _MARKERS = (r"##\[group\]", r"section_start:\d+:", r"\[Pipeline\] \{ \(")
@@ -55,21 +54,6 @@ _GROUP = re.compile(
     r"##\[group\](?P<gh>.*)|section_start:\d+:(?P<gl>[^\s\[\\]+)(?:\[[^\]]*\])?(?:\\r)?(?P<gltitle>.*)"
     r"|\[Pipeline\] \{ \((?P<jk>.*)\)"
 )
-
-
-def printable(text: str) -> str:
-    """``text`` with control, bidi and zero-width characters shown as escapes (``\\x1b``, ``\\u202e``, ``\\r``)."""
-    return _CONTROL.sub(_escape_char, text)
-
-
-def _escape_char(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    return "\\r" if code == 13 else (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-
-
-def _clean(raw: bytes) -> str:
-    text = raw.decode("utf-8", "replace")
-    return printable(text[:-1] if text.endswith("\r") else text)
 
 
 @dataclass(slots=True)
@@ -383,41 +367,3 @@ def _fingerprint(rule: Rule, text: str) -> str | None:
     m = rule.text_regex.search(text)
     secret = m.group("secret") if m is not None and "secret" in m.re.groupindex else None
     return "sha256:" + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12] if secret else None
-
-
-def strip_ansi(data: bytes) -> bytes:
-    """``data`` without ANSI/terminal escape sequences (none spans a line end); no pass at all without an ESC byte."""
-    return ANSI.sub(b"", data) if b"\x1b" in data else data
-
-
-def _head(buf: bytes, start: int, cap: int) -> bytes:
-    """``buf[start:start+cap]`` shortened so that it does not end inside a UTF-8 character."""
-    end = start + cap
-    for _ in range(3):
-        if end < len(buf) and end > start and buf[end] & 0xC0 == 0x80:
-            end -= 1
-    return buf[start:end]
-
-
-def _before(block: bytes, start: int, k: int, tail: list[bytes]) -> list[bytes]:
-    out: list[bytes] = []
-    pos = start
-    while len(out) < k and pos > 0:
-        prev = block.rfind(b"\n", 0, pos - 1) + 1
-        out.append(block[prev : pos - 1])
-        pos = prev
-    out.reverse()
-    missing = k - len(out)
-    return (tail[-missing:] if missing and tail else []) + out
-
-
-def _after(block: bytes, end: int, size: int, k: int) -> list[bytes]:
-    out: list[bytes] = []
-    pos = end + 1
-    while len(out) < k and pos < size:
-        nl = block.find(b"\n", pos)
-        if nl < 0:
-            nl = size
-        out.append(block[pos:nl])
-        pos = nl + 1
-    return out
