@@ -82,3 +82,14 @@ def test_loopback_and_link_local_are_not_indicators():
 )
 def test_defang(kind, value, written):
     assert defang(kind, value) == written
+
+
+def test_a_typosquat_without_version_and_grouped_downloads_are_indicators():
+    squat = finding("dependency_typosquat", "high", "transfomers looks like a typosquat", package="transfomers")
+    group = finding("dependency_untrusted_source", "high", "2 downloads from pypi.attacker.example",
+                    host="pypi.attacker.example", examples=["https://pypi.attacker.example/p/a-9.9.9.tar.gz",
+                                                            "not a url"])  # fmt: skip
+    found = indicators_of("compromised", [squat, group])
+    assert values(found, "package") == ["transfomers"]
+    assert values(found, "url") == ["https://pypi.attacker.example/p/a-9.9.9.tar.gz"]
+    assert values(found, "host") == ["pypi.attacker.example"]

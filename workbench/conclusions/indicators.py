@@ -4,8 +4,9 @@ Read from findings about the incident of medium severity or above, only when the
 ``suspicious`` (a clean case has no indicator of compromise):
 
 * structured evidence fields: ``peer`` (ip:port), ``host``, ``url`` / ``download`` / ``extra_index`` /
-  ``index_url``, ``sha256`` of model artefacts, ``package`` with its ``version`` (or ``actual``) for dependency
-  findings of high severity or above, ``fingerprints`` of exposed credentials;
+  ``index_url``, ``sha256`` of model artefacts, ``package`` with its ``version`` (or ``actual``; the name alone
+  when neither is known) for dependency findings of high severity or above, the URLs among a grouped dependency
+  finding's ``examples``, ``fingerprints`` of exposed credentials;
 * URLs and IPv4 addresses in the text of pipeline-log findings and in process command lines (loopback,
   unspecified and link-local addresses left out).
 
@@ -110,8 +111,12 @@ def _from_fields(c: _Collector, f: Finding, group: str) -> None:
         c.add("sha256", ev["sha256"], f, f"{ev.get('path', 'model file')}")
     if group == "dependencies" and f.severity.rank >= Severity.HIGH.rank and isinstance(ev.get("package"), str):
         version = ev.get("version") or ev.get("actual")
-        if isinstance(version, str) and version and "://" not in version:
-            c.add("package", f"{ev['package']}=={version}", f, what)
+        pinned = isinstance(version, str) and version and "://" not in version
+        c.add("package", f"{ev['package']}=={version}" if pinned else ev["package"], f, what)
+    if group == "dependencies":  # a grouped finding names its downloads in its examples
+        for url in ev.get("examples") or ():
+            if isinstance(url, str) and _URL.fullmatch(url):
+                c.add("url", url, f, what)
     if f.category == "secret_exposed":
         prints = [p.strip() for p in str(ev.get("fingerprints") or "").split(",") if p.strip()]
         label = f.title.split(":")[0].strip()
