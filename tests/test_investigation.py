@@ -31,7 +31,7 @@ def test_the_run_writes_every_contract_output_without_a_notebook(case, tmp_path)
     doc = json.loads((out / "findings.json").read_text(encoding="utf-8"))
     assert doc["verdict"] == doc["conclusions"]["verdict"] == inv.conclusions.verdict == "clean"
     assert doc["exposure"] is None and doc["conclusions"]["compromise"] is None
-    assert set(doc["conclusions"]["coverage"]) == set(inv_mod.SECTIONS)
+    assert list(doc["conclusions"]["coverage"]) == ["evidence", *inv_mod.SECTIONS]
     assert inv.outputs["findings"] == out / "findings.json"
 
 
@@ -65,7 +65,7 @@ def test_a_folder_with_one_benign_log_is_inconclusive(tmp_path):
     inv = Investigation.open(root, tmp_path / "out")
     c = inv.conclusions
     assert c.verdict == "inconclusive"
-    assert {k for k, v in c.coverage.items() if v.status == "analysed"} == {"logs"}
+    assert {k for k, v in c.coverage.items() if v.status == "analysed"} == {"evidence", "logs"}
     assert c.coverage["logs"].files == ("logs/pipeline.log",)
     assert c.coverage["model"].detail == "no model folder in the case"
     doc = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))

@@ -62,6 +62,8 @@ class AnalysisResult:
             examined something. An analysis that found nothing in the evidence it read leaves this None.
         limits: what it could not examine in the evidence it had (e.g. a model with no reference copy and no signed
             manifest: its weights could not be compared), one sentence each.
+        unexamined: evidence it did not examine because a cap or a budget was reached (``"path: reason"`` each):
+            the section's coverage is then ``partial`` and the verdict cannot be clean.
     """
 
     section: str
@@ -74,6 +76,7 @@ class AnalysisResult:
     inputs: list[str] = field(default_factory=list)
     not_applicable: str | None = None
     limits: list[str] = field(default_factory=list)
+    unexamined: list[str] = field(default_factory=list)
 
 
 class SectionView:

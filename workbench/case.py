@@ -186,6 +186,8 @@ class Case:
         model_pairs: every model folder of the case, suspect paired with reference by folder name, the primary pair
             first (see :mod:`workbench.model_pairs` for the rule).
         model_dirs: ``{"suspect": folder, "reference": folder}`` of the primary pair (roles it lacks are absent).
+        unexamined: evidence the inventory could not take in (past a cap, unreadable folders), one
+            ``"path: reason"`` each: the run's coverage is then partial and its verdict cannot be clean.
     """
 
     root: Path
@@ -194,6 +196,7 @@ class Case:
     warnings: list[EvidenceWarning]
     model_dirs: dict[str, str] = field(default_factory=dict)
     model_pairs: list[ModelPair] = field(default_factory=list)
+    unexamined: list[str] = field(default_factory=list)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Case:

@@ -160,7 +160,8 @@ class Investigation:
     def run_analyses(self) -> None:
         """Run every section's analysis; a failing one is recorded in :attr:`errors` and the rest go on."""
         ctx = self.context
-        self.results = {"evidence": AnalysisResult(section="evidence", findings=list(self.evidence.findings))}
+        self.results = {"evidence": AnalysisResult(section="evidence", findings=list(self.evidence.findings),
+                                                   unexamined=list(self.case.unexamined))}  # fmt: skip
         for key, (title, analyse_spec, _) in SECTIONS.items():
             with self.progress.stage(title.lower()):
                 try:
@@ -204,7 +205,7 @@ class Investigation:
             self.conclusions = derive_conclusions(
                 self.findings,
                 self.timeline.usable,
-                coverage_of({k: v.title for k, v in SECTIONS.items()}, self.results, self.errors),
+                coverage_of(self.coverage_titles, self.results, self.errors),
                 meta=self.case.meta,
                 outputs=drift.outputs if drift is not None else None,
                 models=self.models,
@@ -213,6 +214,11 @@ class Investigation:
             )
             self.timeline.anchor(self.conclusions.milestones)
         return self.conclusions
+
+    @property
+    def coverage_titles(self) -> dict[str, str]:
+        """Section key → title for the coverage: the evidence inventory, then every analysis section."""
+        return {"evidence": "Evidence inventory", **{k: v.title for k, v in SECTIONS.items()}}
 
     @property
     def models(self) -> list[str]:

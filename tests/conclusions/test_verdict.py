@@ -97,7 +97,7 @@ def test_conclusions_document_carries_coverage_and_reasons():
     doc = c.to_dict()
     assert doc["verdict"] == "compromised"
     assert doc["coverage"]["host"] == {"status": "failed", "title": "Host state", "detail": "RuntimeError: boom",
-                                       "files": [], "limits": []}  # fmt: skip
+                                       "files": [], "limits": [], "unexamined": []}  # fmt: skip
     assert doc["reasons"][0]["finding"] == c.reasons[0].finding
     assert [g.section for g in c.gaps] == ["host"]
 
@@ -108,3 +108,17 @@ def test_a_suspected_model_that_could_not_be_compared_is_inconclusive():
     verdict, reasons = decide([alert("FILE_TAMPERED")], cov)
     assert verdict == "inconclusive" and "only partly examined: m1 was not compared" in reasons[0].sentence
     assert decide([], cov)[0] == "clean"  # without a suspicion on the model, a limit alone does not forbid clean
+
+
+def test_evidence_left_unexamined_forbids_clean_and_is_listed():
+    from workbench.analysis import AnalysisResult
+    from workbench.conclusions import coverage_of
+
+    unexamined = [f"logs/l{i}.log: past the inventory cap" for i in range(7)]
+    results = {"evidence": AnalysisResult("evidence", unexamined=unexamined), "logs": AnalysisResult("logs")}
+    cov = coverage_of({"evidence": "Evidence inventory", "logs": "Pipeline logs"}, results, {})
+    assert cov["evidence"].status == "partial" and cov["evidence"].unexamined == tuple(unexamined)
+    assert cov["evidence"].detail.startswith("7 not examined: logs/l0.log: past the inventory cap;")
+    assert cov["evidence"].detail.endswith("and 2 more")
+    verdict, reasons = decide([], {**coverage(), **cov})
+    assert verdict == "inconclusive" and "evidence inventory stopped short" in reasons[0].sentence

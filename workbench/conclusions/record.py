@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 VERDICTS = ("compromised", "suspicious", "clean", "inconclusive")
-COVERAGE_STATUSES = ("analysed", "not_applicable", "failed")
+COVERAGE_STATUSES = ("analysed", "partial", "not_applicable", "failed")
 END_BASES = ("isolation", "rollback", "end_of_records")
 
 
@@ -82,10 +82,12 @@ class Coverage:
     Attributes:
         section: section key (``model``, ``logs``...).
         title: its human name.
-        status: ``analysed``, ``not_applicable`` (no such evidence in the case) or ``failed``.
-        detail: why not applicable, or the error; empty when analysed.
+        status: ``analysed``, ``partial`` (a cap or budget left evidence unexamined), ``not_applicable`` (no such
+            evidence in the case) or ``failed``.
+        detail: why not applicable, partial, or the error; empty when analysed.
         files: the evidence files it read (relative to the case).
         limits: what it could not examine in the evidence it had (an analysed section may still have limits).
+        unexamined: for ``partial``, what was not examined (``"path: reason"``).
     """
 
     section: str
@@ -94,10 +96,15 @@ class Coverage:
     detail: str = ""
     files: tuple[str, ...] = ()
     limits: tuple[str, ...] = ()
+    unexamined: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status not in COVERAGE_STATUSES:
+            raise ValueError(f"unknown coverage status {self.status!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "title": self.title, "detail": self.detail, "files": list(self.files),
-                "limits": list(self.limits)}  # fmt: skip
+                "limits": list(self.limits), "unexamined": list(self.unexamined)}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +320,7 @@ class Conclusions:
 
     @property
     def gaps(self) -> list[Coverage]:
-        """Sections that could not examine anything (not applicable or failed)."""
+        """Sections that could not examine everything (partial, not applicable or failed)."""
         return [c for c in self.coverage.values() if c.status != "analysed"]
 
     def to_dict(self) -> dict[str, Any]:

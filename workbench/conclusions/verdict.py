@@ -4,7 +4,8 @@ Rules:
 
 * ``compromised``: a critical finding about the incident (categories of :data:`workbench.categories.GROUPS`).
 * ``suspicious``: otherwise a high or medium one.
-* ``inconclusive``: otherwise, when the evidence cannot support "clean": an analysis failed, or the analyses that
+* ``inconclusive``: otherwise, when the evidence cannot support "clean": an analysis failed or left evidence
+  unexamined (``partial``: a cap or a budget was reached, including the inventory's), or the analyses that
   would have seen the suspected kind of compromise had nothing to examine or could examine it only in part (their
   ``limits``, e.g. a model with no reference copy and no signed manifest). The suspected kind comes from the
   monitor's alerts (:data:`ALERT_SECTIONS`); with no alert, it is any AI supply-chain compromise, which needs at
@@ -118,6 +119,9 @@ def decide(findings: list[Finding], coverage: Mapping[str, Coverage]) -> tuple[s
         if c.status == "failed":
             gaps.append(Reason(f"The {c.title.lower()} analysis failed ({c.detail}): what it would have seen is "
                                "unknown."))  # fmt: skip
+        elif c.status == "partial":
+            gaps.append(Reason(f"The {c.title.lower()} stopped short of part of the evidence ({c.detail}): what is "
+                               "there is unknown."))  # fmt: skip
     suspected, why = _suspected_sections(alert_types(findings))
     if suspected:
         for section in suspected:
