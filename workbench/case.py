@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from workbench import safeio, safeyaml
 from workbench.errors import EvidenceError, MalformedEvidence
 from workbench.model_pairs import ModelPair, find_model_pairs
 from workbench.records import EvidenceWarning, Severity
@@ -122,7 +123,7 @@ def _read_meta(root: Path, warnings: list[EvidenceWarning]) -> CaseMeta:
     if path.stat().st_size > MAX_CASE_YAML:
         raise MalformedEvidence("case.yaml", f"larger than {MAX_CASE_YAML} bytes")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        data = safeyaml.load(safeio.read_text(path, errors="replace"), source="case.yaml")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise MalformedEvidence(

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from workbench import safeio
 from workbench.analysis import AnalysisContext
 from workbench.errors import EvidenceError, MalformedEvidence
 from workbench.evidence.base import LoadContext, check_size, iter_lines
@@ -206,7 +207,7 @@ def parse_lock(path: Path, relpath: str, warnings: list[EvidenceWarning]) -> Bas
     """A Python lock file (TOML ``[[package]]``/``[[packages]]`` or ``Pipfile.lock`` JSON); None when unusable."""
     try:
         check_size(path, LoadContext(relpath), MAX_LOCK_BYTES)
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        text = safeio.read_bytes(path).decode("utf-8", errors="replace")
         doc = json.loads(text) if path.name == "Pipfile.lock" else tomllib.loads(text)
     except (MalformedEvidence, OSError, ValueError) as exc:
         warnings.append(EvidenceWarning(relpath, None, f"lock file not usable as a baseline: {exc}"[:300]))

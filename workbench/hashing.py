@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
+from workbench.safeio import open_evidence
+
 __all__ = ["CHUNK", "HashingStopped", "hash_files", "iter_hashes", "sha256_file"]
 
 #: Read size: large enough to amortise syscalls, small enough to keep memory flat.
@@ -54,9 +56,8 @@ def sha256_file(
     size = 0
     buf = bytearray(chunk)
     view = memoryview(buf)
-    # O_NOFOLLOW: a path that became a symlink after inventory is refused, not followed.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb", buffering=0) as fh:
+    # safeio: a path that became a symlink or a FIFO after inventory is refused, not followed or blocked on.
+    with open_evidence(path, buffering=0) as fh:
         while n := fh.readinto(buf):
             if stop is not None and stop.is_set():
                 raise HashingStopped(str(path))

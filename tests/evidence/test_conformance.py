@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from workbench import safeio
 from workbench.errors import MalformedEvidence
 from workbench.evidence import REGISTRY, LoadContext, Loaded, Loader
 
@@ -113,14 +114,14 @@ def test_hostile_input_gives_loaded_or_malformed(loader: Loader, sample_paths: d
 def test_unreadable_file(loader: Loader, sample_paths: dict[str, Path], monkeypatch: pytest.MonkeyPatch):
     """A file that cannot be opened (tests run as root, so opening is made to fail): detect False, load raises."""
     path = sample_paths[loader.name]
-    real_open = Path.open
+    real_open = safeio._open_fd  # every evidence open goes through workbench.safeio
 
-    def refusing_open(self: Path, *args, **kwargs):
-        if self == path:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
+    def refusing_open(name: str):
+        if Path(name) == path:
+            raise PermissionError(13, "Permission denied", name)
+        return real_open(name)
 
-    monkeypatch.setattr(Path, "open", refusing_open)
+    monkeypatch.setattr(safeio, "_open_fd", refusing_open)
     assert loader.detect(path) in (True, False)
     with pytest.raises(MalformedEvidence, match="Permission denied"):
         loader.load(path, LoadContext("x"))

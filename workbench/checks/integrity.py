@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from workbench import safeio
 from workbench.case import walk_tree
 from workbench.deps import check_dependencies  # moved to workbench.deps; re-exported for compatibility
 from workbench.hashing import hash_files
@@ -204,7 +205,7 @@ def check_artefacts(model_dir: Path, *, model_id: str, display_prefix: str = "")
 def _looks_like_pickle(path: Path) -> bool:
     """Protocol 2+ pickles start with PROTO (0x80) and a protocol byte 2..5; nothing is unpickled."""
     try:
-        with path.open("rb") as fh:
+        with safeio.open_evidence(path) as fh:
             head = fh.read(2)
     except OSError:
         return False

@@ -21,8 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from workbench import safeyaml
 from workbench._version import __version__
 from workbench.comms.facts import MAX_TIMELINE_ROWS as MAX_TIMELINE_ROWS
 from workbench.comms.facts import (
@@ -339,7 +338,7 @@ def render_comms(ctx: CommsContext, templates_dir: str | Path | None = None) -> 
     for name in TEMPLATES:
         text = env.get_template(f"{name}.md.j2").render(**ctx.fields)
         front = _FRONT.match(text)
-        header = yaml.safe_load(front.group(1)) if front else {}
+        header = safeyaml.load(front.group(1), source=f"{name} front matter") if front else {}
         markers = tuple(dict.fromkeys(m.group(1) for m in _MARKER.finditer(text)))
         out[name] = RenderedComm(text, str(header.get("subject", "")), markers, name,
                                  str(header.get("audience", "")), str(header.get("timing", "")))  # fmt: skip

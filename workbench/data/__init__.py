@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from workbench import safeyaml
 from workbench.errors import RuleError
 
 __all__ = ["DATA_DIR", "check_keys", "check_str_list", "compile_regex", "data_file", "read_yaml"]
@@ -44,7 +45,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise RuleError(path, "not UTF-8 text") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = safeyaml.load(text, source=str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""

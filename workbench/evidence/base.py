@@ -18,6 +18,7 @@ from typing import IO, Any, ClassVar
 
 import pandas as pd
 
+from workbench import safeio
 from workbench.errors import MalformedEvidence
 from workbench.records import EvidenceWarning
 from workbench.timeparse import parse_timestamp
@@ -178,7 +179,7 @@ def sniff(path: Path, size: int = SNIFF_BYTES) -> bytes:
     try:
         if not path.is_file():
             return b""
-        with path.open("rb") as fh:
+        with safeio.open_evidence(path) as fh:
             return fh.read(size)
     except OSError:
         return b""
@@ -235,7 +236,7 @@ def read_json(path: Path, ctx: LoadContext, warnings: list[EvidenceWarning]) -> 
     """
     check_size(path, ctx)
     try:
-        data = path.read_bytes()
+        data = safeio.read_bytes(path)
     except OSError as exc:
         raise MalformedEvidence(ctx.relpath, f"cannot read: {exc.strerror or exc}") from None
     try:
@@ -255,7 +256,7 @@ def iter_lines(path: Path, ctx: LoadContext, warnings: list[EvidenceWarning]) ->
     A decode problem is reported once per file; each cut line is reported with its number.
     """
     try:
-        fh = path.open("rb")
+        fh = safeio.open_evidence(path)
     except OSError as exc:
         raise MalformedEvidence(ctx.relpath, f"cannot read: {exc.strerror or exc}") from None
     with fh:

@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 from typing import ClassVar
 
+from workbench import safeio
 from workbench.errors import MalformedEvidence
 from workbench.evidence.actions_log import ActionsLogLoader
 from workbench.evidence.base import (
@@ -138,7 +139,7 @@ class PipelineLogLoader(Loader):
         lines: list[int] = []
         texts: list[str] = []
         try:
-            fh = path.open("rb")
+            fh = safeio.open_evidence(path)
         except OSError as exc:
             raise MalformedEvidence(ctx.relpath, f"cannot read: {exc.strerror or exc}") from None
         with fh:

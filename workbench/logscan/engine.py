@@ -28,6 +28,7 @@ from typing import IO
 
 import numpy as np
 
+from workbench import safeio
 from workbench.logscan.lines import _after, _before, _clean, _head, printable, strip_ansi
 from workbench.logscan.results import FileScan, LogMatch, RuleStats, ScanOptions
 from workbench.logscan.timestamps import line_timestamp
@@ -123,7 +124,7 @@ class Scanner:
         path = Path(path)
         result = FileScan(path=display or str(path), backend=self.backend)
         try:
-            fh = path.open("rb")
+            fh = safeio.open_evidence(path)
         except OSError as exc:
             result.complete = False
             result.warnings.append(EvidenceWarning(result.path, None, f"cannot read: {exc.strerror or exc}"))

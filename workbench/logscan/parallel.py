@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from workbench import safeio
 from workbench.logscan.engine import _BAD_UTF8, Scanner, _head, _State, strip_ansi
 from workbench.logscan.results import FileScan, RuleStats, ScanOptions
 from workbench.rulepack.rules import RuleSet
@@ -78,7 +79,7 @@ def scan_parallel(
     scanner: Scanner, path: Path, display: str, reference: datetime | None, workers: int
 ) -> FileScan | None:
     """``path`` (a plain file) scanned by ``workers`` processes; None when no process could be started."""
-    with path.open("rb") as fh:
+    with safeio.open_evidence(path) as fh:
         size = fh.seek(0, 2)
         # no slice shorter than a block: the first block of the file is the same in both scans (binary data check)
         starts = split_points(fh, size, min(workers, size // max(1, scanner.options.block_bytes)))
@@ -111,7 +112,7 @@ def _scan_chunk(path: str, display: str, start: int, end: int | None, reference:
     result = FileScan(path=display, backend=sc.backend)
     st = _State(result, reference, first=start == 0, group=_INHERIT)
     try:
-        with Path(path).open("rb") as fh:
+        with safeio.open_evidence(path) as fh:
             st.tail = _lines_before(sc, fh, start, k)
             fh.seek(start)
             sc._run(_Slice(fh, None if end is None else end - start), st)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from workbench import safeyaml
 from workbench.errors import RuleError
 
 __all__ = [
@@ -116,7 +117,7 @@ def load_policy(path: str | Path = DEFAULT_POLICY_PATH) -> ImportPolicy:
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safeyaml.load_file(path)
     except (OSError, yaml.YAMLError) as exc:
         raise RuleError(path, f"cannot read the policy: {exc}") from None
     if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("rules"), list):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from workbench import safeio
 from workbench.records import Finding, Severity
 
 __all__ = [
@@ -148,13 +149,13 @@ def _no_constant(name: str) -> None:
 
 def open_nofollow(path: str | os.PathLike[str]) -> IO[bytes]:
     """Open a file for reading, refusing a symlink (``O_NOFOLLOW``) rather than following it out of the tree."""
-    return os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
+    return safeio.open_evidence(path)
 
 
 def looks_like_safetensors(path: Path) -> bool:
     """Cheap sniff: a plausible length prefix followed by ``{`` (after optional whitespace). Never raises."""
     try:
-        with path.open("rb") as fh:
+        with safeio.open_evidence(path) as fh:
             head = fh.read(9 + 64)
         size = path.stat().st_size
     except OSError:

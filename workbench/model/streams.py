@@ -8,9 +8,10 @@ arguments instead of holding them in memory. Nothing here interprets the bytes.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import BinaryIO
+
+from workbench import safeio
 
 __all__ = ["BoundedReader", "BudgetExceeded", "LineTooLong", "SkippedBytes", "open_evidence"]
 
@@ -55,8 +56,7 @@ def open_evidence(path: Path) -> BinaryIO:
     Raises:
         OSError: the file cannot be opened (or has become a symlink).
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    return open(fd, "rb")  # noqa: PTH123 - wraps the fd opened without following symlinks
+    return safeio.open_evidence(path)
 
 
 class BoundedReader:

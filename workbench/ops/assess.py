@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench import safeio
 from workbench.ops import fsutil
 from workbench.ops.config import webhook_origin
 from workbench.ops.containment import ContainmentError, Incident, utc_stamp
@@ -99,7 +100,7 @@ def _capture_model(inc: Incident, model: Path, copy_model: bool) -> None:
         inc.log(f"WARNING: {rel}: {reason}")
     manifest = model / ".signatures" / "manifest.json"
     if manifest.is_file() and not manifest.is_symlink():
-        inc.write("manifest.json", manifest.read_bytes())
+        inc.write("manifest.json", safeio.read_bytes(manifest))
         inc.log("Model signature manifest preserved")
     else:
         inc.log("WARNING: Model has no signatures")
@@ -138,7 +139,7 @@ def _capture_reference(inc: Incident, reference: str | None, public_key: Path | 
     inc.log(f"Reference version: {picked.path} ({state})")
     _copy_into(inc, picked.path, inc.dir / "models" / "reference" / inc.model_id, "Reference copied")
     if public_key is not None and public_key.is_file() and not (inc.dir / "keys" / "cosign.pub").exists():
-        inc.write("keys/cosign.pub", public_key.read_bytes())
+        inc.write("keys/cosign.pub", safeio.read_bytes(public_key))
         inc.log("Signing public key preserved: keys/cosign.pub")
 
 
@@ -163,7 +164,7 @@ def _capture_host(inc: Incident, python: str) -> None:
 
 def _capture_monitor(inc: Incident, config: Path | None, alerts: Path | None) -> None:
     if config is not None:
-        raw = config.read_bytes()
+        raw = safeio.read_bytes(config)
         try:
             doc = json.loads(raw)
             if isinstance(doc, dict) and isinstance(doc.get("alert_webhook"), str):
@@ -174,7 +175,7 @@ def _capture_monitor(inc: Incident, config: Path | None, alerts: Path | None) ->
         inc.write("monitor/config.json", raw)
         inc.log("Monitor configuration preserved (webhook reduced to its origin)")
     if alerts is not None:
-        data = alerts.read_bytes()
+        data = safeio.read_bytes(alerts)
         inc.write("monitor/alerts.jsonl", data)
         inc.log(f"Monitor alerts preserved ({sum(1 for line in data.splitlines() if line.strip())} alerts)")
 

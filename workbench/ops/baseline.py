@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench import safeio
 from workbench.hashing import CHUNK
 
 __all__ = ["Interrupted", "Scan", "StateError", "StateStore", "hash_interruptible", "scan_model", "unchanged"]
@@ -88,8 +89,7 @@ def _hash_one(path: Path, stop: threading.Event) -> tuple[str, int]:
     size = 0
     buf = bytearray(CHUNK)
     view = memoryview(buf)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # a file swapped for a link is refused
-    with os.fdopen(fd, "rb", buffering=0) as fh:
+    with safeio.open_evidence(path, buffering=0) as fh:  # a file swapped for a link or a FIFO is refused
         while n := fh.readinto(buf):
             if stop.is_set():
                 raise Interrupted

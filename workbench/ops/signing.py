@@ -11,11 +11,11 @@ The signing time is the manifest's ``created`` field, read from the very bytes w
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from workbench import safeio
 from workbench.timeparse import parse_timestamp
 
 __all__ = ["VersionCheck", "verify_version"]
@@ -87,8 +87,7 @@ def verify_version(model_dir: Path, public_key: Path | None) -> VersionCheck:
 
 
 def _read_nofollow(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as fh:
+    with safeio.open_evidence(path) as fh:
         data = fh.read(MAX_MANIFEST + 1)
     if len(data) > MAX_MANIFEST:
         raise ValueError(f"{path.name} is larger than {MAX_MANIFEST} bytes")

@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from workbench import safeio, safeyaml
 from workbench.errors import RuleError
 from workbench.records import Severity
 
@@ -298,11 +299,11 @@ def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
     try:
         if path.stat().st_size > MAX_RULE_FILE_BYTES:
             raise _fail(path, f"rule file larger than {MAX_RULE_FILE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
+        text = safeio.read_bytes(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _fail(path, f"cannot read rule file: {exc}") from None
     try:  # the safe loader, in C when PyYAML has libyaml (no Python object is ever constructed from the file)
-        doc = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - CSafeLoader/SafeLoader only
+        doc = safeyaml.load(text, source=str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

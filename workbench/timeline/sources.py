@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from workbench import safeio
 from workbench.records import Event, EvidenceWarning, Finding, Severity
 from workbench.timeparse import parse_timestamp
 
@@ -238,7 +239,7 @@ def analyst_events(case: Case, warnings: list[EvidenceWarning]) -> list[Event]:
         warnings.append(EvidenceWarning(NOTES_FILE, None, f"larger than {MAX_NOTES_BYTES} bytes; not read"))
         return out
     try:
-        text = case.path(NOTES_FILE).read_bytes().decode("utf-8-sig", errors="replace")
+        text = safeio.read_bytes(case.path(NOTES_FILE)).decode("utf-8-sig", errors="replace")
     except OSError as exc:
         warnings.append(EvidenceWarning(NOTES_FILE, None, f"not readable: {exc.strerror or exc}"))
         return out
