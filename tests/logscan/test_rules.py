@@ -23,7 +23,7 @@ def test_pack_has_one_file_per_family_and_unique_ids() -> None:
     assert {p.stem for p in BUILTIN_DIR.glob("*.yaml")} == FAMILIES
     assert {r.family for r in RULES} == FAMILIES
     ids = [r.id for r in RULES]
-    assert len(ids) == len(set(ids)) == 57
+    assert len(ids) == len(set(ids)) == 68
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
