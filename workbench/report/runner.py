@@ -229,13 +229,16 @@ def _check_out_dir(out: Path, case: Case, force: bool) -> bool:
 
 
 def _title_block(case: Case, doc: dict[str, Any], executed: Path) -> dict[str, Any]:
+    """The report's title block (notebook metadata read by the template); case.yaml's text is evidence: redacted."""
+    from workbench.rulepack.redact import redact
+
     meta = case.meta
     return {
-        "incident_id": case.incident_id,
-        "title": meta.title,
+        "incident_id": redact(case.incident_id),
+        "title": redact(meta.title) if meta.title else meta.title,
         "verdict": doc.get("verdict", "unknown (the run failed before its outputs were written)"),
         "severity": meta.severity.value if meta.severity else None,
-        "models": ", ".join(meta.affected_models),
+        "models": redact(", ".join(meta.affected_models)),
         "generated_at": doc.get("generated_at") or now_utc().isoformat(),
         "workbench_version": __version__,
         "notebook_sha256": sha256_file(executed)[0],
