@@ -21,6 +21,8 @@ from typing import Any
 
 import click
 
+from workbench.termsafe import echo
+
 __all__ = ["command"]
 
 DEFAULT_KEY = "/etc/model-signing/cosign.pub"
@@ -94,15 +96,15 @@ def _handled(func: Callable[..., Any]) -> Callable[..., Any]:
                 kwargs.pop("model_id"),
                 roots,
                 dry_run=kwargs.get("dry_run", False),
-                echo=click.echo,
+                echo=echo,
             )
             func(inc, **kwargs)
         except ContainmentError as exc:
-            click.echo(f"workbench: error: {exc}", err=True)
+            echo(f"workbench: error: {exc}", err=True)
             sys.exit(exc.exit_code)
         if inc.problems:
             for problem in inc.problems:
-                click.echo(f"workbench: step failed: {problem}", err=True)
+                echo(f"workbench: step failed: {problem}", err=True)
             sys.exit(3)
 
     return wrapper
@@ -111,7 +113,7 @@ def _handled(func: Callable[..., Any]) -> Callable[..., Any]:
 def _kube(namespace: str | None, dry_run: bool) -> Any:
     from workbench.ops.kube import Kube
 
-    return Kube(namespace, dry_run=dry_run, echo=click.echo)
+    return Kube(namespace, dry_run=dry_run, echo=echo)
 
 
 @click.group("contain")
@@ -178,9 +180,9 @@ def isolate_cmd(inc: Any, namespace: str | None, dry_run: bool) -> None:
     from workbench.ops.containment import isolate
 
     isolate(inc, _kube(namespace, dry_run))
-    click.echo("")
-    click.echo("Isolation complete. Model removed from serving." if not dry_run else "Dry run: nothing was changed.")
-    click.echo(f"Quarantined copy: {inc.quarantine_dir}/")
+    echo("")
+    echo("Isolation complete. Model removed from serving." if not dry_run else "Dry run: nothing was changed.")
+    echo(f"Quarantined copy: {inc.quarantine_dir}/")
 
 
 @command.command("rollback")
@@ -200,8 +202,8 @@ def rollback_cmd(
         inc, _kube(namespace, dry_run), target=target, public_key=public_key, allow_unsigned=allow_unsigned
     )
     if result is not None:
-        click.echo("")
-        click.echo(
+        echo("")
+        echo(
             "Rollback complete. Service restored with " + ("verified" if result.verified else "UNVERIFIED") + " model."
         )
-        click.echo(f"Forensic copy preserved in: {inc.quarantine_dir}/")
+        echo(f"Forensic copy preserved in: {inc.quarantine_dir}/")

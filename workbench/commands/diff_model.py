@@ -5,7 +5,6 @@ Exit status: 0 done (whatever was found), 1 a finding reached ``--fail-on``, 2 u
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ import click
 
 from workbench.errors import WorkbenchError
 from workbench.records import Finding, Severity
+from workbench.termsafe import echo, json_text
 
 if TYPE_CHECKING:
     from workbench.model.dirdiff import ModelDiff
@@ -22,7 +22,7 @@ SEVERITIES = [s.value for s in Severity]
 
 
 def _fail(message: str) -> None:
-    click.echo(f"workbench: error: {message}", err=True)
+    echo(f"workbench: error: {message}", err=True)
     sys.exit(2)
 
 
@@ -70,7 +70,7 @@ def command(suspect: Path, reference: Path | None, manifest: Path | None, key: P
         doc["findings"] = [f.to_dict() for f in findings]
         if signature is not None:
             doc["signature"] = signature.to_dict()
-        click.echo(json.dumps(doc, indent=2, allow_nan=False))
+        click.echo(json_text(doc))
     else:
         _print_text(result, findings)
     if fail_on and _reached(findings, Severity.parse(fail_on)):
@@ -83,12 +83,12 @@ def _reached(findings: list[Finding], threshold: Severity) -> bool:
 
 def _print_text(result: ModelDiff, findings: list[Finding]) -> None:
     files = result.files.to_dict()
-    click.echo(f"files: {', '.join(f'{len(v)} {k}' for k, v in files.items())}")
+    echo(f"files: {', '.join(f'{len(v)} {k}' for k, v in files.items())}")
     statuses: dict[str, int] = {}
     for t in result.tensors:
         statuses[t.status] = statuses.get(t.status, 0) + 1
-    click.echo(f"tensors: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items())) or 'none compared'}")
+    echo(f"tensors: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items())) or 'none compared'}")
     for f in findings:
-        click.echo(f"{f.severity.value:8} {f.category:22} {f.title}")
+        echo(f"{f.severity.value:8} {f.category:22} {f.title}")
     for w in result.warnings:
-        click.echo(f"warning: {w}", err=True)
+        echo(f"warning: {w}", err=True)

@@ -7,12 +7,13 @@ calls :func:`workbench.drift.analyse_stream` and prints a summary, or one JSON d
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+
+from workbench.termsafe import echo, json_text
 
 if TYPE_CHECKING:
     from workbench.drift.analysis import DriftReport
@@ -21,7 +22,7 @@ _SEVERITIES = ["critical", "high", "medium", "low", "info"]
 
 
 def _fail(message: str) -> None:
-    click.echo(f"workbench: error: {message}", err=True)
+    echo(f"workbench: error: {message}", err=True)
     sys.exit(2)
 
 
@@ -58,7 +59,7 @@ def command(predictions: Path, baseline_path: Path, window: str, as_json: bool, 
     report = analyse_stream(stream, baseline, window=window)
     report.warnings = [*base_file.warnings, *loaded.warnings, *warnings, *report.warnings]
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+        click.echo(json_text(report.to_dict()))
     else:
         _print_text(report)
     if fail_on:
@@ -69,22 +70,22 @@ def command(predictions: Path, baseline_path: Path, window: str, as_json: bool, 
 
 def _print_text(report: DriftReport) -> None:
     exposure = report.exposure()
-    click.echo(f"verdict: {report.verdict} ({report.reason})")
-    click.echo(f"predictions: {len(report.stream)}")
+    echo(f"verdict: {report.verdict} ({report.reason})")
+    echo(f"predictions: {len(report.stream)}")
     if exposure:
-        click.echo(f"onset: {exposure['onset'] or 'before the first record'}")
+        echo(f"onset: {exposure['onset'] or 'before the first record'}")
         if exposure["onset_interval"]:
-            click.echo(f"onset 95% interval: {exposure['onset_interval'][0]} .. {exposure['onset_interval'][1]}")
-        click.echo(f"end: {exposure['end'] or 'ongoing at the last record'}")
-        click.echo(f"predictions in the exposure window: {exposure['predictions']}")
+            echo(f"onset 95% interval: {exposure['onset_interval'][0]} .. {exposure['onset_interval'][1]}")
+        echo(f"end: {exposure['end'] or 'ongoing at the last record'}")
+        echo(f"predictions in the exposure window: {exposure['predictions']}")
         for cls, ex in exposure["excess_by_class"].items():
-            click.echo(f"excess {cls}: {ex['estimate']:+.0f} (95% {ex['low']:+.0f} .. {ex['high']:+.0f})")
+            echo(f"excess {cls}: {ex['estimate']:+.0f} (95% {ex['low']:+.0f} .. {ex['high']:+.0f})")
     if len(report.windows):
         flagged = int((report.windows["verdict"] == "drift").sum())
-        click.echo(f"windows ({report.window}): {len(report.windows)}, {flagged} with drift")
+        echo(f"windows ({report.window}): {len(report.windows)}, {flagged} with drift")
     for f in report.findings:
-        click.echo(f"[{f.severity.value}] {f.title}")
+        echo(f"[{f.severity.value}] {f.title}")
     if report.warnings:
-        click.echo(f"warnings: {len(report.warnings)}")
+        echo(f"warnings: {len(report.warnings)}")
         for w in report.warnings[:10]:
-            click.echo(f"  {w}")
+            echo(f"  {w}")

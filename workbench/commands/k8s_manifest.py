@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from workbench.termsafe import echo
+
 __all__ = ["command"]
 
 
@@ -59,8 +61,8 @@ def command(
             models_host_path=models_host_path,
         )
     except ConfigError as exc:
-        click.echo(f"workbench: error: {exc}", err=True)
+        echo(f"workbench: error: {exc}", err=True)
         sys.exit(2)
     if json.loads(docs[0]["data"]["config.json"]).get("alert_webhook"):
-        click.echo("workbench: warning: the webhook URL is stored in the ConfigMap; prefer --webhook-secret", err=True)
+        echo("workbench: warning: the webhook URL is stored in the ConfigMap; prefer --webhook-secret", err=True)
     click.echo(render(docs), nl=False)

@@ -6,6 +6,7 @@ alert; 2 unusable configuration or state file (one-line reason on stderr). Logs 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -15,9 +16,34 @@ from pathlib import Path
 
 import click
 
+from workbench.termsafe import echo, shown
+
 __all__ = ["command"]
 
 DEFAULT_DIR = Path("monitor")
+
+
+class _SafeLines(logging.Formatter):
+    """Wraps the monitor's JSON-lines formatter: each line redacted and terminal-safe (:mod:`workbench.termsafe`);
+    file names and messages come from the watched folders."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        from workbench.termsafe import json_text
+
+        line = self.inner.format(record)
+        try:
+            return json_text(json.loads(line), indent=None, allow_nan=True)
+        except ValueError:  # not a JSON line: one text line
+            return shown(line)
+
+
+def _safe_log_lines(logger: logging.Logger) -> None:
+    for handler in logger.handlers:
+        handler.setFormatter(_SafeLines(handler.formatter))
 
 
 def _pick(flag: Path | None, from_config: Path | None, default: str) -> Path:
@@ -83,13 +109,13 @@ def command(
     from workbench.ops.config import ConfigError, load_config
     from workbench.ops.monitor import Interrupted, Monitor, StateError, StateStore
 
-    configure_logging(getattr(logging, log_level.upper()))
+    _safe_log_lines(configure_logging(getattr(logging, log_level.upper())))
     try:
         config = load_config(config_path)
         if os.environ.get("WORKBENCH_ALERT_WEBHOOK"):
             config = config.with_webhook(os.environ["WORKBENCH_ALERT_WEBHOOK"])
     except ConfigError as exc:
-        click.echo(f"workbench: error: {exc}", err=True)
+        echo(f"workbench: error: {exc}", err=True)
         sys.exit(2)
     stop = threading.Event()
 
@@ -118,7 +144,7 @@ def command(
     try:
         monitor.start(rebaseline, background=not once)
     except StateError as exc:
-        click.echo(f"workbench: error: {exc}", err=True)
+        echo(f"workbench: error: {exc}", err=True)
         sys.exit(2)
     except Interrupted:
         sys.exit(0)

@@ -9,7 +9,6 @@ Terminal output shows control characters and escape sequences from the logs as v
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -19,11 +18,12 @@ import click
 
 from workbench.errors import RuleError
 from workbench.logscan.analysis import findings_from_scans
-from workbench.logscan.engine import Scanner, ScanOptions, printable
+from workbench.logscan.engine import Scanner, ScanOptions
 from workbench.records import Severity
 from workbench.rulepack.matchers import BACKENDS
 from workbench.rulepack.redact import Redactor
 from workbench.rulepack.rules import builtin_rules, load_rules
+from workbench.termsafe import echo, json_text
 
 __all__ = ["command", "find_logs"]
 
@@ -32,7 +32,7 @@ _LOG_NAME = re.compile(r"\.(?:log(?:\.\d+)?|txt|out)(?:\.gz)?$", re.IGNORECASE)
 
 
 def _fail(message: str) -> None:
-    click.echo(f"workbench: error: {printable(message)}", err=True)
+    echo(f"workbench: error: {message}", err=True)
     sys.exit(2)
 
 
@@ -91,23 +91,23 @@ def command(paths: tuple[Path, ...], rule_dirs: tuple[Path, ...], as_json: bool,
                        "complete": s.complete, "backend": s.backend,
                        "matches": sum(st.count for st in s.stats.values())} for s in scans],
         }  # fmt: skip
-        click.echo(json.dumps(redactor.redact_data(doc), indent=2, ensure_ascii=False))
+        click.echo(json_text(doc, allow_nan=True, redactor=redactor))
     else:
-        _print_text(scans, findings)
+        _print_text(scans, findings, redactor)
     if fail_on and any(f.severity.rank >= Severity(fail_on).rank for f in findings):
         sys.exit(1)
 
 
-def _print_text(scans: list, findings: list) -> None:
+def _print_text(scans: list, findings: list, redactor: Redactor) -> None:
     for scan in scans:
         for w in scan.warnings:
-            click.echo(f"warning: {printable(str(w))}", err=True)
+            echo(f"warning: {redactor.redact(str(w))}", err=True)
         for m in scan.matches:
             when = m.timestamp.isoformat().replace("+00:00", "Z") if m.timestamp else "-"
-            click.echo(f"{printable(m.path)}:{m.line}: {m.severity.value} {m.rule_id} {when}")
-            click.echo(f"    {printable(m.text)}")
+            echo(f"{redactor.redact(m.path)}:{m.line}: {m.severity.value} {m.rule_id} {when}")
+            echo(f"    {m.text}")
     counts = dict.fromkeys(SEVERITIES, 0)
     for f in findings:
         counts[f.severity.value] += int(f.evidence.get("count", 0))
     by = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"
-    click.echo(f"{sum(counts.values())} matching line(s) in {len(scans)} file(s) ({by}); {len(findings)} finding(s).")
+    echo(f"{sum(counts.values())} matching line(s) in {len(scans)} file(s) ({by}); {len(findings)} finding(s).")

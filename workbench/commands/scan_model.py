@@ -5,7 +5,6 @@ Exit status: 0 done (whatever was found), 1 a finding reached ``--fail-on``, 2 u
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,17 +12,13 @@ import click
 
 from workbench.errors import WorkbenchError
 from workbench.records import Severity
+from workbench.termsafe import echo, json_text
 
 SEVERITIES = [s.value for s in Severity]
 
 
-def _printable(text: str) -> str:
-    """Evidence-derived text with control characters escaped (no terminal escape sequences from evidence)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _fail(message: str) -> None:
-    click.echo(f"workbench: error: {_printable(message)}", err=True)
+    echo(f"workbench: error: {message}", err=True)
     sys.exit(2)
 
 
@@ -54,14 +49,14 @@ def command(path: Path, as_json: bool, fail_on: str | None, no_picklescan: bool)
     if as_json:
         doc = scan.to_json()
         doc["findings"] = [f.to_dict() for f in findings]
-        click.echo(json.dumps(doc, indent=2, allow_nan=False))
+        click.echo(json_text(doc))
     else:
         artefacts = [a for a in scan.inventory.artefacts if a.member is None]
         dangerous = sum(a.dangerous for a in artefacts)
-        click.echo(f"files: {len(artefacts)} classified, {dangerous} of a dangerous type")
+        echo(f"files: {len(artefacts)} classified, {dangerous} of a dangerous type")
         for f in findings:
-            click.echo(f"{f.severity.value:8} {f.category:24} {_printable(f.title)}")
+            echo(f"{f.severity.value:8} {f.category:24} {f.title}")
         for w in scan.warnings:
-            click.echo(f"warning: {_printable(str(w))}", err=True)
+            echo(f"warning: {w}", err=True)
     if fail_on and any(f.severity.rank >= Severity.parse(fail_on).rank for f in findings):
         sys.exit(1)

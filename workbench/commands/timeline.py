@@ -17,12 +17,13 @@ from pathlib import Path
 import click
 
 from workbench.errors import WorkbenchError
+from workbench.termsafe import echo
 from workbench.timeline import write_jsonl, write_timeline
 from workbench.timeline.export import FORMATS
 
 
 def _fail(message: str) -> None:
-    click.echo(f"workbench: error: {message}", err=True)
+    echo(f"workbench: error: {message}", err=True)
     sys.exit(2)
 
 
@@ -33,7 +34,7 @@ def _redactor() -> Callable[[str], str]:
 
         redact("")
     except (ImportError, WorkbenchError) as exc:
-        click.echo(f"workbench: warning: secret redaction unavailable ({exc}); text written as found", err=True)
+        echo(f"workbench: warning: secret redaction unavailable ({exc}); text written as found", err=True)
         return lambda text: text
     return redact
 
@@ -84,4 +85,4 @@ def command(case_dir: Path, out_file: Path | None) -> None:
     except OSError as exc:
         _fail(f"{out_file}: cannot write: {exc.strerror or exc}")
     flagged = len(timeline.flagged)
-    click.echo(f"timeline: {rows} rows ({timeline.total} events, {flagged} with flagged times) -> {out_file}", err=True)
+    echo(f"timeline: {rows} rows ({timeline.total} events, {flagged} with flagged times) -> {out_file}", err=True)

@@ -12,6 +12,13 @@ time flag when set, and ``milestone:<name>``.
 
 Secret-free: every text value (the ``datetime`` field aside) and every tag goes through ``redact`` (default: the
 identity) before it is written. Values that are not JSON scalars are written as text; NaN becomes null.
+
+Safe for their reader: JSON lines are ASCII with every control character escaped (DEL included), so printing them
+to a terminal cannot act on it. In CSV, a text cell (header names included: field names come from evidence) that
+starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return would be read by a spreadsheet as a formula
+(CSV injection, e.g. ``=HYPERLINK(...)`` or ``@SUM(...)`` in a log line or a file name); as OWASP recommends, it is
+written with a single quote in front (``'=HYPERLINK(...)``), which the spreadsheet shows and does not evaluate.
+Numbers are written as numbers.
 """
 
 from __future__ import annotations
@@ -25,12 +32,15 @@ from typing import IO, Any
 
 from workbench.timeline.build import Timeline, TimelineEntry
 
-__all__ = ["FORMATS", "REQUIRED_FIELDS", "entry_row", "timesketch_rows", "write_csv", "write_jsonl", "write_timeline"]
+__all__ = ["FORMATS", "REQUIRED_FIELDS", "csv_cell", "entry_row", "timesketch_rows", "write_csv", "write_jsonl",
+           "write_timeline"]  # fmt: skip
 
 #: Timesketch's fields, first in every row and every CSV header.
 REQUIRED_FIELDS = ("message", "datetime", "timestamp", "timestamp_desc", "data_type", "tag")
 #: file extension → writer name
 FORMATS = {".jsonl": "jsonl", ".csv": "csv"}
+#: first characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Redact = Callable[[str], str]
 
@@ -45,6 +55,13 @@ def _scalar(value: Any, redact: Redact) -> str | int | float | bool | None:
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else value
     return redact(value if isinstance(value, str) else str(value))
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell that no spreadsheet evaluates: text starting with a formula character gets a ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def entry_row(entry: TimelineEntry, *, redact: Redact = _identity) -> dict[str, Any]:
@@ -99,7 +116,7 @@ def write_jsonl(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) 
     """
     n = 0
     for row in timesketch_rows(timeline, redact=redact):
-        fh.write(json.dumps(row, ensure_ascii=True) + "\n")
+        fh.write(json.dumps(row, ensure_ascii=True).replace("\x7f", "\\u007f") + "\n")
         n += 1
     return n
 
@@ -107,7 +124,8 @@ def write_jsonl(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) 
 def write_csv(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) -> int:
     """Write CSV with a header: :data:`REQUIRED_FIELDS` first, then every other field in order of appearance.
 
-    ``tag`` is one comma-joined string; empty cells stand for null. Open ``fh`` with ``newline=""``.
+    ``tag`` is one comma-joined string; empty cells stand for null; text cells are neutralised with
+    :func:`csv_cell`. Open ``fh`` with ``newline=""``.
 
     Returns:
         The number of rows written.
@@ -116,10 +134,12 @@ def write_csv(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) ->
     header = dict.fromkeys(REQUIRED_FIELDS)
     for row in rows:
         header.update(dict.fromkeys(row))
-    writer = csv.DictWriter(fh, fieldnames=list(header), restval="", lineterminator="\n")
-    writer.writeheader()
+    names = list(header)
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow([csv_cell(name) for name in names])
     for row in rows:
-        writer.writerow({**row, "tag": ",".join(row["tag"])})
+        row = {**row, "tag": ",".join(row["tag"])}
+        writer.writerow([csv_cell(row.get(name, "")) for name in names])
     return len(rows)
 
 
