@@ -158,11 +158,14 @@ def _iso(ts: Any) -> str | None:
 
 def matches_frame(matches: Iterable[LogMatch]) -> pd.DataFrame:
     """Matches as a DataFrame: ``rule_id``, ``title`` str, ``severity`` ordered categorical, ``category``, ``path``
-    str, ``line`` Int64, ``timestamp`` datetime64[ns, UTC], ``group``, ``text`` str, ``before``/``after`` tuples."""
+    str, ``line`` Int64, ``timestamp`` datetime64[ns, UTC], ``group`` object (str, or None outside any CI step),
+    ``text`` str, ``before``/``after`` tuples."""
     rows = [{c: getattr(m, c) for c in MATCH_COLUMNS} for m in matches]
     df = pd.DataFrame(rows, columns=MATCH_COLUMNS)
     df["severity"] = df["severity"].map(lambda s: getattr(s, "value", s)).astype(_SEVERITY)
     df["line"] = df["line"].astype("Int64")
+    # a file with steps and one without: None must stay None (pandas would make a text column's None a float NaN)
+    df["group"] = pd.Series([g if isinstance(g, str) else None for g in df["group"]], index=df.index, dtype=object)
     df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True).astype("datetime64[ns, UTC]")
     return df
 
@@ -247,7 +250,7 @@ def _context_html(matches: pd.DataFrame, colours: dict[str, str]) -> str:
         head = (f'<span class="wb-sev" style="background:{colour}">{escape(str(m.severity))}</span> '
                 f'<b>{escape(m.title)}</b> <span class="wb-mono">{escape(m.rule_id)}</span> '
                 f'<span class="wb-mono">{escape(m.path)}:{int(m.line)}</span> {escape(when)}'
-                + (f" <i>step: {escape(m.group)}</i>" if m.group else ""))  # fmt: skip
+                + (f" <i>step: {escape(m.group)}</i>" if isinstance(m.group, str) and m.group else ""))  # fmt: skip
         lines = [escape(x) for x in m.before] + [f"<b>{escape(m.text)}</b>"] + [escape(x) for x in m.after]
         blocks.append(f'<div class="wb-logmatch">{head}<pre class="wb-mono" style="white-space:pre-wrap;'
                       f'margin:4px 0 12px 0">{chr(10).join(lines)}</pre></div>')  # fmt: skip
