@@ -29,7 +29,7 @@ def fake(monkeypatch, tmp_path):
     """``runner.investigate`` replaced: records its arguments, returns ``state["result"]``."""
     state = {"calls": [], "doc": make_doc([finding(1, "high")]), "error": None}
 
-    def investigate(case_dir, out_dir, *, reference, parameters, pdf, force, progress):
+    def investigate(case_dir, out_dir, *, reference, parameters, pdf, force, progress, sign_head=None):
         state["calls"].append({"case_dir": case_dir, "out_dir": out_dir, "reference": reference,
                                "parameters": parameters, "pdf": pdf, "force": force})  # fmt: skip
         assert isinstance(progress, Progress)

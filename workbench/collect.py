@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from workbench import safeio
 from workbench.case import Case
 from workbench.errors import MalformedEvidence
 from workbench.evidence import REGISTRY, LoadContext, Loaded
@@ -55,7 +56,12 @@ def collect_evidence(case: Case) -> EvidenceSet:
     result = EvidenceSet()
     result.warnings.extend(case.warnings)
     for f in case.files:
-        path = case.root / f.relpath
+        path = case.root / f.fs_relpath
+        if problem := safeio.not_regular(path):  # swapped for a FIFO, device or link since the inventory
+            result.warnings.append(EvidenceWarning(f.relpath, None, problem))
+            case.unexamined.append(f"{f.relpath}: {problem}")
+            result.kinds[f.relpath] = None
+            continue
         loader = REGISTRY.detect(path)
         if loader is not None and f.role == "model" and loader.name not in MODEL_DIR_LOADERS:
             loader = None

@@ -4,8 +4,14 @@ Each entry is a JSON object with ``seq``, ``type``, ``time``, its fields, ``prev
 64 zeros for the first) and ``hash`` = SHA-256 of the entry's canonical JSON without ``hash``. Altering, removing
 or reordering any entry breaks the chain at that point. Entry types: ``intake`` (case root, incident id, tool
 version, ``files_expected``, ``bytes_expected``), ``file`` (path, size, sha256, role; written as each file is
-hashed), ``skipped`` (path, reason), ``intake_end`` (counts: the intake is complete), ``intake_incomplete``
-(``reason``, ``files`` recorded: the intake was interrupted or failed part-way), ``verify`` (result).
+hashed), ``skipped`` (path, reason), ``atime_not_preserved`` (path, reason: see :mod:`workbench.safeio`),
+``intake_end`` (counts: the intake is complete), ``intake_incomplete`` (``reason``, ``files`` recorded: the intake
+was interrupted or failed part-way), ``verify`` (result).
+
+The ledger file is created (``O_EXCL``), appended to and read without following a symlink and only as a regular
+file. A ledger rewritten whole (evidence edited, every hash recomputed) has an intact chain: its anchors catch it
+(:mod:`workbench.custody_anchors`: the head in ``findings.json`` and ``report.html``, ``expect_head``, the signed
+head).
 
 An intake is complete only when its ledger holds ``intake_end``. One that was interrupted (Ctrl-C) or failed
 closes the ledger with ``intake_incomplete`` instead, so the chain stays verifiable; one killed outright has
@@ -15,13 +21,15 @@ neither. :func:`verify` reports both as "intake incomplete" (exit status 4), nev
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench._version import __version__
 from workbench.case import Case, walk_tree
@@ -29,11 +37,36 @@ from workbench.errors import CustodyError
 from workbench.hashing import hash_files, iter_hashes
 from workbench.progress import SILENT, Progress
 from workbench.records import now_utc
+from workbench.safeio import atime_warnings, file_kind, open_evidence
+
+if TYPE_CHECKING:
+    from workbench.custody_anchors import AnchorCheck
 
 __all__ = ["LEDGER_NAME", "IntakeState", "Ledger", "VerifyResult", "intake", "verify"]
 
 LEDGER_NAME = "custody.jsonl"
 GENESIS = "0" * 64
+_WRITE_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def _open_ledger_for_append(path: Path, *, create: bool) -> int:
+    """An fd appending to the ledger: never through a symlink, only to a regular file (``create``: a new one)."""
+    flags = _WRITE_FLAGS | (os.O_CREAT | os.O_EXCL if create else 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileExistsError:
+        raise CustodyError(f"{path}: a custody ledger already exists; use a new output folder") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CustodyError(f"{path}: the custody ledger is a symbolic link; refused (never followed)") from None
+        if exc.errno == errno.ENXIO:
+            raise CustodyError(f"{path}: the custody ledger is not a regular file (a FIFO); refused") from None
+        raise CustodyError(f"{path}: cannot write the custody ledger: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise CustodyError(f"{path}: the custody ledger is not a regular file; refused")
+    return fd
 
 
 def _entry_hash(entry: dict[str, Any]) -> str:
@@ -56,12 +89,16 @@ class Ledger:
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
         entry = {"seq": len(self.entries), "type": type_, "time": now_utc().isoformat(), **fields, "prev": self.head}
         entry["hash"] = _entry_hash(entry)
-        self.entries.append(entry)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        fd = _open_ledger_for_append(self.path, create=not self.entries)
+        try:
+            data = memoryview((json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+            while data:
+                data = data[os.write(fd, data) :]
             if type_ in {"intake_end", "intake_incomplete", "verify"}:
-                fh.flush()
-                os.fsync(fh.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.entries.append(entry)
         return entry
 
     def intake_state(self) -> IntakeState:
@@ -84,14 +121,18 @@ class Ledger:
             The ledger and a list of broken-link descriptions (empty when the chain is intact).
 
         Raises:
-            CustodyError: the ledger does not exist or holds no entry.
+            CustodyError: the ledger does not exist, is a symlink or not a regular file, or holds no entry.
         """
-        if not path.is_file():
-            raise CustodyError(f"{path}: no custody ledger here (run `workbench investigate` first)")
+        try:
+            fh = open_evidence(path, binary=False, errors="replace")
+        except FileNotFoundError:
+            raise CustodyError(f"{path}: no custody ledger here (run `workbench investigate` first)") from None
+        except OSError as exc:
+            raise CustodyError(f"{path}: custody ledger refused: {exc.strerror or exc}") from None
         entries: list[dict[str, Any]] = []
         broken: list[str] = []
         prev = GENESIS
-        with path.open(encoding="utf-8", errors="replace") as fh:
+        with fh:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -162,7 +203,7 @@ def intake(case: Case, out_dir: Path, *, progress: Progress | None = None) -> Le
         raise CustodyError(f"{out_dir}: output folder is inside the evidence tree; choose one outside it")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / LEDGER_NAME
-    if path.exists():
+    if path.exists() or path.is_symlink():
         raise CustodyError(f"{path}: a custody ledger already exists; use a new output folder")
     ledger = Ledger(path)
     expected_bytes = sum(f.size for f in case.files)
@@ -199,11 +240,13 @@ def intake(case: Case, out_dir: Path, *, progress: Progress | None = None) -> Le
         progress.task("custody intake: hashing", expected_bytes, expected_bytes)
         for w in case.warnings:
             ledger.append("skipped", path=w.path, reason=w.reason)
+        for p, reason in atime_warnings(case.root):  # files not owned by this user: O_NOATIME refused (EPERM)
+            ledger.append("atime_not_preserved", path=p, reason=reason)
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         reason = "interrupted by Ctrl-C" if interrupted else f"error: {type(exc).__name__}: {exc}"
         # best effort: if even this cannot be written, the ledger has no closing entry and still reads incomplete
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, CustodyError):
             ledger.append("intake_incomplete", reason=reason, files=hashed, bytes=total)
         raise
     ledger.append("intake_end", files=hashed, bytes=total)
@@ -222,6 +265,10 @@ class VerifyResult:
         case_root: where the evidence was re-hashed.
         intake: how far the intake went; when it is incomplete, files it never reached are not listed as added
             (only the recorded ones are re-hashed).
+        anchors: each head kept outside the ledger (findings.json, report.html, ``expect_head``, the signature)
+            and whether the ledger still holds it (:mod:`workbench.custody_anchors`).
+        notes: remarks for a person (no anchor to check, a file recorded at intake that is no longer a regular
+            file).
     """
 
     changed: list[str]
@@ -232,6 +279,13 @@ class VerifyResult:
     head: str
     case_root: str
     intake: IntakeState = field(default_factory=lambda: IntakeState(True, None, 0, ""))
+    anchors: list[AnchorCheck] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def anchor_problems(self) -> list[str]:
+        """One line per anchor the ledger does not match (empty when every anchor holds)."""
+        return [f"{a.source}: {a.problem}" for a in self.anchors if not a.ok]
 
     @property
     def evidence_intact(self) -> bool:
@@ -239,16 +293,20 @@ class VerifyResult:
 
     @property
     def verified(self) -> bool:
-        return self.evidence_intact and not self.broken_links and self.intake.complete
+        return self.evidence_intact and not self.broken_links and self.intake.complete and not self.anchor_problems
 
     @property
     def exit_code(self) -> int:
-        """0 intact; 1 evidence changed, missing or added; 4 intake incomplete; 3 ledger chain broken.
+        """0 intact; 1 evidence changed, missing or added; 4 intake incomplete; 3 ledger chain broken; 5 the ledger
+        does not match an anchor (rewritten or replaced since the run).
 
-        Precedence: a broken chain (3), then an incomplete intake (4), then changed evidence (1).
+        Precedence: a broken chain (3), then an anchor mismatch (5), then an incomplete intake (4), then changed
+        evidence (1).
         """
         if self.broken_links:
             return 3
+        if self.anchor_problems:
+            return 5
         if not self.intake.complete:
             return 4
         return 0 if self.evidence_intact else 1
@@ -269,22 +327,40 @@ class VerifyResult:
             "missing": self.missing,
             "added": self.added,
             "broken_links": self.broken_links,
+            "anchors": [a.to_dict() for a in self.anchors],
+            "anchor_problems": self.anchor_problems,
+            "notes": self.notes,
             "case_root": self.case_root,
         }
 
 
-def verify(out_dir: Path, *, case_root: Path | None = None, record: bool = True) -> VerifyResult:
-    """Re-hash the evidence recorded in ``out_dir/custody.jsonl`` and check the ledger's chain.
+def verify(
+    out_dir: Path,
+    *,
+    case_root: Path | None = None,
+    record: bool = True,
+    expect_head: str | None = None,
+    key: Path | None = None,
+) -> VerifyResult:
+    """Re-hash the evidence recorded in ``out_dir/custody.jsonl``, check the ledger's chain and its anchors.
 
     Args:
         out_dir: the run's output folder.
         case_root: where the evidence is now (default: the path recorded at intake).
-        record: append a ``verify`` entry to the ledger when its chain is intact and its intake complete.
+        record: append a ``verify`` entry to the ledger when its chain is intact, its intake complete and every
+            anchor holds.
+        expect_head: a head the user kept elsewhere (64 hex digits); the ledger must hold it.
+        key: a PEM public key: ``out_dir/custody.head.sig`` must be a valid signature by it of a head the ledger
+            holds.
 
     Raises:
-        CustodyError: no ledger, or the evidence folder is gone.
+        CustodyError: no ledger (or a symlink, or not a regular file), the evidence folder is gone, or the key is
+            unusable.
     """
+    from workbench.custody_anchors import check_anchors
+
     ledger, broken = Ledger.read(Path(out_dir) / LEDGER_NAME)
+    anchors = check_anchors(ledger.entries, Path(out_dir), expect_head=expect_head, key=key)
     start = ledger.entries[0]
     if start.get("type") != "intake":
         broken.append("first entry is not an intake record")
@@ -295,22 +371,30 @@ def verify(out_dir: Path, *, case_root: Path | None = None, record: bool = True)
     state = ledger.intake_state()
     current = {f.relpath for f in walk_tree(root, [])}
     results = hash_files(root / p for p in sorted(set(recorded) & current))
-    changed = sorted(
+    changed = {
         p
         for p in set(recorded) & current
         if isinstance(results[root / p], OSError) or results[root / p][0] != recorded[p].get("sha256")
-    )
+    }
+    notes = [] if anchors else ["no anchor kept outside the ledger: a ledger rewritten whole would not be noticed"]
+    for p in sorted(set(recorded) - current):  # not walked: gone, or no longer a regular file (FIFO, link...)
+        with contextlib.suppress(OSError):
+            mode = os.lstat(root / p).st_mode
+            changed.add(p)
+            notes.append(f"{p}: recorded at intake as a regular file, now {file_kind(mode)}")
     result = VerifyResult(
-        changed=changed,
-        missing=sorted(set(recorded) - current),
+        changed=sorted(changed),
+        missing=sorted(set(recorded) - current - changed),
         added=sorted(current - set(recorded)) if state.complete else [],
         broken_links=broken,
         files=len(recorded),
         head=ledger.head,
         case_root=str(root),
         intake=state,
+        anchors=anchors,
+        notes=notes,
     )
-    if record and not broken and state.complete:
+    if record and not broken and state.complete and not result.anchor_problems:
         ledger.append(
             "verify",
             verified=result.verified,

@@ -28,6 +28,7 @@ from workbench.conclusions import Conclusions, coverage_of, derive_conclusions
 from workbench.errors import EvidenceError
 from workbench.progress import SILENT, Progress
 from workbench.records import Event, EvidenceWarning, Finding, now_utc
+from workbench.safeio import atime_warnings
 from workbench.sections import SECTIONS, resolve
 from workbench.timeline import Timeline, build_timeline, evidence_events, merge_events, write_timeline
 from workbench.timeparse import NAIVE_RULE
@@ -173,6 +174,7 @@ class Investigation:
                         EvidenceWarning(key, None, f"analysis failed: {type(exc).__name__}: {exc}")
                     )
         self._merge_warnings()
+        self.evidence.warnings.extend(EvidenceWarning(p, None, r) for p, r in atime_warnings(self.case.root))
         for result in self.results.values():  # secrets found anywhere never leave the analyses in clear
             result.findings = [_redact_finding(f) for f in result.findings]
             result.events = [_redact_event(e) for e in result.events]

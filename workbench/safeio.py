@@ -43,6 +43,7 @@ __all__ = [
     "atime_record",
     "atime_warnings",
     "file_kind",
+    "not_regular",
     "open_evidence",
     "read_bytes",
     "read_text",
@@ -73,6 +74,22 @@ def file_kind(mode: int) -> str:
     if stat.S_ISREG(mode):
         return "a regular file"
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def not_regular(path: str | os.PathLike[str]) -> str:
+    """Why ``path`` can no longer be read as evidence ("" when it is still a regular file); never raises, opens nothing.
+
+    For a file the inventory listed: a FIFO, device, socket, directory or symlink swapped in since, or the file gone.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return "no longer there (removed after the inventory); not read"
+    except OSError as exc:
+        return f"cannot be examined: {exc.strerror or exc}; not read"
+    if stat.S_ISREG(mode):
+        return ""
+    return f"no longer a regular file: now {file_kind(mode)} (swapped after the inventory); not read"
 
 
 class NotRegularFile(OSError):

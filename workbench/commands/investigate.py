@@ -81,6 +81,8 @@ def _report_fail_on(fail_on: str, hits: list[dict[str, Any]]) -> None:
 @click.option("--pdf", is_flag=True, help="Also print report.pdf (A4) with headless Chromium.")
 @click.option("--force", is_flag=True, help="Replace an earlier run's output folder (workbench outputs only).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout (verdict, conclusions...).")
+@click.option("--sign-head", type=click.Path(path_type=Path), metavar="KEY.pem",
+              help="ECDSA private key: sign the custody head (custody.head.sig, custody verify --key).")  # fmt: skip
 def command(
     case_dir: Path,
     out_dir: Path | None,
@@ -90,6 +92,7 @@ def command(
     pdf: bool,
     force: bool,
     as_json: bool,
+    sign_head: Path | None,
 ) -> None:
     """Investigate CASE_DIR: custody intake, every analysis, report.html, findings.json, timeline and comms.
 
@@ -106,7 +109,8 @@ def command(
 
         try:
             result = runner.investigate(case_dir, out_dir, reference=reference, parameters=options, pdf=pdf,
-                                        force=force, progress=Progress(ConsoleSink(sys.stderr)))  # fmt: skip
+                                        force=force, progress=Progress(ConsoleSink(sys.stderr)),
+                                        sign_head=sign_head)  # fmt: skip
         except WorkbenchError as exc:
             _fail(str(exc))
     except KeyboardInterrupt as exc:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench import custody
+from workbench import custody, custody_anchors
 from workbench._version import __version__
 from workbench.case import Case
 from workbench.categories import NOT_INCIDENT
@@ -41,7 +41,16 @@ log = logging.getLogger(__name__)
 
 #: what ``investigate`` writes into its output folder: the only names ``--force`` deletes
 WORKBENCH_OUTPUTS = frozenset(
-    {custody.LEDGER_NAME, "findings.json", "timeline.jsonl", "comms", "report.ipynb", "report.html", "report.pdf"}
+    {
+        custody.LEDGER_NAME,
+        custody_anchors.SIGNATURE_NAME,
+        "findings.json",
+        "timeline.jsonl",
+        "comms",
+        "report.ipynb",
+        "report.html",
+        "report.pdf",
+    }
 )
 #: exit status of ``workbench investigate`` -> its meaning (contract, docs/contracts.md)
 EXIT_MEANING = {
@@ -267,6 +276,7 @@ def investigate(
     force: bool = False,
     progress: Progress | None = None,
     notebook: Path | None = None,
+    sign_head: Path | None = None,
 ) -> RunResult:
     """Investigate one case end to end.
 
@@ -280,6 +290,8 @@ def investigate(
         force: replace an earlier run's output folder (only one holding nothing but workbench outputs).
         progress: receives the stages (this process's and the kernel's) and byte counters.
         notebook: the notebook to execute (default: the bundled ``investigate.ipynb``).
+        sign_head: an ECDSA private key (PEM): the custody head quoted in findings.json is signed into
+            ``custody.head.sig`` (checked before anything is written; :mod:`workbench.custody_anchors`).
 
     Returns:
         A :class:`RunResult` (its ``error`` is set when a cell failed; the report is still written).
@@ -311,6 +323,7 @@ def investigate(
 
             if find_chromium() is None:
                 raise MissingTool(f"--pdf needs Chromium, which was not found; {INSTALL_HINT}")
+        signing_key = custody_anchors.load_signing_key(sign_head) if sign_head else None
         out = resolved
         if replace:
             current = "--force removal"
@@ -358,6 +371,8 @@ def investigate(
                 result.error = result.error or exc
         if result.error is None and not doc:
             result.error = ReportError(f"{findings_path} was not written: the notebook did not finish the run")
+        if signing_key is not None:
+            custody_anchors.sign_head(out, (doc.get("custody") or {}).get("head") or ledger.head, signing_key)
         return result
     except KeyboardInterrupt:
         raise Interrupted(current, out) from None
