@@ -6,7 +6,9 @@ or reordering any entry breaks the chain at that point. Entry types: ``intake`` 
 version, ``files_expected``, ``bytes_expected``), ``file`` (path, size, sha256, role; written as each file is
 hashed), ``skipped`` (path, reason), ``atime_not_preserved`` (path, reason: see :mod:`workbench.safeio`),
 ``intake_end`` (counts: the intake is complete), ``intake_incomplete`` (``reason``, ``files`` recorded: the intake
-was interrupted or failed part-way), ``verify`` (result).
+was interrupted or failed part-way), ``verify`` (result). Paths are written redacted, with ``path_sha256`` (the
+digest of the true name) when redaction changed them; verify re-finds files by that digest
+(:mod:`workbench.custody_names`).
 
 The ledger file is created (``O_EXCL``), appended to and read without following a symlink and only as a regular
 file. A ledger rewritten whole (evidence edited, every hash recomputed) has an intact chain: its anchors catch it
@@ -33,10 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 from workbench._version import __version__
 from workbench.case import Case, walk_tree
+from workbench.custody_names import entry_key, ledger_path, name_key
 from workbench.errors import CustodyError
 from workbench.hashing import hash_files, iter_hashes
 from workbench.progress import SILENT, Progress
 from workbench.records import now_utc
+from workbench.rulepack.redact import redact
 from workbench.safeio import atime_warnings, file_kind, open_evidence
 
 if TYPE_CHECKING:
@@ -231,17 +235,17 @@ def intake(case: Case, out_dir: Path, *, progress: Progress | None = None) -> Le
             for path_abs, res in results:
                 f = by_path[path_abs]
                 if isinstance(res, OSError):
-                    ledger.append("skipped", path=f.relpath, reason=f"unreadable: {res.strerror or res}")
+                    ledger.append("skipped", **ledger_path(f.relpath), reason=f"unreadable: {res.strerror or res}")
                     continue
                 digest, size = res
-                ledger.append("file", path=f.relpath, size=size, sha256=digest, role=f.role)
+                ledger.append("file", **ledger_path(f.relpath), size=size, sha256=digest, role=f.role)
                 total += size
                 hashed += 1
         progress.task("custody intake: hashing", expected_bytes, expected_bytes)
         for w in case.warnings:
-            ledger.append("skipped", path=w.path, reason=w.reason)
+            ledger.append("skipped", **ledger_path(w.path), reason=redact(w.reason))
         for p, reason in atime_warnings(case.root):  # files not owned by this user: O_NOATIME refused (EPERM)
-            ledger.append("atime_not_preserved", path=p, reason=reason)
+            ledger.append("atime_not_preserved", **ledger_path(p), reason=redact(reason))
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         reason = "interrupted by Ctrl-C" if interrupted else f"error: {type(exc).__name__}: {exc}"
@@ -360,32 +364,42 @@ def verify(
     from workbench.custody_anchors import check_anchors
 
     ledger, broken = Ledger.read(Path(out_dir) / LEDGER_NAME)
-    anchors = check_anchors(ledger.entries, Path(out_dir), expect_head=expect_head, key=key)
+    notes: list[str] = []
+    anchors = check_anchors(ledger.entries, Path(out_dir), expect_head=expect_head, key=key, notes=notes)
     start = ledger.entries[0]
     if start.get("type") != "intake":
         broken.append("first entry is not an intake record")
     root = Path(case_root or start.get("case_root", ""))
     if not root.is_dir():
         raise CustodyError(f"{root}: evidence folder recorded at intake is not there (pass --case DIR)")
-    recorded = {e["path"]: e for e in ledger.entries if e.get("type") == "file"}
+    # files are matched by the digest of their true name (custody_names): the ledger holds names redacted
+    recorded = {entry_key(e): e for e in ledger.entries if e.get("type") == "file"}
     state = ledger.intake_state()
-    current = {f.relpath for f in walk_tree(root, [])}
-    results = hash_files(root / p for p in sorted(set(recorded) & current))
+    current = {name_key(f.relpath): f.relpath for f in walk_tree(root, [])}
+    results = hash_files(root / current[k] for k in sorted(set(recorded) & set(current)))
     changed = {
-        p
-        for p in set(recorded) & current
-        if isinstance(results[root / p], OSError) or results[root / p][0] != recorded[p].get("sha256")
+        k
+        for k in set(recorded) & set(current)
+        if isinstance(res := results[root / current[k]], OSError) or res[0] != recorded[k].get("sha256")
     }
-    notes = [] if anchors else ["no anchor kept outside the ledger: a ledger rewritten whole would not be noticed"]
-    for p in sorted(set(recorded) - current):  # not walked: gone, or no longer a regular file (FIFO, link...)
+    if not anchors:
+        notes.append("no anchor kept outside the ledger: a ledger rewritten whole would not be noticed")
+    for k in sorted(set(recorded) - set(current)):  # not walked: gone, or no longer a regular file (FIFO, link...)
+        p = str(recorded[k].get("path", ""))
         with contextlib.suppress(OSError):
+            if "path_sha256" in recorded[k]:  # only the redacted name is known: reported missing
+                continue
             mode = os.lstat(root / p).st_mode
-            changed.add(p)
+            changed.add(k)
             notes.append(f"{p}: recorded at intake as a regular file, now {file_kind(mode)}")
+
+    def shown(keys: set[str]) -> list[str]:
+        return sorted(str(recorded[k].get("path", "")) if k in recorded else redact(current[k]) for k in keys)
+
     result = VerifyResult(
-        changed=sorted(changed),
-        missing=sorted(set(recorded) - current - changed),
-        added=sorted(current - set(recorded)) if state.complete else [],
+        changed=shown(changed),
+        missing=shown(set(recorded) - set(current) - changed),
+        added=shown(set(current) - set(recorded)) if state.complete else [],
         broken_links=broken,
         files=len(recorded),
         head=ledger.head,

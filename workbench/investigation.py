@@ -25,6 +25,7 @@ from workbench.analysis import AnalysisContext, AnalysisResult
 from workbench.case import Case
 from workbench.collect import EvidenceSet, collect_evidence
 from workbench.conclusions import Conclusions, coverage_of, derive_conclusions
+from workbench.custody_names import hashes_by_relpath
 from workbench.errors import EvidenceError
 from workbench.progress import SILENT, Progress
 from workbench.records import Event, EvidenceWarning, Finding, now_utc
@@ -154,7 +155,7 @@ class Investigation:
     # ----------------------------------------------------------------------------------------------- analyses
     @property
     def context(self) -> AnalysisContext:
-        hashes = {e["path"]: e["sha256"] for e in self.ledger.entries if e.get("type") == "file" and "sha256" in e}
+        hashes = hashes_by_relpath(self.ledger.entries, (f.relpath for f in self.case.files))
         return AnalysisContext(self.case, self.evidence, self.reference, self.out_dir, self.parameters,
                                intake_hashes=hashes, progress=self.progress)  # fmt: skip
 

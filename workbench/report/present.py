@@ -147,7 +147,9 @@ def findings_by_tactic(findings: list[Finding]) -> HTML:
 
 
 def evidence_table(inv: Investigation) -> HTML:
-    hashes = {e["path"]: e["sha256"] for e in inv.ledger.entries if e.get("type") == "file"}
+    from workbench.custody_names import hashes_by_relpath
+
+    hashes = hashes_by_relpath(inv.ledger.entries, (f.relpath for f in inv.case.files))
     rows = [
         {
             "path": f.relpath,
