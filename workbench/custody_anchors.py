@@ -9,6 +9,10 @@ entry gets an intact chain with another head. What catches that is a head kept s
 - ``custody.head.sig``: with ``investigate --sign-head KEY.pem``, an ECDSA signature of the head (the 64 ASCII hex
   digits, SHA-256 for P-256, SHA-384 for P-384, SHA-512 for P-521), checked with the public key.
 
+An anchor that is absent, or that quotes no head (a run that failed before writing ``findings.json`` leaves the
+report's head empty), checks nothing and is noted; one that quotes a head the ledger does not hold is a mismatch.
+With ``key``, the signature is required: an absent or invalid one is a mismatch.
+
 A ledger *holds* a head when one of its entries has that hash and every entry after it is a ``verify`` record
 (what each later ``custody verify`` appends). A rewritten ledger holds none of the original heads: every hash from
 the first changed entry on is different.
@@ -105,31 +109,35 @@ def _check(source: str, head: str, entries: list[dict[str, Any]]) -> AnchorCheck
     return AnchorCheck(source, head, not problem, problem)
 
 
-def _findings_anchor(out_dir: Path, entries: list[dict[str, Any]]) -> AnchorCheck | None:
+def _findings_anchor(out_dir: Path, entries: list[dict[str, Any]], notes: list[str]) -> AnchorCheck | None:
     path = out_dir / "findings.json"
     if not _present(path):
         return None
     try:
         doc = json.loads(_read(path, _MAX_OUTPUT_BYTES))
     except (OSError, ValueError) as exc:
-        return AnchorCheck("findings.json", "", False, f"unreadable ({exc})")
+        notes.append(f"findings.json is unreadable ({exc}): not an anchor")
+        return None
     head = (doc.get("custody") or {}).get("head") if isinstance(doc, dict) else None
     if not isinstance(head, str) or not _HEX64.fullmatch(head):
-        return AnchorCheck("findings.json", "", False, "holds no custody.head")
+        notes.append("findings.json holds no custody.head: not an anchor")
+        return None
     return _check("findings.json", head, entries)
 
 
-def _report_anchor(out_dir: Path, entries: list[dict[str, Any]]) -> AnchorCheck | None:
+def _report_anchor(out_dir: Path, entries: list[dict[str, Any]], notes: list[str]) -> AnchorCheck | None:
     path = out_dir / "report.html"
     if not _present(path):
         return None
     try:
         text = _read(path, _MAX_OUTPUT_BYTES).decode("utf-8", errors="replace")
     except OSError as exc:
-        return AnchorCheck("report.html", "", False, f"unreadable ({exc.strerror or exc})")
+        notes.append(f"report.html is unreadable ({exc.strerror or exc}): not an anchor")
+        return None
     heads = list(dict.fromkeys(m.group(1).lower() for m in _REPORT_HEAD.finditer(text)))
     if not heads:
-        return AnchorCheck("report.html", "", False, "quotes no custody ledger head")
+        notes.append("report.html quotes no custody ledger head (the run failed before findings.json?): not an anchor")
+        return None
     for head in heads:
         if problem := holds(entries, head):
             return AnchorCheck("report.html", head, False, problem)
@@ -187,7 +195,12 @@ def _signature_anchor(out_dir: Path, entries: list[dict[str, Any]], key_path: Pa
 
 
 def check_anchors(
-    entries: list[dict[str, Any]], out_dir: Path, *, expect_head: str | None = None, key: Path | None = None
+    entries: list[dict[str, Any]],
+    out_dir: Path,
+    *,
+    expect_head: str | None = None,
+    key: Path | None = None,
+    notes: list[str] | None = None,
 ) -> list[AnchorCheck]:
     """Every anchor found for a ledger, checked (see the module docstring).
 
@@ -196,6 +209,7 @@ def check_anchors(
         out_dir: the run's output folder (``findings.json``, ``report.html``, ``custody.head.sig``).
         expect_head: a head the user kept.
         key: a PEM public key for ``custody.head.sig`` (required to be there when given).
+        notes: receives a line for each anchor present but quoting no head.
 
     Returns:
         One :class:`AnchorCheck` per anchor present (none when the run wrote none and nothing was given).
@@ -203,7 +217,9 @@ def check_anchors(
     Raises:
         CustodyError: ``expect_head`` is not a head, or ``key`` is not a usable EC key.
     """
-    checks = [c for c in (_findings_anchor(out_dir, entries), _report_anchor(out_dir, entries)) if c is not None]
+    notes = [] if notes is None else notes
+    found = (_findings_anchor(out_dir, entries, notes), _report_anchor(out_dir, entries, notes))
+    checks = [c for c in found if c is not None]
     if expect_head is not None:
         checks.append(_check("--expect-head", normalise_head(expect_head), entries))
     if key is not None:
