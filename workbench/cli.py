@@ -10,7 +10,6 @@ written and shows the error) and 130 when interrupted.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -22,8 +21,16 @@ from workbench.errors import WorkbenchError
 
 
 def _printable(text: object) -> str:
-    """Evidence-derived text (file names) with control characters escaped: no terminal escapes from evidence."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    """Evidence-derived text (file names, ledger fields) redacted, control and bidi characters shown as escapes."""
+    from workbench.termsafe import shown
+
+    return shown(text)
+
+
+def _json_text(doc: object) -> str:
+    from workbench.termsafe import json_text
+
+    return json_text(doc)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -72,7 +79,7 @@ def custody_verify(
     except WorkbenchError as exc:
         _fail(str(exc))
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(_json_text(result.to_dict()))
     else:
         for label, items in (("changed", result.changed), ("missing", result.missing), ("added", result.added)):
             for item in items:
@@ -81,13 +88,13 @@ def custody_verify(
             click.echo(f"ledger broken: {_printable(broken)}")
         for anchor in result.anchors:
             state = "holds" if anchor.ok else f"DOES NOT MATCH: {anchor.problem}"
-            click.echo(f"anchor {_printable(anchor.source)}: {state}")
+            click.echo(f"anchor {_printable(anchor.source)}: {_printable(state)}")
         for note in result.notes:
             click.echo(f"note: {_printable(note)}")
         if not result.intake.complete:
-            click.echo(f"{result.intake.describe()}; this ledger cannot vouch for the evidence")
+            click.echo(f"{_printable(result.intake.describe())}; this ledger cannot vouch for the evidence")
         state = "verified" if result.verified else "NOT verified"
-        click.echo(f"custody {state}: {result.files} files at intake, ledger head {result.head}")
+        click.echo(f"custody {state}: {result.files} files at intake, ledger head {_printable(result.head)}")
     sys.exit(result.exit_code)
 
 
