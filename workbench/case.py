@@ -3,15 +3,18 @@
 ``Case.open(path)`` walks the tree without following any symlink and without opening special files, records
 what it skipped, reads the optional ``case.yaml`` and finds the model folders, paired suspect with reference by
 folder name (:mod:`workbench.model_pairs`). Nothing is ever written into the evidence tree.
+
+The walk itself (the inventory cap, file names made valid Unicode) is :func:`workbench.evidence_tree.walk_tree`;
+files past the cap are listed in ``Case.unexamined``, which makes the run's coverage partial: its verdict cannot be
+clean.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import stat
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +22,14 @@ import yaml
 
 from workbench import safeio, safeyaml
 from workbench.errors import EvidenceError, MalformedEvidence
+from workbench.evidence_tree import MAX_FILES, EvidenceFile, walk_tree
 from workbench.model_pairs import ModelPair, find_model_pairs
 from workbench.records import EvidenceWarning, Severity
+from workbench.textsafe import clean_data, replaced_reason
 from workbench.timeparse import parse_timestamp, resolve_timezone
 
-__all__ = ["Case", "CaseMeta", "EvidenceFile", "safe_incident_id", "walk_tree"]
+__all__ = ["MAX_FILES", "Case", "CaseMeta", "EvidenceFile", "safe_incident_id", "walk_tree"]
 
-#: Inventory stops after this many files (a warning says so).
-MAX_FILES = 200_000
 #: case.yaml larger than this is refused.
 MAX_CASE_YAML = 1024 * 1024
 _ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -45,23 +48,6 @@ def safe_incident_id(raw: object) -> tuple[str, bool]:
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).replace("..", "-")
     cleaned = re.sub(r"-{2,}", "-", cleaned).strip(".-_")[:80] or "incident"
     return cleaned, True
-
-
-@dataclass(frozen=True, slots=True)
-class EvidenceFile:
-    """One regular file of the evidence tree.
-
-    Attributes:
-        relpath: POSIX path relative to the case root.
-        size: bytes at inventory time.
-        mtime: modification time (UTC) at inventory time.
-        role: ``"model"`` inside any suspect or reference model folder (every pair), else ``"evidence"``.
-    """
-
-    relpath: str
-    size: int
-    mtime: datetime
-    role: str = "evidence"
 
 
 # key -> (types accepted, description) ; used to validate case.yaml with messages naming the key
@@ -133,6 +119,9 @@ def _read_meta(root: Path, warnings: list[EvidenceWarning]) -> CaseMeta:
         return CaseMeta(incident_id=default_id)
     if not isinstance(data, dict):
         raise MalformedEvidence("case.yaml", "top level must be a mapping of keys to values")
+    data, changed = clean_data(data)
+    if changed:
+        warnings.append(EvidenceWarning("case.yaml", None, replaced_reason()))
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in _META_SCHEMA:
@@ -189,6 +178,7 @@ class Case:
         model_dirs: ``{"suspect": folder, "reference": folder}`` of the primary pair (roles it lacks are absent).
         unexamined: evidence the inventory could not take in (past a cap, unreadable folders), one
             ``"path: reason"`` each: the run's coverage is then partial and its verdict cannot be clean.
+        renamed: ``{shown path: path on disk}`` for every file and folder whose name is not valid UTF-8.
     """
 
     root: Path
@@ -198,6 +188,7 @@ class Case:
     model_dirs: dict[str, str] = field(default_factory=dict)
     model_pairs: list[ModelPair] = field(default_factory=list)
     unexamined: list[str] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Case:
@@ -214,29 +205,46 @@ class Case:
             raise EvidenceError(given, "evidence path is not a directory (give the case folder)")
         root = given.resolve()
         warnings: list[EvidenceWarning] = []
-        files = walk_tree(root, warnings)
+        unexamined: list[str] = []
+        renamed: dict[str, str] = {}
+        files = walk_tree(root, warnings, unexamined, renamed=renamed)
         if not files:
             raise EvidenceError(given, "evidence folder holds no regular file")
         meta = _read_meta(root, warnings)
-        case = cls(root=root, meta=meta, files=files, warnings=warnings)
+        case = cls(root=root, meta=meta, files=files, warnings=warnings, unexamined=unexamined, renamed=renamed)
         case.model_pairs = case._find_model_pairs()
         primary = case.primary_pair
         if primary is not None:
             roles = {"suspect": primary.suspect, "reference": primary.reference}
             case.model_dirs = {role: rel for role, rel in roles.items() if rel}
         marked = tuple(d + "/" for p in case.model_pairs for d in p.folders)
-        case.files = [
-            EvidenceFile(f.relpath, f.size, f.mtime, "model") if f.relpath.startswith(marked) else f for f in files
-        ]
+        if marked:
+            case.files = [
+                EvidenceFile(f.relpath, f.size, f.mtime_ns, "model", f.fs) if f.relpath.startswith(marked) else f
+                for f in files
+            ]
         return case
 
     @property
     def incident_id(self) -> str:
         return self.meta.incident_id
 
+    def fs_path(self, relpath: str) -> Path:
+        """``root / relpath`` with the names as they are on disk (see :attr:`renamed`); nothing is resolved."""
+        if not self.renamed:
+            return self.root / relpath
+        if relpath in self.renamed:
+            return self.root / self.renamed[relpath]
+        head = relpath.rpartition("/")[0]
+        while head:
+            if head in self.renamed:
+                return self.root / self.renamed[head] / relpath[len(head) + 1 :]
+            head, _, _ = head.rpartition("/")
+        return self.root / relpath
+
     def path(self, relpath: str) -> Path:
-        """Absolute path of an inventoried file; refuses anything that would leave the tree."""
-        candidate = (self.root / relpath).resolve()
+        """Absolute path of an inventoried file (names as on disk); refuses anything that would leave the tree."""
+        candidate = self.fs_path(relpath).resolve()
         if candidate != self.root and self.root not in candidate.parents:
             raise EvidenceError(relpath, "path leaves the evidence tree")
         return candidate
@@ -275,51 +283,4 @@ class Case:
     def model_dir(self, role: str) -> Path | None:
         """Absolute path of the primary pair's ``suspect`` or ``reference`` folder, if the case has one."""
         rel = self.model_dirs.get(role)
-        return self.root / rel if rel else None
-
-
-def walk_tree(root: Path, warnings: list[EvidenceWarning]) -> list[EvidenceFile]:
-    """Regular files under root; symlinks are recorded and never followed; special files are skipped."""
-    out: list[EvidenceFile] = []
-    stack = [root]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = sorted(os.scandir(current), key=lambda e: e.name)
-        except OSError as exc:
-            rel = current.relative_to(root).as_posix() or "."
-            warnings.append(EvidenceWarning(rel, None, f"folder not readable, skipped: {exc.strerror or exc}"))
-            continue
-        for entry in entries:
-            rel = Path(entry.path).relative_to(root).as_posix()
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                warnings.append(EvidenceWarning(rel, None, f"cannot stat, skipped: {exc.strerror or exc}"))
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                warnings.append(EvidenceWarning(rel, None, _describe_link(root, Path(entry.path))))
-            elif stat.S_ISDIR(st.st_mode):
-                stack.append(Path(entry.path))
-            elif stat.S_ISREG(st.st_mode):
-                if len(out) >= MAX_FILES:
-                    warnings.append(EvidenceWarning(rel, None, f"inventory stopped at {MAX_FILES} files"))
-                    return sorted(out, key=lambda f: f.relpath)
-                if not os.access(entry.path, os.R_OK):
-                    warnings.append(EvidenceWarning(rel, None, "file not readable by this user"))
-                mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC)
-                out.append(EvidenceFile(rel, st.st_size, mtime))
-            else:
-                warnings.append(EvidenceWarning(rel, None, "special file (device, FIFO or socket) skipped"))
-    return sorted(out, key=lambda f: f.relpath)
-
-
-def _describe_link(root: Path, link: Path) -> str:
-    try:
-        target = str(link.readlink())
-    except OSError:
-        target = "?"
-    resolved = (link.parent / target).resolve()
-    if resolved == root or root in resolved.parents:
-        return f"symlink to {target!r} inside the evidence tree, not followed"
-    return f"symlink to {target!r} leaves the evidence tree, not followed"
+        return self.fs_path(rel) if rel else None

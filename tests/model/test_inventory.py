@@ -284,9 +284,15 @@ def test_gguf_header():
         f"at offset 178: string of {len(hf.EVIL_TEMPLATE)} bytes exceeds the 64-byte cap, skipped",
     )
     assert capped.metadata["tokenizer.chat_template"] == "<string over the cap>"
+    # the template left unanalysed by the cap is recorded as unexamined, not only as a problem
+    assert capped.capped == ("at offset 143: chat template 'tokenizer.chat_template' over the 64-byte string cap, "
+                             "not analysed",)  # fmt: skip
+    assert header.capped == ()
     huge_array = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + hf._gguf_str("k") + struct.pack("<IIQ", 9, 8, 1 << 40)
-    assert read_gguf_header(io.BytesIO(huge_array), len(huge_array)).problems == (
-        "at offset 37: array of 1099511627776 items exceeds the 10000000-item cap",
+    huge = read_gguf_header(io.BytesIO(huge_array), len(huge_array))
+    assert huge.problems == () and huge.capped == (
+        "at offset 37: array of 1099511627776 items exceeds the 10000000-item cap; the rest of the metadata is not "
+        "read",
     )
     with pytest.raises(GgufError, match="no GGUF magic"):
         read_gguf_header(io.BytesIO(b"GGML" + bytes(20)), 24)

@@ -226,7 +226,8 @@ def test_no_model_folder_is_not_applicable(tmp_path):
     (root / "logs").mkdir(parents=True)
     (root / "logs" / "ci.log").write_text("ok\n")
     result = analyse(_context(root))
-    assert result.not_applicable == "no model folder in the case" and result.findings == [] and result.inputs == []
+    assert result.not_applicable == "no model folder in the case" and result.findings == []
+    assert result.inputs == ["logs/ci.log"]  # sniffed: not a model, an archive or code
     assert render(result) == ['<p class="wb-note">No model folder in the case; no artefact scan.</p>']
 
 

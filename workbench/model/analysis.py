@@ -34,7 +34,7 @@ def find_public_key(ctx: AnalysisContext) -> Path | None:
         except EvidenceError:
             return None
         return path if path.is_file() and not path.is_symlink() else None
-    keys = [ctx.case.root / f.relpath for f in ctx.case.files
+    keys = [ctx.case.root / f.fs_relpath for f in ctx.case.files
             if f.relpath.startswith("keys/") and f.relpath.endswith((".pub", ".pem"))]  # fmt: skip
     return keys[0] if len(keys) == 1 else None
 
@@ -57,17 +57,14 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
         ``inputs`` lists every file of the analysed folders and the key; ``not_applicable`` is set when the case
         has no model folder.
     """
-    from workbench.model.scan import scan_case, scanned_folder, summarise
+    from workbench.model.loose import OUTSIDE_MODELS
+    from workbench.model.scan import scan_case, scanned_folder, scanned_inputs, summarise
 
     pairs = list(ctx.case.model_pairs)
-    if not pairs:
-        result = AnalysisResult(section="model", summary="No model folder in the case; no artefact scan.",
-                                not_applicable="no model folder in the case")  # fmt: skip
-        if ctx.reference is not None:
-            result.warnings.append(EvidenceWarning(str(ctx.reference), None, "reference given but the case has no "
-                                                   "model folder to compare with it: not used"))  # fmt: skip
-        return result
     scans = scan_case(ctx)
+    outside = scans.get(OUTSIDE_MODELS)
+    if not pairs:
+        return _no_model_folder(ctx, outside)
     key = find_public_key(ctx)
     key_rel = key.relative_to(ctx.case.root).as_posix() if key and ctx.case.root in key.parents else None
     digests = FolderDigests(ctx.intake_hashes)
@@ -80,19 +77,21 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     for scan in scans.values():
         result.findings += scan.findings
         result.warnings += scan.warnings
+        result.unexamined += scan.unexamined
+        result.limits += scan.limits
     for pr in done:
         result.findings += pr.findings
         result.warnings += pr.warnings
     primary = done[0]
     result.data.update(scan=primary.scan, diff=primary.diff, signature=primary.signature, **primary.frames())
-    result.data.update(pairs=done, model_pairs=pairs_frame(done))
+    result.data.update(pairs=done, model_pairs=pairs_frame(done), outside_scan=outside)
     result.data["rule_pack"] = describe_data_files(
         "pickle import policy", Path(__file__).with_name("pickle_policy.yaml")
     )
     result.findings += _marker_findings(ctx)
     result.findings = _dedupe(result.findings)
     prefixes = tuple(folder + "/" for pr in done for folder in pr.folders_read)
-    inputs = {f.relpath for f in ctx.case.files if f.relpath.startswith(prefixes)}
+    inputs = {f.relpath for f in ctx.case.files if f.relpath.startswith(prefixes)} | set(scanned_inputs(ctx, {}))
     result.inputs = sorted(inputs | {key_rel}) if key_rel else sorted(inputs)
     for pr in done:
         if pr.pair.suspect and pr.compared_with == "nothing":
@@ -106,6 +105,43 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
             + "; ".join(f"{pr.name}: {_pair_sentence(pr, short=True)}" for pr in done[1:])
             + "."
         )
+    if outside is not None:
+        result.summary += " " + _outside_sentence(outside)
+    return result
+
+
+def _outside_sentence(scan: Any) -> str:
+    """What the scan of the files outside the model folders found, in one sentence."""
+    top = [a for a in scan.inventory.artefacts if a.member is None]
+    dangerous = sum(a.dangerous for a in top)
+    return (f"Outside the model folders, {len(top)} file(s) are models, archives, compressed data or code by their "
+            f"content, {dangerous} of a type that can execute code.")  # fmt: skip
+
+
+def _no_model_folder(ctx: AnalysisContext, outside: Any) -> AnalysisResult:
+    """The section when the case has no model folder: what the sweep of the other files found, if anything.
+
+    The section stays ``not_applicable`` (no model could be examined) unless the sweep left something unexamined,
+    which makes it ``partial``; its findings count either way.
+    """
+    from workbench.model.scan import scanned_inputs
+
+    result = AnalysisResult(section="model", summary="No model folder in the case; no artefact scan.",
+                            not_applicable="no model folder in the case")  # fmt: skip
+    if ctx.reference is not None:
+        result.warnings.append(EvidenceWarning(str(ctx.reference), None, "reference given but the case has no "
+                                               "model folder to compare with it: not used"))  # fmt: skip
+    result.inputs = scanned_inputs(ctx, {})  # every file was sniffed
+    if outside is None:
+        return result
+    result.findings = _dedupe(list(outside.findings))
+    result.warnings += outside.warnings
+    result.unexamined = list(outside.unexamined)
+    result.limits = list(outside.limits)
+    result.summary = f"No model folder in the case. {_outside_sentence(outside)}"
+    result.data.update(outside_scan=outside)
+    if result.unexamined:
+        result.not_applicable = None
     return result
 
 
@@ -180,7 +216,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 def render(result: AnalysisResult) -> list[Any]:
     """The primary pair's scan tables, diff charts (relative change by layer, heatmap of the most changed tensor) and
     signature; then, when the case holds several models, a table of every pair and one sub-heading per other pair
-    with its own scan, diff and signature tables."""
+    with its own scan, diff and signature tables; last, the scan of the files outside the model folders, if any."""
     from workbench.htmlkit import html_table, text
     from workbench.model.plots import render_diff, render_signature
     from workbench.model.scan_render import render_scan
@@ -213,4 +249,9 @@ def render(result: AnalysisResult) -> list[Any]:
             items += render_diff(pr.diff)
         if pr.signature is not None:
             items += render_signature(pr.signature)
+    if result.data.get("outside_scan") is not None:
+        items.append("<h3>Files outside the model folders</h3><p>Every other file of the case was sniffed; these are "
+                     "models, archives, compressed data or code by their content and were scanned like model "
+                     "files.</p>")  # fmt: skip
+        items += render_scan(result.data["outside_scan"])
     return items

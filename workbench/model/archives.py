@@ -29,6 +29,7 @@ __all__ = [
     "list_zip",
     "open_member",
     "read_7z",
+    "window",
 ]
 
 _LOCAL = struct.Struct("<4s2B4HL2L2H")
@@ -275,6 +276,11 @@ class _Inflate(io.RawIOBase):
             return bool(self._decompress(1))
         except (zlib.error, OSError, EOFError, ValueError):
             return False
+
+
+def window(fh: BinaryIO, start: int, length: int) -> io.RawIOBase:
+    """A seekable read-only raw stream over ``[start, start+length)`` of the seekable ``fh`` (left open)."""
+    return _Window(fh, start, length)
 
 
 def open_member(fh: BinaryIO, member: ZipMember) -> tuple[BinaryIO, io.RawIOBase]:

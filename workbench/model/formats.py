@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ast
 import json
+import lzma
 import re
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -18,6 +20,7 @@ from workbench.model.pickles import probe_pickle
 
 __all__ = [
     "CODE_KINDS",
+    "COMPRESSION_SUFFIXES",
     "PICKLE_EXTENSIONS",
     "PICKLE_KINDS",
     "Sniffed",
@@ -29,7 +32,12 @@ __all__ = [
 #: kinds whose loading unpickles data
 PICKLE_KINDS = {"pickle", "pytorch_zip", "pytorch_legacy", "torchscript", "joblib", "compressed_pickle"}
 #: kinds that are code
-CODE_KINDS = {"python": "Python source", "python_bytecode": "Python bytecode", "shared_library": "shared library"}
+CODE_KINDS = {
+    "python": "Python source",
+    "python_bytecode": "Python bytecode",
+    "shared_library": "shared library or executable",
+    "script": "script with an interpreter line (#!)",
+}
 #: names under which a pickle is expected (elsewhere a pickle is in disguise)
 PICKLE_EXTENSIONS = {
     ".pkl",
@@ -50,6 +58,8 @@ PICKLE_EXTENSIONS = {
     ".zip",
     ".tar",
 }
+#: compression suffixes looked through when judging a name (``model.pkl.gz`` says pickle)
+COMPRESSION_SUFFIXES = {".gz", ".bz2", ".xz", ".lzma", ".z", ".zlib", ".zst", ".lz4"}
 TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _EXT_KIND = {
     ".safetensors": "safetensors",
@@ -75,6 +85,8 @@ _EXT_KIND = {
     ".dll": "shared_library",
     ".7z": "7z",
     ".zip": "zip",
+    ".tar": "tar",
+    ".sh": "script",
     ".png": "image",
     ".jpg": "image",
     ".jpeg": "image",
@@ -94,6 +106,8 @@ COMPATIBLE = {
     "sentencepiece": {"tokenizer"},
     "text": {"text", "tokenizer", "python", "empty"},
     "zip": {"zip", "pytorch_zip", "torchscript", "npz", "keras"},
+    "tar": {"tar"},
+    "script": {"script", "text"},
 }
 _MAGICS: list[tuple[bytes, str]] = [
     (b"PK\x03\x04", "zip"),
@@ -116,6 +130,12 @@ _MAGICS: list[tuple[bytes, str]] = [
     (b"\x28\xb5\x2f\xfd", "compressed"),
     (b"\x04\x22\x4d\x18", "compressed"),
 ]
+#: zlib stream header: CMF 0x78 (deflate, 32 KiB window) and a FLG byte of each compression level
+_ZLIB_HEADERS = {b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"}
+#: the ``.lzma`` ("alone") format as joblib writes it: properties byte 0x5d and a dictionary size
+_LZMA_ALONE = b"\x5d\x00\x00"
+#: offset of the POSIX/GNU tar magic in the first header block
+_TAR_MAGIC_AT = 257
 _ONNX_FIELDS = {(1, 0), (2, 2), (3, 2), (4, 2), (5, 0), (6, 2), (7, 2), (8, 2), (14, 2), (20, 2), (25, 2), (26, 2)}
 _SPM_FIELDS = {(1, 2), (2, 2), (3, 2), (4, 2), (5, 2)}
 _OBJECT_DESCR = re.compile(r"^[<>|=]?O\d*$")
@@ -165,12 +185,16 @@ def sniff(head: bytes, name: str, size: int) -> Sniffed:
             if kind == "compressed":
                 return Sniffed(kind, {"compression": _compression(head)})
             return Sniffed(kind)
+    if len(head) >= _TAR_MAGIC_AT + 5 and head[_TAR_MAGIC_AT : _TAR_MAGIC_AT + 5] == b"ustar":
+        return Sniffed("tar")
     if head[:2] == b"MZ" and len(head) >= 64:
         return Sniffed("shared_library", {"format": "PE"})
     if len(head) >= 16 and head[2:4] == b"\r\n" and 3000 <= struct.unpack("<H", head[:2])[0] < 4000:
         return Sniffed("python_bytecode")
     if (safetensors := _safetensors(head, size)) is not None:
         return safetensors
+    if (compression := _raw_compression(head)) is not None:
+        return Sniffed("compressed", {"compression": compression})
     if head[0] == 0x80 and len(head) > 1 and head[1] <= 5 and probe_pickle(head, whole_file=len(head) >= size):
         return Sniffed("pytorch_legacy" if _is_torch_magic(head) else "pickle", {"protocol": head[1]})
     if head[:1] in (b"{", b"[") or head.lstrip()[:1] in (b"{", b"["):
@@ -195,6 +219,26 @@ def _compression(head: bytes) -> str:
         if head.startswith(magic):
             return label
     return "unknown"
+
+
+def _raw_compression(head: bytes) -> str | None:
+    """``zlib`` or ``lzma`` (alone format) when the head has the header and its first bytes really inflate.
+
+    Both headers are short and could begin other data (``x^`` is text), so the head must decompress as well.
+    """
+    if head[:2] in _ZLIB_HEADERS:
+        try:
+            zlib.decompressobj().decompress(head[:4096], 64)
+        except zlib.error:
+            return None
+        return "zlib"
+    if head.startswith(_LZMA_ALONE) and len(head) >= 13:
+        try:
+            lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(head[:4096], 64)
+        except lzma.LZMAError:
+            return None
+        return "lzma"
+    return None
 
 
 def _safetensors(head: bytes, size: int) -> Sniffed | None:
@@ -243,6 +287,8 @@ def _text_kind(head: bytes, base: str) -> Sniffed:
         text = head[: exc.start].decode("utf-8")
     if base.endswith(".py") or re.match(r"#![^\n]*python", text):
         return Sniffed("python")
+    if re.match(r"#!\s*/\S+", text):
+        return Sniffed("script", {"interpreter": text[2:].split("\n", 1)[0].strip()[:80]})
     if base in _TOKENIZER_NAMES:
         return Sniffed("tokenizer", {"format": "text"})
     return Sniffed("text")
@@ -310,8 +356,10 @@ def parse_npy_header(head: bytes, max_header: int = 65536) -> tuple[dict[str, An
         (hlen,), start = struct.unpack("<I", head[8:12]), 12
     else:
         raise ValueError(f"npy format version {major}.{head[7]} not supported")
-    if hlen > max_header or start + hlen > len(head):
-        raise ValueError(f"npy header of {hlen} bytes is larger than the {max_header}-byte cap or truncated")
+    if hlen > max_header:
+        raise ValueError(f"npy header of {hlen} bytes is larger than the {max_header}-byte cap")
+    if start + hlen > len(head):
+        raise ValueError(f"npy header of {hlen} bytes is truncated")
     raw = head[start : start + hlen].decode("utf-8" if major == 3 else "latin-1")
     try:
         header = ast.literal_eval(raw)

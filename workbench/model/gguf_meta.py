@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from workbench.model.limits import ScanLimits
 
-__all__ = ["GgufHeader", "read_gguf_header"]
+__all__ = ["GgufCapReached", "GgufError", "GgufHeader", "read_gguf_header"]
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _TYPE_NAMES = {
@@ -38,10 +38,15 @@ MAX_KEPT = 256
 #: longest metadata key read (keys are short dotted names)
 MAX_KEY = 64 * 1024
 SHOWN_STRING = 200
+_OVER_CAP = "<string over the cap>"
 
 
 class GgufError(ValueError):
     """The header cannot be read further (truncated, or a length past a cap)."""
+
+
+class GgufCapReached(GgufError):
+    """The header goes on past a cap (bytes walked, array length): the rest is not read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,8 @@ class GgufHeader:
         chat_templates: key -> full template text (within the string cap).
         problems: what was wrong or skipped (caps, truncation, invalid UTF-8), each with its byte offset.
         header_bytes: bytes of metadata walked.
+        capped: what a cap left unread that the analysis needs (entries past the entry or byte cap, a chat template
+            over the string cap), each with its byte offset.
     """
 
     version: int
@@ -63,6 +70,7 @@ class GgufHeader:
     chat_templates: dict[str, str]
     problems: tuple[str, ...]
     header_bytes: int
+    capped: tuple[str, ...] = ()
 
 
 class _Reader:
@@ -73,7 +81,7 @@ class _Reader:
         if n < 0 or self.pos + n > self.size:
             raise GgufError(f"at offset {self.pos}: header truncated (needs {n} more bytes)")
         if self.pos + n > self.limits.gguf_max_header_bytes:
-            raise GgufError(
+            raise GgufCapReached(
                 f"at offset {self.pos}: metadata larger than the {self.limits.gguf_max_header_bytes}-byte cap"
             )
         data = self.fh.read(n)
@@ -86,7 +94,7 @@ class _Reader:
         if n < 0 or self.pos + n > self.size:
             raise GgufError(f"at offset {self.pos}: a length of {n} bytes runs past the end of the file")
         if self.pos + n > self.limits.gguf_max_header_bytes:
-            raise GgufError(
+            raise GgufCapReached(
                 f"at offset {self.pos}: metadata larger than the {self.limits.gguf_max_header_bytes}-byte cap"
             )
         self.fh.seek(n, 1)
@@ -122,19 +130,25 @@ def read_gguf_header(fh: BinaryIO, size: int, limits: ScanLimits | None = None) 
     metadata: dict[str, Any] = {}
     templates: dict[str, str] = {}
     problems: list[str] = []
+    capped: list[str] = []
     if kv_count > limits.gguf_max_kv:
-        problems.append(f"declares {kv_count} metadata entries; only {limits.gguf_max_kv} are read")
+        capped.append(f"declares {kv_count} metadata entries; only {limits.gguf_max_kv} are read")
     try:
         for _ in range(min(kv_count, limits.gguf_max_kv)):
             at = r.pos
             key = _string(r, count_fmt, MAX_KEY, problems, keep=True) or f"<key at {at}>"
             vtype = r.unpack("<I")
             value = _value(r, vtype, count_fmt, key, templates, problems, depth=0)
+            if value == _OVER_CAP and key.startswith("tokenizer.chat_template"):
+                capped.append(f"at offset {at}: chat template {key!r} over the {limits.gguf_max_string}-byte string "
+                              "cap, not analysed")  # fmt: skip
             if len(metadata) < MAX_KEPT:
                 metadata[key] = value
+    except GgufCapReached as exc:
+        capped.append(f"{exc}; the rest of the metadata is not read")
     except GgufError as exc:
         problems.append(str(exc))
-    return GgufHeader(version, tensor_count, kv_count, metadata, templates, tuple(problems), r.pos)
+    return GgufHeader(version, tensor_count, kv_count, metadata, templates, tuple(problems), r.pos, tuple(capped))
 
 
 def _string(r: _Reader, count_fmt: str, cap: int, problems: list[str], *, keep: bool) -> str | None:
@@ -163,7 +177,7 @@ def _value(
     if vtype == 8:
         text = _string(r, count_fmt, r.limits.gguf_max_string, problems, keep=True)
         if text is None:
-            return "<string over the cap>"
+            return _OVER_CAP
         if key.startswith("tokenizer.chat_template") and depth == 0:
             templates[key] = text
         return text if len(text) <= SHOWN_STRING else text[:SHOWN_STRING] + "…"
@@ -171,7 +185,9 @@ def _value(
         at = r.pos
         item_type, count = r.unpack("<I"), r.unpack(count_fmt)
         if count > r.limits.gguf_max_array:
-            raise GgufError(f"at offset {at}: array of {count} items exceeds the {r.limits.gguf_max_array}-item cap")
+            raise GgufCapReached(
+                f"at offset {at}: array of {count} items exceeds the {r.limits.gguf_max_array}-item cap"
+            )
         if depth >= 2:
             raise GgufError(f"at offset {at}: arrays nested deeper than 2")
         if item_type in _SCALARS:

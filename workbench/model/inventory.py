@@ -10,23 +10,21 @@ arrays, Keras ``Lambda`` layers.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import json
-import lzma
-import zlib
-from collections.abc import Callable
+from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from workbench.case import walk_tree
 from workbench.errors import EvidenceError
+from workbench.evidence_tree import EvidenceFile, walk_tree
 from workbench.model import archives, embedded_code
+from workbench.model.decompress import DECOMPRESS_ERRORS, DECOMPRESSORS, OwningStream
 from workbench.model.formats import (
     CODE_KINDS,
     COMPATIBLE,
+    COMPRESSION_SUFFIXES,
     PICKLE_EXTENSIONS,
     PICKLE_KINDS,
     declared_kind,
@@ -40,19 +38,13 @@ from workbench.model.pickles import PickleReport, analyse_pickle
 from workbench.model.policy import ImportPolicy, default_policy
 from workbench.model.streams import open_evidence
 from workbench.records import EvidenceWarning
+from workbench.textsafe import clean_data, replaced_reason
 
 __all__ = ["Artefact", "CodeFinding", "Inventory", "take_inventory"]
 
 _AMBIGUOUS_SUFFIXES = {".bin", ".dat", ".data", ""}
 #: JSON files that hold vocabulary data, not configuration (not parsed)
 _DATA_JSON = {"tokenizer.json", "vocab.json"}
-# the returned streams are closed by the caller (contextlib.closing)
-_DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
-    "gzip": lambda fh: gzip.GzipFile(fileobj=fh),
-    "bzip2": lambda fh: bz2.BZ2File(fh),
-    "xz": lambda fh: lzma.LZMAFile(fh),  # noqa: SIM115 - closed by the caller
-}
-_DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +84,14 @@ class CodeFinding:
 
 @dataclass(slots=True)
 class Inventory:
-    """What the walk found: artefacts, pickle reports, archive anomalies, code references and warnings."""
+    """What the walk found: artefacts, pickle reports, archive anomalies, code references and warnings.
+
+    Attributes:
+        unexamined: what a cap (size, count, depth, budget) or an unreadable file left unexamined, one
+            ``"path [member]: reason"`` each (the analysis' coverage is then partial).
+        limits: softer notes: checks done only in part although the content was examined (CRC verification beyond
+            its budget, picklescan not asked about a file over its size cap).
+    """
 
     root: Path
     artefacts: list[Artefact] = field(default_factory=list)
@@ -100,10 +99,17 @@ class Inventory:
     anomalies: list[tuple[str, archives.ArchiveAnomaly]] = field(default_factory=list)
     code: list[CodeFinding] = field(default_factory=list)
     warnings: list[EvidenceWarning] = field(default_factory=list)
+    unexamined: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
 
 
 def take_inventory(
-    path: str | Path, *, display_prefix: str = "", limits: ScanLimits | None = None, policy: ImportPolicy | None = None
+    path: str | Path,
+    *,
+    display_prefix: str = "",
+    limits: ScanLimits | None = None,
+    policy: ImportPolicy | None = None,
+    files: Iterable[EvidenceFile] | None = None,
 ) -> Inventory:
     """Classify every file under ``path`` (or the one file ``path``).
 
@@ -112,6 +118,8 @@ def take_inventory(
         display_prefix: prepended to relative paths in the records (the folder's place in a case).
         limits: size, count and depth caps.
         policy: pickle import policy (the shipped one by default).
+        files: only these files of the folder ``path`` (inventoried by :func:`~workbench.case.walk_tree`, paths
+            relative to ``path``) instead of walking it.
 
     Returns:
         The :class:`Inventory`; unreadable files become warnings.
@@ -125,9 +133,12 @@ def take_inventory(
     examiner = _Examiner(Inventory(root.resolve()), limits or ScanLimits(), policy or default_policy(), display_prefix)
     if root.is_file():
         examiner.examine_file(root, root.name)
+    elif files is not None:
+        for f in files:
+            examiner.examine_file(root / f.fs_relpath, f.relpath)
     else:
-        for f in walk_tree(root, examiner.inv.warnings):
-            examiner.examine_file(root / f.relpath, f.relpath)
+        for f in walk_tree(root, examiner.inv.warnings, examiner.inv.unexamined):
+            examiner.examine_file(root / f.fs_relpath, f.relpath)
     return examiner.inv
 
 
@@ -144,10 +155,21 @@ class _Examiner(ArchiveWalker):
         except READ_ERRORS as exc:
             reason = getattr(exc, "strerror", None) or exc
             self.inv.warnings.append(EvidenceWarning(path, None, f"not readable, not classified: {reason}"))
+            self.inv.unexamined.append(f"{path}: not readable ({reason})")
 
     def _warn(self, src: Source, reason: str) -> None:
         where = f"member {src.member}: " if src.member else ""
         self.inv.warnings.append(EvidenceWarning(src.path, None, where + reason))
+
+    def _unexamined(self, src: Source, reason: str) -> None:
+        """A cap left (part of) a file or member unexamined: a warning, and an entry of the coverage record."""
+        self._warn(src, reason)
+        where = f"{src.path} [{src.member}]" if src.member else src.path
+        self.inv.unexamined.append(f"{where}: {reason}")
+
+    def _limit(self, src: Source, reason: str) -> None:
+        self._warn(src, reason)
+        self.inv.limits.append(f"{src.path}: {reason}")
 
     # -- one file or member ------------------------------------------------------------------------------------------
     def _examine(self, src: Source, depth: int) -> Artefact:
@@ -160,10 +182,12 @@ class _Examiner(ArchiveWalker):
             kind = self._zip(src, depth, details)
         elif kind == "7z":
             self._sevenzip(src, depth, details)
+        elif kind == "tar":
+            self._tar(src, depth, details)
         elif kind in ("pickle", "pytorch_legacy"):
             kind = self._pickle(src, kind, details, skip=0)
         elif kind == "compressed":
-            kind = self._compressed(src, details)
+            kind = self._compressed(src, depth, details)
         elif kind == "npy":
             self._npy(src, head, details)
         elif kind == "gguf":
@@ -180,11 +204,13 @@ class _Examiner(ArchiveWalker):
 
     def _judge(self, src: Source, kind: str, details: dict[str, Any]) -> Artefact:
         declared = declared_kind(src.name)
-        suffix = PurePosixPath(src.name).suffix.lower()
+        name = PurePosixPath(src.name)
+        suffix = name.suffix.lower()
+        said = PurePosixPath(name.stem).suffix.lower() if suffix in COMPRESSION_SUFFIXES else suffix
         why = ""
         if kind in PICKLE_KINDS or details.get("has_object") or details.get("pickle_members"):
             why = "pickle-based: loading it runs the pickle"
-            if suffix not in PICKLE_EXTENSIONS:
+            if said not in PICKLE_EXTENSIONS:
                 why = f"pickle in disguise (named {PurePosixPath(src.name).name!r}): loading it runs the pickle"
                 details["disguised"] = True
         elif kind in CODE_KINDS:
@@ -208,7 +234,7 @@ class _Examiner(ArchiveWalker):
 
     def _read_all(self, src: Source, cap: int) -> bytes | None:
         if src.size > cap:
-            self._warn(src, f"{src.size} bytes, larger than the {cap}-byte cap: content not analysed")
+            self._unexamined(src, f"{src.size} bytes, larger than the {cap}-byte cap: content not analysed")
             return None
         with closing(src.opener()) as fh:
             return fh.read(cap + 1)
@@ -228,6 +254,8 @@ class _Examiner(ArchiveWalker):
                 limits=self.limits,
             )
         self.inv.pickles.append((src.path, report))
+        for reason in report.unexamined:
+            self._unexamined(src, f"pickle: {reason}")
         details.update(streams=len(report.streams), imports=len(report.imports))
         if report.trailing is not None:
             details["trailing_offset"] = report.trailing + skip
@@ -235,30 +263,43 @@ class _Examiner(ArchiveWalker):
             return "joblib"
         return kind
 
-    def _compressed(self, src: Source, details: dict[str, Any]) -> str:
-        opener = _DECOMPRESSORS.get(details.get("compression", ""))
+    def _compressed(self, src: Source, depth: int, details: dict[str, Any]) -> str:
+        opener = DECOMPRESSORS.get(details.get("compression", ""))
         if opener is None:
-            self._warn(src, f"{details.get('compression')} compression is not inspected")
+            self._unexamined(src, f"{details.get('compression')} compression is not inspected: content not examined")
             return "compressed"
         try:
             with closing(src.opener()) as raw, closing(opener(raw)) as inner:
                 head = inner.read(self.limits.sniff_bytes)
-            inner_kind = sniff(head, src.name.rsplit(".", 1)[0], len(head) + 1).kind
+            inner_name = src.name.rsplit(".", 1)[0]
+            inner_kind = sniff(head, inner_name, len(head) + 1).kind
+            details["inner_kind"] = inner_kind
+            if inner_kind == "tar":
+
+                def decompressed() -> BinaryIO:
+                    raw = src.opener()
+                    return OwningStream(opener(raw), raw)
+
+                inner_src = Source(src.path, src.member, inner_name, src.size, decompressed, False)
+                self._tar(inner_src, depth, details)
+                return "compressed"
             if inner_kind not in ("pickle", "pytorch_legacy"):
-                details["inner_kind"] = inner_kind
                 return "compressed"
             with closing(src.opener()) as raw:
                 kind = self._pickle(src, "compressed_pickle", details, skip=0, stream=opener(raw))
             return "joblib" if kind == "joblib" else "compressed_pickle"
-        except _DECOMPRESS_ERRORS as exc:
+        except DECOMPRESS_ERRORS as exc:
             self._warn(src, f"{details.get('compression')} data cannot be decompressed: {exc}")
             return "compressed"
 
     def _npy(self, src: Source, head: bytes, details: dict[str, Any]) -> None:
         try:
-            header, offset = parse_npy_header(head)
+            header, offset = parse_npy_header(head, max_header=self.limits.sniff_bytes - 12)
         except ValueError as exc:
-            self._warn(src, f"npy header unusable: {exc}")
+            if "cap" in str(exc):  # the header is larger than what is read: its dtype (object or not) is unknown
+                self._unexamined(src, f"npy header not read: {exc}")
+            else:
+                self._warn(src, f"npy header unusable: {exc}")
             details["npy_error"] = str(exc)
             return
         details.update(
@@ -289,12 +330,17 @@ class _Examiner(ArchiveWalker):
         )
         for problem in header.problems:
             self._warn(src, f"GGUF header: {problem}")
+        for reason in header.capped:
+            self._unexamined(src, f"GGUF header: {reason}")
         for key, text in header.chat_templates.items():
-            self._template(src, text.encode("utf-8"), f"GGUF {key}")
+            self._template(src, text.encode("utf-8", "replace"), f"GGUF {key}")
 
     def _hdf5(self, src: Source, details: dict[str, Any]) -> None:
         with closing(src.opener()) as fh:
             offsets = embedded_code.h5_lambda_offsets(fh, self.limits.h5_scan_bytes)
+        if src.size > self.limits.h5_scan_bytes:
+            self._unexamined(src, f"HDF5 file of {src.size} bytes: only the first {self.limits.h5_scan_bytes} searched "
+                             "for a Keras Lambda layer")  # fmt: skip
         for off in offsets:
             ref = embedded_code.CodeReference(
                 "keras_lambda", "high", "HDF5 model config names a Lambda layer", offset=off
@@ -320,6 +366,9 @@ class _Examiner(ArchiveWalker):
             self._warn(src, f"not valid JSON: {str(exc)[:200]}")
             details["json_error"] = True
             return
+        doc, changed = clean_data(doc)
+        if changed:
+            self._warn(src, replaced_reason("JSON text"))
         refs = embedded_code.auto_map_references(doc) + embedded_code.keras_lambda_layers(doc)
         for kind, key in (("keras_lambda", "lambda_layers"), ("auto_map", "auto_map")):
             if count := sum(r.kind == kind for r in refs):
@@ -335,6 +384,4 @@ class _Examiner(ArchiveWalker):
         )
         for text in templates:
             if isinstance(text, str):
-                self._template(src, text.encode("utf-8"), "chat_template")
-
-    # -- archives ----------------------------------------------------------------------------------------------------
+                self._template(src, text.encode("utf-8", "replace"), "chat_template")

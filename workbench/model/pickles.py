@@ -23,7 +23,8 @@ from typing import Any, BinaryIO
 from workbench.model.limits import ScanLimits
 from workbench.model.pickle_vm import Call, SimulationError, SymbolicMachine, render
 from workbench.model.policy import DANGEROUS, SAFE, UNKNOWN, ImportPolicy, default_policy
-from workbench.model.streams import BoundedReader, open_evidence
+from workbench.model.streams import BoundedReader, BudgetExceeded, LineTooLong, open_evidence
+from workbench.textsafe import clean_text, replaced_reason
 
 __all__ = [
     "PickleCall",
@@ -119,6 +120,7 @@ class PickleReport:
         streams / imports / calls: as found, in stream order.
         trailing: offset where bytes that are not a pickle begin after the last stream, or None.
         problems: what could not be followed, with offsets (truncation, invalid opcodes, budgets).
+        unexamined: what a cap (bytes, opcodes, streams, argument length) left unanalysed, with offsets.
     """
 
     member: str | None
@@ -127,6 +129,7 @@ class PickleReport:
     calls: tuple[PickleCall, ...]
     trailing: int | None = None
     problems: tuple[str, ...] = ()
+    unexamined: tuple[str, ...] = ()
 
     @property
     def safety(self) -> str:
@@ -153,7 +156,15 @@ class _StreamState:
     problems: list[str] = field(default_factory=list)
     note: str = ""
 
+    def _clean(self, text: str, offset: int) -> str:
+        cleaned, changed = clean_text(text)
+        if changed:
+            self.problems.append(f"at offset {offset}: {replaced_reason('a string')}")
+        return cleaned
+
     def on_import(self, module: str | None, name: str | None, opcode: str, offset: int) -> str:
+        module = self._clean(module, offset) if isinstance(module, str) else module
+        name = self._clean(name, offset) if isinstance(name, str) else name
         verdict = self.policy.classify(module, name)
         safety = verdict.safety
         if self.note and safety == SAFE:
@@ -166,9 +177,10 @@ class _StreamState:
     def on_call(self, call: Call, offset: int) -> None:
         func = call.func
         safety = getattr(func, "safety", DANGEROUS)
-        callee = render(func, budget=120)
         if len(self.calls) < MAX_CALLS:
-            self.calls.append(PickleCall(render(call), callee, offset, call.how, self.index, safety, self.member))
+            callee = self._clean(render(func, budget=120), offset)
+            text = self._clean(render(call), offset)
+            self.calls.append(PickleCall(text, callee, offset, call.how, self.index, safety, self.member))
 
 
 def _iter_ops(reader: BoundedReader, note: Callable[[str], None]) -> Any:
@@ -189,7 +201,8 @@ def _iter_ops(reader: BoundedReader, note: Callable[[str], None]) -> Any:
                 arg = None if op.arg is None else op.arg.reader(reader)
         except _PARSE_ERRORS as exc:
             text = str(exc)
-            raise ValueError(text if text.startswith("at offset") else f"at offset {pos}: {op.name}: {text}") from None
+            text = text if text.startswith("at offset") else f"at offset {pos}: {op.name}: {text}"
+            raise (type(exc) if isinstance(exc, BudgetExceeded | LineTooLong) else ValueError)(text) from None
         yield op, arg, pos
         if op.name == "STOP":
             return
@@ -241,6 +254,7 @@ def analyse_pickle(
     imports: list[PickleImport] = []
     calls: list[PickleCall] = []
     problems: list[str] = []
+    capped: list[str] = []
     trailing: int | None = None
     opcodes = 0
     limit_streams = max_streams or limits.max_streams
@@ -249,9 +263,7 @@ def analyse_pickle(
         if len(streams) >= limit_streams:
             trailing = start
             if max_streams is None:
-                problems.append(
-                    f"at offset {start}: more than {limit_streams} pickle streams; the rest is not analysed"
-                )
+                capped.append(f"at offset {start}: more than {limit_streams} pickle streams; the rest is not analysed")
             break
         state = _StreamState(len(streams), member, policy)
         stream, stopped = _run_stream(reader, state, limits.max_opcodes - opcodes)
@@ -266,11 +278,13 @@ def analyse_pickle(
         imports.extend(state.imports)
         calls.extend(state.calls)
         problems.extend(state.problems)
-        if stream.error:
+        if stopped:
+            capped.append(f"stream {stream.index}: {stream.error}; the rest is not analysed")
+        elif stream.error:
             problems.append(f"stream {stream.index}: {stream.error}")
         if stopped or stream.end is None:
             break
-    return PickleReport(member, tuple(streams), tuple(imports), tuple(calls), trailing, tuple(problems))
+    return PickleReport(member, tuple(streams), tuple(imports), tuple(calls), trailing, tuple(problems), tuple(capped))
 
 
 def _run_stream(reader: BoundedReader, state: _StreamState, opcode_budget: int) -> tuple[PickleStream, bool]:
@@ -309,10 +323,10 @@ def _run_stream(reader: BoundedReader, state: _StreamState, opcode_budget: int) 
                 state.note = ""
             if name == "STOP":
                 end = reader.tell()
+    except (BudgetExceeded, LineTooLong) as exc:
+        return PickleStream(state.index, start, None, machine.protocol, count, str(exc)), True
     except _PARSE_ERRORS as exc:
         error = str(exc)
-        if "budget" in error:
-            return PickleStream(state.index, start, None, machine.protocol, count, error), True
     return PickleStream(state.index, start, end, machine.protocol, count, error), False
 
 

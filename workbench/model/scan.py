@@ -6,7 +6,7 @@ The library entry point behind ``workbench scan-model`` and the model section of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +24,10 @@ from workbench.records import EvidenceWarning, Finding
 
 if TYPE_CHECKING:
     from workbench.analysis import AnalysisContext, AnalysisResult
+    from workbench.case import EvidenceFile
     from workbench.model_pairs import ModelPair
 
-__all__ = ["ModelScan", "analyse", "scan_case", "scan_model", "scanned_folder"]
+__all__ = ["ModelScan", "analyse", "scan_case", "scan_model", "scanned_folder", "scanned_inputs"]
 
 #: zip-based kinds (picklescan reads their pickle members only)
 ZIP_KINDS = {"pytorch_zip", "torchscript", "npz", "keras", "zip"}
@@ -53,6 +54,16 @@ class ModelScan:
     @property
     def warnings(self) -> list[EvidenceWarning]:
         return self.inventory.warnings
+
+    @property
+    def unexamined(self) -> list[str]:
+        """What a cap or an unreadable file left unexamined (``"path [member]: reason"``)."""
+        return self.inventory.unexamined
+
+    @property
+    def limits(self) -> list[str]:
+        """Checks done only in part (see :attr:`Inventory.limits`)."""
+        return self.inventory.limits
 
     def files_frame(self) -> pd.DataFrame:
         """One row per file and examined archive member.
@@ -203,6 +214,8 @@ def scan_model(
     policy: ImportPolicy | None = None,
     use_picklescan: bool = True,
     known_digests: Mapping[str, str] | None = None,
+    files: Iterable[EvidenceFile] | None = None,
+    outside_models: bool = False,
 ) -> ModelScan:
     """Scan a model folder (or one artefact): classify files, analyse pickles, ask picklescan, build findings.
 
@@ -215,6 +228,9 @@ def scan_model(
         known_digests: SHA-256 digests already established (the custody intake's), keyed by displayed path
             (``display_prefix`` + relative path, i.e. relative to the case); a dangerous file found there is not
             read again to be hashed for its finding.
+        files: scan only these inventoried files of the folder ``path`` (see :func:`take_inventory`).
+        outside_models: the files lie outside the model folders (severity of code files, see
+            :func:`~workbench.model.scan_findings.findings_for`).
 
     Returns:
         The :class:`ModelScan`.
@@ -223,14 +239,17 @@ def scan_model(
         EvidenceError: ``path`` does not exist or is a symlink.
     """
     limits = limits or ScanLimits()
-    inv = take_inventory(path, display_prefix=display_prefix, limits=limits, policy=policy)
+    files = list(files) if files is not None else None
+    inv = take_inventory(path, display_prefix=display_prefix, limits=limits, policy=policy, files=files)
     scan = ModelScan(inv)
     root = Path(path)
     prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
+    on_disk = {f.relpath: f.fs_relpath for f in files} if files is not None else {}
     bombs = {p for p, a in inv.anomalies if a.kind == "decompression_bomb"}
     hashes: dict[str, str] = {}
     for art in (a for a in inv.artefacts if a.member is None and a.dangerous):
-        abs_path = root if root.is_file() else root / art.path[len(prefix) :]
+        rel = art.path[len(prefix) :]
+        abs_path = root if root.is_file() else root / on_disk.get(rel, rel)
         if known_digests and art.path in known_digests:
             hashes[art.path] = known_digests[art.path]
         elif art.size <= HASH_DANGEROUS_UP_TO:
@@ -245,9 +264,9 @@ def scan_model(
         # pickle members (bombs are excluded above)
         too_big = art.kind not in ZIP_KINDS and art.size > limits.picklescan_max_bytes
         if art.path in bombs or too_big:
-            scan.opinions[art.path] = PicklescanOpinion(
-                (), False, "not run: file over the size cap or a decompression bomb", ran=False
-            )
+            reason = "not run: file over the size cap or a decompression bomb"
+            scan.opinions[art.path] = PicklescanOpinion((), False, reason, ran=False)
+            inv.limits.append(f"{art.path}: picklescan's second opinion {reason}")
             continue
         opinion = picklescan_opinion(abs_path, display=art.path)
         scan.opinions[art.path] = opinion
@@ -259,7 +278,8 @@ def scan_model(
         for problem in report.problems:
             where = f"member {report.member}: " if report.member else ""
             inv.warnings.append(EvidenceWarning(p, None, f"{where}pickle: {problem}"))
-    scan.findings = findings_for(inv.artefacts, inv.pickles, inv.anomalies, inv.code, scan.disagreements, hashes)
+    scan.findings = findings_for(inv.artefacts, inv.pickles, inv.anomalies, inv.code, scan.disagreements, hashes,
+                                 outside_models=outside_models)  # fmt: skip
     return scan
 
 
@@ -269,19 +289,27 @@ def scanned_folder(pair: ModelPair) -> str | None:
 
 
 def scan_case(ctx: AnalysisContext) -> dict[str, ModelScan]:
-    """Scan every model folder of the case once: each pair's suspect, and reference folders with no suspect.
+    """Scan every model folder of the case once (each pair's suspect, and reference folders with no suspect), then
+    every file outside the model folders (:func:`workbench.model.loose.scan_outside_models`).
 
     Paired reference folders are the baseline of the diff, not scanned. Dangerous files' digests come from
     ``ctx.intake_hashes`` when the intake has them.
 
     Returns:
-        ``{folder relative to the case: ModelScan}``, the primary pair's folder first.
+        ``{folder relative to the case: ModelScan}``, the primary pair's folder first; the scan of the files outside
+        the model folders last, under :data:`~workbench.model.loose.OUTSIDE_MODELS`, when any of them needed one.
     """
+    from workbench.model.loose import OUTSIDE_MODELS, scan_outside_models
+
     scans: dict[str, ModelScan] = {}
     for pair in ctx.case.model_pairs:
         folder = scanned_folder(pair)
         if folder is not None and folder not in scans:
-            scans[folder] = scan_model(ctx.case.root / folder, display_prefix=folder, known_digests=ctx.intake_hashes)
+            scans[folder] = scan_model(ctx.case.fs_path(folder), display_prefix=folder,
+                                       known_digests=ctx.intake_hashes)  # fmt: skip
+    outside = scan_outside_models(ctx.case, known_digests=ctx.intake_hashes)
+    if outside is not None:
+        scans[OUTSIDE_MODELS] = outside
     return scans
 
 
@@ -323,5 +351,17 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
             "pickle_calls": primary.calls_frame(),
             "scans": scans,
         },
-        inputs=sorted(f.relpath for f in ctx.case.files if any(f.relpath.startswith(d + "/") for d in scans)),
+        inputs=scanned_inputs(ctx, scans),
+        unexamined=[u for scan in scans.values() for u in scan.unexamined],
+        limits=[x for scan in scans.values() for x in scan.limits],
     )
+
+
+def scanned_inputs(ctx: AnalysisContext, scans: Mapping[str, ModelScan]) -> list[str]:
+    """The case files the scans read: every file of the scanned model folders, and every file outside the model
+    folders (each was sniffed) when the case's files outside them were swept."""
+    from workbench.model.loose import OUTSIDE_MODELS, outside_files
+
+    prefixes = tuple(d + "/" for d in scans if d != OUTSIDE_MODELS)
+    inside = [f.relpath for f in ctx.case.files if f.relpath.startswith(prefixes)] if prefixes else []
+    return sorted(set(inside).union(f.relpath for f in outside_files(ctx.case)))

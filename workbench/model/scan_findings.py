@@ -67,15 +67,21 @@ def findings_for(
     code: Iterable[CodeFinding],
     disagreements: dict[str, list[Disagreement]],
     hashes: dict[str, str],
+    *,
+    outside_models: bool = False,
 ) -> list[Finding]:
     """All findings of a scan (see the module docstring for categories and severities).
+
+    Args:
+        outside_models: the files lie outside the model folders (:mod:`workbench.model.loose`): source code and
+            scripts there are worth a look (low), executables medium, rather than code shipped inside a model (high).
 
     Returns:
         Findings in a stable order: artefacts, pickles, picklescan differences, archives, code references.
     """
     out: list[Finding] = []
     for art in artefacts:
-        out.extend(_artefact(art, hashes.get(art.path) if art.member is None else None))
+        out.extend(_artefact(art, hashes.get(art.path) if art.member is None else None, outside_models))
     for path, report in pickles:
         out.extend(_pickle(path, report))
     for path, items in disagreements.items():
@@ -89,14 +95,24 @@ def findings_for(
     return out
 
 
-def _artefact(art: Artefact, sha256: str | None) -> list[Finding]:
+#: severity of a code file found outside the model folders (by kind); pickles keep theirs wherever they are
+_OUTSIDE_CODE = {"python": Severity.LOW, "script": Severity.LOW, "python_bytecode": Severity.MEDIUM,
+                 "shared_library": Severity.MEDIUM}  # fmt: skip
+
+
+def _artefact(art: Artefact, sha256: str | None, outside_models: bool = False) -> list[Finding]:
     loc = _loc(art.path, art.member)
     findings = []
     if art.dangerous and (art.member is None or art.details.get("disguised")):
         disguised = bool(art.details.get("disguised"))
+        severity = Severity.CRITICAL if disguised else Severity.HIGH
+        where = ""
+        if outside_models and art.member is None and art.kind in _OUTSIDE_CODE:
+            severity = _OUTSIDE_CODE[art.kind]
+            where = " It lies outside the model folders: nothing loads it with the model, but it was found in the case."
         findings.append(
             Finding.create(
-                severity=Severity.CRITICAL if disguised else Severity.HIGH,
+                severity=severity,
                 category="dangerous_file_type",
                 detector=DETECTOR,
                 atlas=ATLAS_UNSAFE,
@@ -105,6 +121,7 @@ def _artefact(art: Artefact, sha256: str | None) -> list[Finding]:
                     f"Detected from content as {art.kind}"
                     + (f"; its name suggests {art.declared}" if art.declared else "")
                     + ". This file type can execute arbitrary code when loaded."
+                    + where
                 ),
                 evidence=_ev(art.path, art.member, kind=art.kind, declared=art.declared, sha256=sha256),
             )
