@@ -140,3 +140,59 @@ def test_unknown_extension(timeline, tmp_path: Path):
     with pytest.raises(ValueError, match=r"unknown timeline format '\.txt'; use \.jsonl or \.csv"):
         write_timeline(timeline, tmp_path / "timeline.txt")
     assert not (tmp_path / "timeline.txt").exists()
+
+
+FORMULAS = ["=HYPERLINK(\"http://203.0.113.7/x\",\"click\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+            "\t=1+1", "\r=1+1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", FORMULAS)
+def test_csv_cell_neutralises_formula_starts(value):
+    from workbench.timeline.export import csv_cell
+
+    assert csv_cell(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", ["plain text", "2026-11-19T09:40:33+00:00", " =not first", "'=quoted", "", -5, 1.5,
+                                   None, True])  # fmt: skip
+def test_csv_cell_leaves_other_values(value):
+    from workbench.timeline.export import csv_cell
+
+    assert csv_cell(value) == value
+
+
+def test_csv_injection_from_evidence_is_neutralised(hostile_case: Path, tmp_path: Path):
+    """Formula text in a message, an extra value and an extra field name (a header cell) is quoted in CSV only."""
+    o = open_case(hostile_case, tmp_path / "out")
+    when = datetime(2026, 11, 19, 7, 0, tzinfo=UTC)
+    events = [Event(when + timedelta(minutes=i), "logs/pipeline.log", "ci:log:match", text, "high",
+                    extra={"cmd": text, "=evil()": "x", "delta": -7}) for i, text in enumerate(FORMULAS)]  # fmt: skip
+    tl = build_timeline(events, meta=o.case.meta, generated_at=GENERATED)
+    buf = io.StringIO(newline="")
+    assert write_csv(tl, buf) == len(FORMULAS)
+    reader = csv.reader(io.StringIO(buf.getvalue(), newline=""))
+    header, *rows = list(reader)
+    assert "'=evil()" in header and "=evil()" not in header
+    assert all(len(row) == len(header) for row in rows)  # a carriage return in a cell does not split its row
+    cells = [cell for row in rows for name, cell in zip(header, row, strict=True) if name != "delta"]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    messages = sorted(row[header.index("message")] for row in rows)
+    assert messages == sorted("'" + text for text in FORMULAS)
+    assert {row[header.index("cmd")] for row in rows} == {"'" + text for text in FORMULAS}
+    assert {row[header.index("delta")] for row in rows} == {"-7"}  # a number stays a number
+    # JSONL keeps the text as found (JSON consumers do not evaluate formulas); DEL and controls are escaped
+    jsonl = io.StringIO()
+    write_jsonl(tl, jsonl)
+    assert sorted(json.loads(line)["message"] for line in jsonl.getvalue().splitlines()) == sorted(FORMULAS)
+    assert "\t" not in jsonl.getvalue() and "\r" not in jsonl.getvalue()
+
+
+def test_jsonl_escapes_del(hostile_case: Path, tmp_path: Path):
+    o = open_case(hostile_case, tmp_path / "out")
+    event = Event(datetime(2026, 11, 19, 7, 0, tzinfo=UTC), "logs/x.log", "ci:log:match", "rub\x7fout\x1b]0;t\x07",
+                  "high")  # fmt: skip
+    buf = io.StringIO()
+    write_jsonl(build_timeline([event], meta=o.case.meta, generated_at=GENERATED), buf)
+    text = buf.getvalue()
+    assert "\x7f" not in text and "\x1b" not in text and "\x07" not in text
+    assert json.loads(text)["message"] == "rub\x7fout\x1b]0;t\x07"

@@ -125,7 +125,8 @@ def write_csv(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) ->
     """Write CSV with a header: :data:`REQUIRED_FIELDS` first, then every other field in order of appearance.
 
     ``tag`` is one comma-joined string; empty cells stand for null; text cells are neutralised with
-    :func:`csv_cell`. Open ``fh`` with ``newline=""``.
+    :func:`csv_cell`. Lines end with CRLF (RFC 4180): Python's writer quotes a cell holding a carriage return only
+    when the line terminator holds one, and an unquoted one would split the row. Open ``fh`` with ``newline=""``.
 
     Returns:
         The number of rows written.
@@ -135,7 +136,7 @@ def write_csv(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) ->
     for row in rows:
         header.update(dict.fromkeys(row))
     names = list(header)
-    writer = csv.writer(fh, lineterminator="\n")
+    writer = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR or LF inside a cell is then always quoted
     writer.writerow([csv_cell(name) for name in names])
     for row in rows:
         row = {**row, "tag": ",".join(row["tag"])}
