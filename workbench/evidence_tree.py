@@ -9,16 +9,18 @@ File names are valid Unicode: a name that is not valid UTF-8 (``os.scandir`` han
 surrogates) is shown with U+FFFD in their place (made unique in its folder), with a warning;
 :attr:`EvidenceFile.fs_relpath` keeps the name as it is on disk, to open the file.
 
-Memory: one small record per file (path, size, mtime in nanoseconds, role); a folder is read in one pass, at most as
-many entries as the cap still admits (plus a slack for sub-folders) are kept; past the cap entries are only counted.
+Memory: one small record per file (path, size, mtime in nanoseconds, role); a folder is read in one pass keeping
+the first entries by name, at most as many as the cap still admits (plus a slack for sub-folders and the listed
+overflow); past the cap entries are only counted.
 """
 
 from __future__ import annotations
 
-import itertools
+import heapq
 import os
 import stat
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,8 +99,10 @@ def walk_tree(
             continue
         try:
             with os.scandir(current) as it:
-                entries = sorted(itertools.islice(it, cap - len(out) + _FOLDER_SLACK), key=lambda e: e.name)
-                rest = sum(1 for _ in it)
+                counted = _Counted(it)
+                keep = cap - len(out) + _FOLDER_SLACK + MAX_UNEXAMINED_LISTED
+                entries = heapq.nsmallest(keep, counted, key=lambda e: e.name)  # sorted; O(keep) memory
+                rest = counted.n - len(entries)
         except OSError as exc:
             where = shown_dir or "."
             warnings.append(EvidenceWarning(where, None, f"folder not readable, skipped: {exc.strerror or exc}"))
@@ -145,8 +149,20 @@ def walk_tree(
     return out
 
 
-#: entries read from one folder beyond what the cap still admits (its sub-folders are among them)
+#: entries kept from one folder beyond what the cap still admits (its sub-folders are among them)
 _FOLDER_SLACK = 10_000
+
+
+class _Counted:
+    """An iterator that counts what it hands out."""
+
+    def __init__(self, it: Iterator[os.DirEntry[str]]) -> None:
+        self._it, self.n = it, 0
+
+    def __iter__(self) -> Iterator[os.DirEntry[str]]:
+        for entry in self._it:
+            self.n += 1
+            yield entry
 
 
 def _shown_names(entries: list[os.DirEntry[str]]) -> list[tuple[os.DirEntry[str], str, bool]]:
