@@ -29,10 +29,11 @@ demo: env
 test: env
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
 
-# Chromium prints the PDF report; poppler-utils turns PDF pages into images for the PDF tests (Debian, as root).
+# Chromium prints the PDF report; poppler-utils turns PDF pages into images for the PDF tests; strace records the
+# connection attempts of a run for tests/test_no_network.py (Debian, as root).
 system-deps:
-	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; }
+	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null && command -v strace >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils strace >/dev/null; }
 
 lint: env
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
