@@ -17,7 +17,6 @@ Records (one JSON object per line in a file sink):
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 import time
@@ -32,8 +31,14 @@ __all__ = ["BAR_MIN_BYTES", "SILENT", "ConsoleSink", "FileSink", "Follower", "Pr
 #: below this many bytes, no byte counter is reported
 BAR_MIN_BYTES = 256 * 1024 * 1024
 _MIN_INTERVAL = 0.2
-#: control characters (terminal escapes included) never reach the terminal: labels may name evidence files
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(text: str) -> str:
+    """Labels may name evidence files: secrets redacted, control and bidi characters shown as escapes."""
+    from workbench.termsafe import shown
+
+    return shown(text)
+
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -196,16 +201,16 @@ class ConsoleSink:
     @staticmethod
     def format_stage(record: dict[str, Any]) -> str:
         """The line printed for a stage record."""
-        name = _CONTROL.sub("?", str(record.get("stage")))
+        name = _shown(str(record.get("stage")))
         if record.get("started"):
-            detail = _CONTROL.sub("?", str(record.get("detail") or ""))
+            detail = _shown(str(record.get("detail") or ""))
             return f"{name}: started{f' ({detail})' if detail else ''}"
         seconds = float(record.get("seconds") or 0.0)
-        detail = _CONTROL.sub("?", str(record.get("detail") or ""))
+        detail = _shown(str(record.get("detail") or ""))
         if record.get("interrupted"):
             return f"{name}: interrupted after {seconds:.2f} s"
         if record.get("failed"):
-            return f"{name}: failed after {seconds:.2f} s ({_CONTROL.sub('?', str(record['failed']))})"
+            return f"{name}: failed after {seconds:.2f} s ({_shown(str(record['failed']))})"
         return f"{name}: {seconds:.2f} s{f' ({detail})' if detail else ''}"
 
     def _draw(self, record: dict[str, Any]) -> None:
@@ -214,7 +219,7 @@ class ConsoleSink:
             self._clear()
             return
         filled = self.WIDTH * done // total
-        label = _CONTROL.sub("?", str(record.get("task")))
+        label = _shown(str(record.get("task")))
         if len(label) > self.LABEL:  # keep what is being done and the end of the file name
             label = label[:12] + "…" + label[-(self.LABEL - 13) :]
         bar = "#" * filled + "." * (self.WIDTH - filled)
