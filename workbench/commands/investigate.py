@@ -27,8 +27,10 @@ SHOWN = 10
 
 
 def _printable(text: object) -> str:
-    """Evidence-derived text with control characters escaped (no terminal escape sequences from evidence)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    """Evidence-derived text redacted, control and bidi characters shown as escapes (:mod:`workbench.termsafe`)."""
+    from workbench.termsafe import shown
+
+    return shown(text)
 
 
 def _fail(message: str, code: int = 2) -> None:
