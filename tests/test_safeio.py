@@ -190,3 +190,24 @@ def test_real_eperm_when_the_file_is_someone_elses(tree: Path):
     assert out["len"] == 12
     assert out["record"] == [[str(path.resolve())], [str(path.resolve())]]
     assert path.stat().st_atime_ns != OLD  # not restored: restoring would change ctime (see safeio)
+
+
+def test_scandir_lists_a_folder_without_touching_its_access_time(tree: Path):
+    os.utime(tree, ns=(OLD, tree.stat().st_mtime_ns))
+    with safeio.scandir(tree) as it:
+        entries = {e.name: e for e in it}
+    assert set(entries) == {"f.bin", "pipe", "link", "dir"}
+    assert entries["f.bin"].path == str(tree / "f.bin") and entries["f.bin"].is_file(follow_symlinks=False)
+    assert entries["link"].is_symlink() and entries["dir"].is_dir(follow_symlinks=False)
+    assert entries["f.bin"].stat(follow_symlinks=False).st_size == 12
+    assert tree.stat().st_atime_ns == OLD
+    with os.scandir(tree) as it:  # the control: a plain listing does update it
+        list(it)
+    if tree.stat().st_atime_ns == OLD:
+        pytest.skip("this filesystem does not update access times")
+
+
+def test_scandir_refuses_a_symlinked_folder(tree: Path):
+    (tree / "dirlink").symlink_to(tree / "dir")
+    with pytest.raises(NotADirectoryError), safeio.scandir(tree / "dirlink"):
+        pass
