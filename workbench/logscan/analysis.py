@@ -1,7 +1,9 @@
 """The "Pipeline logs" section: scan every pipeline log of a case, aggregate findings, timeline events, report.
 
-``analyse(ctx)`` streams each ``pipeline_log`` file of the case from disk (not the loader's DataFrame) with the
-shipped rules, extended by the folders in the ``log_rules`` parameter (a path or a list of paths). Matches become
+``analyse(ctx)`` streams each ``pipeline_log`` file of the case from disk (not the loader's preview) with the
+shipped rules, extended by the folders in the ``log_rules`` parameter (a path or a list of paths), within the log
+budget (:data:`workbench.evidence.pipeline_log.LOG_BUDGET`): a file stopped by it is listed in ``unexamined``
+(coverage partial, the verdict cannot be clean) with the matches found before the stop kept. Matches become
 ``ci:log:match`` Events at their own times; per rule and file they are aggregated into one ``log_pattern`` or
 ``secret_exposed`` Finding with the count, the first and last line and time and up to three example lines (the
 evidence fields of :mod:`workbench.grouping`). ``render(result)`` draws the section: a
@@ -19,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.analysis import AnalysisContext, AnalysisResult
+from workbench.evidence import pipeline_log
 from workbench.grouping import MAX_EVENTS_PER_GROUP, MAX_EXAMPLE_CHARS, MAX_EXAMPLES
 from workbench.logscan.engine import FileScan, LogMatch, Scanner, ScanOptions
 from workbench.records import Event, EvidenceWarning, Finding, Severity
@@ -58,7 +61,8 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
         RuleError: the ``log_rules`` parameter names an invalid rule folder.
     """
     rules = _rules_from(ctx.parameters)
-    options = ScanOptions(naive_tz=ctx.case.meta.tz, reference_time=ctx.case.meta.detection_time)
+    options = ScanOptions(naive_tz=ctx.case.meta.tz, reference_time=ctx.case.meta.detection_time,
+                          budget=pipeline_log.LOG_BUDGET)  # fmt: skip
     scanner = Scanner(rules, options)
     logs = ctx.evidence.all("pipeline_log")
     scans = [scanner.scan_path(ctx.case.path(loaded.path), display=loaded.path) for loaded in logs]
@@ -94,13 +98,21 @@ def result_from_scans(scans: list[FileScan], rules: RuleSet) -> AnalysisResult:
         summary = f"No rule matched in {len(scans)} pipeline log(s)."
     else:
         summary = "The case holds no pipeline log."
+    unexamined = [f"{s.path}: {s.stopped}" for s in scans if s.stopped]
+    limits = []
+    for s in scans:
+        counted = sum(st.count for st in s.stats.values())
+        if counted > len(s.matches):
+            limits.append(f"{s.path}: {counted:,} matching lines counted, {len(s.matches):,} kept in full with their "
+                          "context (caps on kept matches per rule, file and case)")  # fmt: skip
     data = {
         "matches": matches_frame(m for s in scans for m in s.matches),
         "by_rule": by_rule,
         "scans": scans,
         "rule_pack": f"log rules: {rules.describe()}",
     }
-    return AnalysisResult(SECTION, findings=findings, events=events, warnings=warnings, data=data, summary=summary)
+    return AnalysisResult(SECTION, findings=findings, events=events, warnings=warnings, data=data, summary=summary,
+                          limits=limits, unexamined=unexamined)  # fmt: skip
 
 
 def findings_from_scans(

@@ -1,27 +1,27 @@
 """Streaming log scanner: every rule in one pass per file, matches with line numbers, UTC times and context.
 
 A file (plain or gzip, recognised by its magic bytes) is read in blocks of complete lines (1 MiB by default).
-Per block: over-long lines are cut to ``max_line_bytes`` and reported with their number; ANSI/terminal escape
-sequences are removed before matching; a candidate finder (:mod:`workbench.rulepack.matchers`) proposes lines for all
-rules at once, and with hyperscan also finds the first invalid UTF-8 sequence in the same pass (the ``re`` finder
-decodes the block instead); the first one per file is reported (bytes are replaced on output); each proposal is
-confirmed with the rule's own regex. Matched lines are decoded, stripped of control characters, given the
-timestamp they start with (:mod:`workbench.logscan.timestamps`), the CI step they belong to (GitHub Actions
-``##[group]``, GitLab ``section_start``, Jenkins ``[Pipeline] { (stage)``), a few lines of context, and are
-redacted (:mod:`workbench.rulepack.redact`) before they leave this module. A damaged gzip keeps every line read
-before the damage and adds one warning. Nothing from the evidence is ever executed.
+Per block: ANSI/terminal escape sequences are removed before matching; a candidate finder
+(:mod:`workbench.rulepack.matchers`) proposes lines for all rules at once, and with hyperscan also finds the first
+invalid UTF-8 sequence in the same pass (the ``re`` finder decodes the block instead); the first one per file is
+reported (bytes are replaced on output); each proposal is confirmed with the rule's own regex. A line longer than
+``max_line_bytes`` is scanned whole, in bounded overlapping windows (:mod:`workbench.logscan.longlines`), and counts
+once per rule. Matched lines are decoded, stripped of control characters, given the timestamp they start with
+(:mod:`workbench.logscan.timestamps`), the CI step they belong to (GitHub Actions ``##[group]``, GitLab
+``section_start``, Jenkins ``[Pipeline] { (stage)``), a few lines of context, and are redacted
+(:mod:`workbench.rulepack.redact`) before they leave this module. A damaged gzip keeps every line read before the
+damage and adds one warning. Reading is budgeted (:class:`workbench.evidence.pipeline_log.LogBudget`: bytes and
+time per file and per case); past the budget the file is stopped, the matches found so far are kept and
+:attr:`FileScan.stopped` says why. Nothing from the evidence is ever executed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
 import re
 import stat
-import zlib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -29,8 +29,12 @@ from typing import IO
 import numpy as np
 
 from workbench import safeio
+from workbench.evidence.pipeline_log import LogAllowance
 from workbench.logscan.lines import _after, _before, _clean, _head, printable, strip_ansi
+from workbench.logscan.longlines import LongLine, Window, utf8_core
+from workbench.logscan.reading import items
 from workbench.logscan.results import FileScan, LogMatch, RuleStats, ScanOptions
+from workbench.logscan.state import Long, Pending, State
 from workbench.logscan.timestamps import line_timestamp
 from workbench.records import EvidenceWarning
 from workbench.rulepack.matchers import Finder, Pattern, make_finder, resolve_backend
@@ -57,37 +61,10 @@ _GROUP = re.compile(
 )
 
 
-@dataclass(slots=True)
-class _Pending:
-    rule: Rule
-    line: int
-    timestamp: datetime | None
-    text: str
-    before: list[str]
-    after: list[str]
-    group: str | None
-    need: int
-
-
-@dataclass(slots=True)
-class _State:
-    result: FileScan
-    reference: datetime | None
-    first: bool = True
-    decode_reported: bool = False
-    group: str | None = None
-    tail: list[bytes] = field(default_factory=list)
-    kept: dict[str, int] = field(default_factory=dict)
-    built: list[_Pending] = field(default_factory=list)
-    pending: list[_Pending] = field(default_factory=list)
-
-    def warn(self, line: int | None, reason: str) -> None:
-        self.result.warnings.append(EvidenceWarning(self.result.path, line, reason))
-
-    def stop(self, reason: str) -> None:
-        if self.result.complete:
-            self.result.complete = False
-            self.warn(None, reason)
+#: long lines warned about per file (the rest are scanned alike, without a warning each)
+MAX_LONG_WARNINGS = 10
+#: text kept per line before redaction: the display cap plus room for a secret running past it (redacted whole)
+_SPARE = 4096
 
 
 class Scanner:
@@ -99,6 +76,7 @@ class Scanner:
 
     Raises:
         RuleError: a rule cannot join the combined scan.
+        ValueError: an unknown backend, or a window overlap that cannot work.
     """
 
     def __init__(self, rules: RuleSet | None = None, options: ScanOptions | None = None) -> None:
@@ -108,11 +86,19 @@ class Scanner:
         backend = resolve_backend(self.options.backend)
         patterns = tuple(Pattern(r.pattern, r.ignore_case, r.source, r.id) for r in self._rules)
         patterns += tuple(Pattern(m, False, "<built-in group markers>", None) for m in _MARKERS)
+        # each rule's ``unless`` too: in a long line it must be looked for in every window (it applies to the line)
+        self._unless = {len(patterns) + j: i for j, i in enumerate(i for i, r in enumerate(self._rules) if r.unless)}
+        patterns += tuple(Pattern(self._rules[i].unless or "", self._rules[i].ignore_case, self._rules[i].source,
+                                  self._rules[i].id) for i in self._unless.values())  # fmt: skip
         self._utf8_id = len(patterns) if backend == "hyperscan" else -1
         if backend == "hyperscan":
             patterns += (Pattern(_INVALID_UTF8, False, "<built-in UTF-8 check>", None, exact=True),)
         self._finder: Finder = make_finder(patterns, backend)
         self.redactor = Redactor(self._rules, backend=backend)
+        LongLine(self.options.max_line_bytes, self.options.overlap)  # refuses window sizes that cannot work
+        #: the budget left to this scanner (one scanner per case: the case budget)
+        self.allowance = LogAllowance(self.options.budget)
+        self._kept = 0
 
     @property
     def backend(self) -> str:
@@ -120,7 +106,8 @@ class Scanner:
         return self._finder.name
 
     def scan_path(self, path: str | Path, display: str | None = None) -> FileScan:
-        """Scan one file from disk (plain or gzip); never raises for bad content or an unreadable file."""
+        """Scan one file from disk (plain or gzip) within the budget; never raises for bad content or an unreadable
+        file."""
         path = Path(path)
         result = FileScan(path=display or str(path), backend=self.backend)
         try:
@@ -133,116 +120,52 @@ class Scanner:
             reference = self.options.reference_time
             if reference is None:
                 reference = datetime.fromtimestamp(os.fstat(fh.fileno()).st_mtime, UTC)
+            st = self._state(result, reference)
             if fh.peek(2)[:2] == _GZIP_MAGIC:
                 result.compressed = True
                 with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
-                    self._scan(gz, _State(result, reference))
-            elif (workers := self._workers(fh)) > 1:
+                    self._scan(gz, st)
+            elif (workers := self._workers(fh, st)) > 1:
                 from workbench.logscan.parallel import scan_parallel  # imports this module
 
-                merged = scan_parallel(self, path, result.path, reference, workers)
+                merged = scan_parallel(self, path, result.path, reference, st, workers)
                 if merged is not None:
-                    return merged
-                self._scan(fh, _State(result, reference))
+                    return self._done(merged, st)
+                self._scan(fh, st)
             else:
-                self._scan(fh, _State(result, reference))
+                self._scan(fh, st)
+        return self._done(result, st)
+
+    def _state(self, result: FileScan, reference: datetime | None) -> State:
+        """A file's scan state with its share of the case's budget and of the matches kept."""
+        cap = max(0, min(self.options.max_kept_per_file, self.options.max_kept_per_case - self._kept))
+        return State(result, reference, allowance=self.allowance.file(), kept_cap=cap)
+
+    def _done(self, result: FileScan, st: State) -> FileScan:
+        self._kept += len(result.matches)
         return result
 
-    def _workers(self, fh: IO[bytes]) -> int:
-        """Processes to scan a plain file with: 1 unless it is a regular file of at least ``parallel_min_bytes``."""
+    def _workers(self, fh: IO[bytes], st: State) -> int:
+        """Processes to scan a plain file with: 1 unless it is a regular file of at least ``parallel_min_bytes`` that
+        fits in the byte budget."""
         opt = self.options
         info = os.fstat(fh.fileno())
         if opt.workers == 1 or not stat.S_ISREG(info.st_mode) or info.st_size < opt.parallel_min_bytes:
             return 1
-        if opt.max_bytes is not None and opt.max_bytes < info.st_size:
+        room = st.allowance.room() if st.allowance is not None else None
+        if room is not None and room < info.st_size:
             return 1
         return max(1, opt.workers or os.cpu_count() or 1)
 
     def scan_stream(self, stream: IO[bytes], display: str) -> FileScan:
         """Scan an open binary stream (already decompressed), e.g. ``io.BytesIO`` in tests."""
         result = FileScan(path=display, backend=self.backend)
-        self._scan(stream, _State(result, self.options.reference_time))
-        return result
-
-    # ------------------------------------------------------------------------------------------------ reading
-    def _read(self, stream: IO[bytes], st: _State) -> bytes:
-        """Up to ``block_bytes``; after damage or ``max_bytes`` nothing more (the data read before is kept)."""
-        if not st.result.complete:
-            return b""
-        limit = self.options.max_bytes
-        size = self.options.block_bytes
-        if limit is not None:
-            size = min(size, limit - st.result.bytes_scanned)
-            if size <= 0:
-                with contextlib.suppress(EOFError, OSError, zlib.error):
-                    if stream.read(1):
-                        st.stop(f"scan stopped after {limit} bytes (max_bytes); the rest of the file was not read")
-                return b""
-        parts: list[bytes] = []
-        got = 0
-        try:
-            while got < size:  # gzip in small steps, so that a truncated stream loses no more than one step
-                part = stream.read1(min(size - got, 1 << 16)) if st.result.compressed else stream.read(size - got)
-                if not part:
-                    break
-                parts.append(part)
-                got += len(part)
-        except EOFError:
-            st.stop("gzip stream truncated; the lines before the cut were scanned")
-        except (OSError, zlib.error) as exc:
-            st.stop(f"read error ({exc}); the lines before it were scanned")
-        st.result.bytes_scanned += got
-        return b"".join(parts)
-
-    def _blocks(self, stream: IO[bytes], st: _State):
-        cap = self.options.max_line_bytes
-        carry, skipping = b"", False
-        while data := self._read(stream, st):
-            if skipping:
-                nl = data.find(b"\n")
-                if nl < 0:
-                    continue
-                data, skipping = data[nl + 1 :], False
-            buf = carry + data if carry else data
-            last = buf.rfind(b"\n")
-            if last < 0:
-                carry = buf
-            else:
-                carry = buf[last + 1 :]
-                yield self._cap(buf[: last + 1])
-            if len(carry) > cap:  # an over-long line still being read: keep its head, skip the rest
-                yield _head(carry, 0, cap) + b"\n", [0]
-                carry, skipping = b"", True
-        if carry:
-            yield carry + b"\n", []
-
-    def _cap(self, block: bytes) -> tuple[bytes, list[int]]:
-        """Cut lines longer than ``max_line_bytes``; returns the block and the offsets of the cut lines."""
-        cap = self.options.max_line_bytes
-        if len(block) <= cap:
-            return block, []
-        pos, copied, out_len = 0, 0, 0
-        pieces: list[bytes] = []
-        cuts: list[int] = []
-        while len(block) - pos > cap:
-            nl = block.rfind(b"\n", pos, pos + cap + 1)
-            if nl >= 0:
-                pos = nl + 1
-                continue
-            end = block.find(b"\n", pos + cap)
-            head = _head(block, pos, cap)
-            pieces += [block[copied:pos], head, b"\n"]
-            out_len += pos - copied
-            cuts.append(out_len)
-            out_len += len(head) + 1
-            copied = pos = end + 1
-        if not pieces:
-            return block, []
-        pieces.append(block[copied:])
-        return b"".join(pieces), cuts
+        st = self._state(result, self.options.reference_time)
+        self._scan(stream, st)
+        return self._done(result, st)
 
     # ------------------------------------------------------------------------------------------------ scanning
-    def _scan(self, stream: IO[bytes], st: _State) -> None:
+    def _scan(self, stream: IO[bytes], st: State) -> None:
         # One thread on purpose: hyperscan releases the GIL while scanning, but each match callback needs it back,
         # and a worker thread waiting for the GIL behind this one was measured slower than scanning inline (large
         # plain files are split between processes instead, see :mod:`workbench.logscan.parallel`).
@@ -250,33 +173,25 @@ class Scanner:
         st.result.matches = [self._finish(p, st.result.path) for p in st.built]
         st.result.warnings.sort(key=lambda w: (w.line is not None, w.line or 0))
 
-    def _run(self, stream: IO[bytes], st: _State) -> None:
-        for block, base, count, newline in self._prepared(stream, st):
-            self._process(block, base, count, self._find(block, newline), st)
+    def _run(self, stream: IO[bytes], st: State) -> None:
+        for item in items(stream, st, self.options):
+            if isinstance(item, Window):
+                self._window(item, st)
+            else:
+                self._block(item, st)
 
-    def _prepared(self, stream: IO[bytes], st: _State):
-        """Blocks ready for matching: long lines reported, BOM dropped, UTF-8 checked, escapes removed."""
-        base = 0
-        for block, cuts in self._blocks(stream, st):
-            for off in cuts:
-                cut = f"line longer than {self.options.max_line_bytes} bytes; only its start was scanned"
-                st.warn(base + block.count(b"\n", 0, off) + 1, cut)
-            if st.first:
-                st.first = False
-                block = block.removeprefix(b"\xef\xbb\xbf")
-                if b"\x00" in block[:8192]:
-                    st.warn(None, "binary data (NUL bytes) in a log; scanned as text")
-            if self._utf8_id < 0 and not st.decode_reported and not block.isascii():
-                try:
-                    block.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    st.decode_reported = True
-                    st.warn(base + block.count(b"\n", 0, exc.start) + 1, _BAD_UTF8)
-            block = strip_ansi(block)
-            newline = np.frombuffer(block, dtype=np.uint8) == 10
-            count = int(np.count_nonzero(newline))
-            yield block, base, count, newline
-            base += count
+    def _block(self, block: bytes, st: State) -> None:
+        """Scan a block of complete lines: UTF-8 checked (``re`` backend), escapes removed, candidates confirmed."""
+        base = st.result.lines
+        if self._utf8_id < 0 and not st.decode_reported and not block.isascii():
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                st.decode_reported = True
+                st.warn(base + block.count(b"\n", 0, exc.start) + 1, _BAD_UTF8)
+        block = strip_ansi(block)
+        newline = np.frombuffer(block, dtype=np.uint8) == 10
+        self._process(block, base, int(np.count_nonzero(newline)), self._find(block, newline), st)
 
     def _find(self, block: bytes, newline: np.ndarray) -> tuple[list, list[int]]:
         """Candidate lines of a block and how many lines precede each (``newline``: the block's ``\\n`` mask)."""
@@ -289,7 +204,7 @@ class Scanner:
             prev = start
         return candidates, before
 
-    def _process(self, block: bytes, base: int, count: int, found: tuple[list, list[int]], st: _State) -> None:
+    def _process(self, block: bytes, base: int, count: int, found: tuple[list, list[int]], st: State) -> None:
         if st.pending:
             self._fill_pending(block, st)
         for (start, end, ids), before in zip(*found, strict=True):
@@ -305,60 +220,146 @@ class Scanner:
         st.result.lines = base + count
         st.tail = _before(block, len(block), self.options.context, st.tail)
 
-    def _line(self, block: bytes, start: int, end: int, ids: frozenset[int] | None, number: int, st: _State) -> None:
-        line = block[start:end]
+    def _proposed(self, ids: frozenset[int] | None) -> list[int]:
         n = len(self._rules)
-        if ids is None or max(ids) >= n:
+        return list(range(n)) if ids is None else sorted(i for i in ids if i < n)
+
+    def _marker(self, line: bytes, ids: frozenset[int] | None, st: State) -> None:
+        """Follow the CI step a marker line opens."""
+        n = len(self._rules)
+        if ids is None or any(n <= i < n + len(_MARKERS) for i in ids):
             marker = _GROUP.search(_clean(line))
             if marker is not None:
                 name = marker.group("gh") or marker.group("gltitle") or marker.group("gl") or marker.group("jk")
                 st.group = (name or "").strip()[:200] or None
-        if ids is None:
-            proposed = self._rules
-        else:
-            proposed = [self._rules[i] for i in (sorted(ids) if len(ids) > 1 else ids) if i < n]
-        matched = [r for r in proposed if r.search(line) is not None]
+
+    def _line(self, block: bytes, start: int, end: int, ids: frozenset[int] | None, number: int, st: State) -> None:
+        line = block[start:end]
+        self._marker(line, ids, st)
+        matched = [r for r in (self._rules[i] for i in self._proposed(ids)) if r.search(line) is not None]
         if not matched:
             return
-        text = _clean(line)
+        text = self._cut(_clean(line))
         ts = line_timestamp(text, naive_tz=self.options.naive_tz, reference=st.reference)
         k = self.options.context
         before: list[str] | None = None
         after: list[str] = []
         for rule in matched:
-            stats = st.result.stats.setdefault(rule.id, RuleStats(first_line=number))
-            stats.count += 1
-            stats.last_line = number
-            if ts is not None:
-                stats.first_time = stats.first_time or ts
-                stats.last_time = ts
-            if st.kept.get(rule.id, 0) >= self.options.max_matches_per_rule:
+            if not self._count(rule, number, ts, st):
                 continue
-            st.kept[rule.id] = st.kept.get(rule.id, 0) + 1
             if before is None:
-                before = [_clean(x) for x in _before(block, start, k, st.tail)]
-                after = [_clean(x) for x in _after(block, end, len(block), k)]
-            p = _Pending(rule, number, ts, text, list(before), list(after), st.group, k - len(after))
+                before = [self._cut(_clean(x)) for x in _before(block, start, k, st.tail)]
+                after = [self._cut(_clean(x)) for x in _after(block, end, len(block), k)]
+            p = Pending(rule, number, ts, text, list(before), list(after), st.group, k - len(after))
             st.built.append(p)
             if p.need:
                 st.pending.append(p)
 
-    def _fill_pending(self, block: bytes, st: _State) -> None:
+    def _count(self, rule: Rule, number: int, ts: datetime | None, st: State) -> bool:
+        """Count one matching line of ``rule``; True when the match is also kept in full."""
+        stats = st.result.stats.setdefault(rule.id, RuleStats(first_line=number))
+        stats.count += 1
+        stats.last_line = number
+        if ts is not None:
+            stats.first_time = stats.first_time or ts
+            stats.last_time = ts
+        return st.keep(rule.id, self.options.max_matches_per_rule)
+
+    def _cut(self, text: str) -> str:
+        """Text kept for display: the display cap and room for a secret crossing it (cut again after redaction)."""
+        keep = self.options.max_display_chars + _SPARE
+        return text if len(text) <= keep else text[:keep]
+
+    def _window(self, w: Window, st: State) -> None:
+        """One window of a long line: each rule not matched yet on this line is tried; the line ends on the last."""
+        if w.first:
+            head = strip_ansi(_head(w.core, 0, self.options.max_line_bytes))
+            self._marker(head, None, st)
+            k = self.options.context
+            st.long = Long(st.result.lines + 1, line_timestamp(_clean(head[:512]), naive_tz=self.options.naive_tz,
+                           reference=st.reference), [self._cut(_clean(x)) for x in st.tail[-k:]] if k else [],
+                           head)  # fmt: skip
+        lg = st.long
+        if lg is None:
+            return
+        if st.expired():  # stopped: what the line showed so far is kept
+            if w.last:
+                self._end_long(w.end, st)
+            return
+        pre = strip_ansi(w.data[: w.pos])
+        data, pos = pre + strip_ansi(w.data[w.pos :]), len(pre)
+        if not st.decode_reported and not w.core.isascii():
+            try:
+                utf8_core(w.core).decode("utf-8")
+            except UnicodeDecodeError:
+                st.decode_reported = True
+                st.warn(lg.number, _BAD_UTF8)
+        found = self._finder.candidates(data + b"\n")
+        ids = found[0][2] if found else frozenset()
+        # a rule's ``unless`` excludes its match when it is in the match's window or a neighbouring one
+        excluded = {i for i in (self._unless.values() if ids is None else (self._unless[j] for j in ids
+                                                                              if j in self._unless))
+                    if (u := self._rules[i].unless_regex) is not None and u.search(data)}  # fmt: skip
+        for i in lg.recent & excluded:
+            del lg.found[i]
+        recent: set[int] = set()
+        for i in self._proposed(ids):
+            if i in lg.found or i in excluded or i in lg.unless:
+                continue
+            rule = self._rules[i]
+            m = rule.regex.search(data, pos)
+            if m is None:
+                continue
+            at = w.offset + m.start() - pos
+            if not w.last and m.end() >= len(data) and at >= w.next_offset:
+                continue  # it runs into the window's end: the next window holds it whole, with what follows
+            lg.found[i] = (max(0, at), self._cut(_clean(_excerpt(data, pos, m.start()))))
+            recent.add(i)
+        lg.recent, lg.unless = recent, excluded
+        if w.last:
+            self._end_long(w.end, st)
+
+    def _end_long(self, length: int, st: State) -> None:
+        """The long line ended: its matches (one per rule), the context it gives, the line count."""
+        lg, st.long = st.long, None
+        if lg is None:
+            return
+        if st.long_warned < MAX_LONG_WARNINGS:
+            st.long_warned += 1
+            st.warn(lg.number, long_warning(self.options.max_line_bytes))
+        if st.pending:  # the matches before this line get its head as context
+            self._fill_pending(lg.head + b"\n", st)
+        for i, (offset, excerpt) in sorted(lg.found.items()):
+            rule = self._rules[i]
+            if not self._count(rule, lg.number, lg.timestamp, st):
+                continue
+            text = f"[line of {length} bytes{f', from byte {offset}' if offset else ''}] {excerpt}"
+            p = Pending(rule, lg.number, lg.timestamp, text, list(lg.before), [], st.group, self.options.context)
+            st.built.append(p)
+            if p.need:
+                st.pending.append(p)
+        k = self.options.context
+        st.tail = [*st.tail, lg.head][-k:] if k else []
+        st.result.lines = lg.number
+
+    def _fill_pending(self, block: bytes, st: State) -> None:
         for p in st.pending:
-            got = [_clean(x) for x in _after(block, -1, len(block), p.need)]
+            got = [self._cut(_clean(x)) for x in _after(block, -1, len(block), p.need)]
             p.after += got
             p.need -= len(got)
         st.pending = [p for p in st.pending if p.need > 0]
 
-    def _finish(self, p: _Pending, path: str) -> LogMatch:
-        lines = self.redactor.redact_lines([*p.before, p.text, *p.after])
-        cap = self.options.max_display_chars
-        lines = [x if len(x) <= cap else x[:cap] + f"…[{len(x) - cap} more characters]" for x in lines]
+    def _finish(self, p: Pending, path: str) -> LogMatch:
+        raw = [*p.before, p.text, *p.after]
+        lines = self.redactor.redact_lines(raw)
+        cap, keep = self.options.max_display_chars, self.options.max_display_chars + _SPARE
+        lines = [x if len(x) <= cap else x[:cap] + f"…[{len(x) - cap}{'+' if len(r) >= keep else ''} more characters]"
+                 for x, r in zip(lines, raw, strict=True)]  # fmt: skip
         nb = len(p.before)
-        r = p.rule
+        rule = p.rule
         group = self.redactor.redact(p.group) if p.group else None
-        return LogMatch(r.id, r.title, r.severity, r.category, path, p.line, p.timestamp, lines[nb],
-                        tuple(lines[:nb]), tuple(lines[nb + 1 :]), group, _fingerprint(r, p.text))  # fmt: skip
+        return LogMatch(rule.id, rule.title, rule.severity, rule.category, path, p.line, p.timestamp, lines[nb],
+                        tuple(lines[:nb]), tuple(lines[nb + 1 :]), group, _fingerprint(rule, p.text))  # fmt: skip
 
 
 def _fingerprint(rule: Rule, text: str) -> str | None:
@@ -368,3 +369,15 @@ def _fingerprint(rule: Rule, text: str) -> str | None:
     m = rule.text_regex.search(text)
     secret = m.group("secret") if m is not None and "secret" in m.re.groupindex else None
     return "sha256:" + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12] if secret else None
+
+
+def long_warning(cap: int) -> str:
+    """The warning on a line longer than ``cap`` bytes (the same text for every such line: merged by count)."""
+    return f"line longer than {cap} bytes; scanned whole in overlapping windows (excerpts shown)"
+
+
+def _excerpt(data: bytes, pos: int, at: int) -> bytes:
+    """The text shown for a match at ``at`` in a window: from the word before it (at most 120 bytes before)."""
+    space = data.rfind(b" ", max(pos, at - 120), at)
+    start = space + 1 if space >= 0 else at
+    return _head(data, start, len(data) - start)

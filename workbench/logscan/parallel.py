@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import IO
 
 from workbench import safeio
-from workbench.logscan.engine import _BAD_UTF8, Scanner, _head, _State, strip_ansi
+from workbench.evidence.pipeline_log import LogAllowance
+from workbench.logscan.engine import _BAD_UTF8, MAX_LONG_WARNINGS, Scanner, _head, long_warning, strip_ansi
 from workbench.logscan.results import FileScan, RuleStats, ScanOptions
+from workbench.logscan.state import State
+from workbench.records import EvidenceWarning
 from workbench.rulepack.rules import RuleSet
 
 __all__ = ["ChunkScan", "scan_parallel", "split_points"]
@@ -76,9 +79,11 @@ def split_points(fh: IO[bytes], size: int, parts: int) -> list[int]:
 
 
 def scan_parallel(
-    scanner: Scanner, path: Path, display: str, reference: datetime | None, workers: int
+    scanner: Scanner, path: Path, display: str, reference: datetime | None, st: State, workers: int
 ) -> FileScan | None:
-    """``path`` (a plain file) scanned by ``workers`` processes; None when no process could be started."""
+    """``path`` (a plain file that fits in the byte budget) scanned by ``workers`` processes within the time budget
+    and the cap on kept matches of ``st`` (the file's state in the calling scanner); None when no process could be
+    started."""
     with safeio.open_evidence(path) as fh:
         size = fh.seek(0, 2)
         # no slice shorter than a block: the first block of the file is the same in both scans (binary data check)
@@ -92,25 +97,31 @@ def scan_parallel(
     try:
         with ProcessPoolExecutor(len(bounds), mp_context=multiprocessing.get_context(method),
                                  initializer=_init, initargs=(scanner.rules, scanner.options)) as pool:  # fmt: skip
-            futures = [pool.submit(_scan_chunk, str(path), display, a, b, reference) for a, b in bounds]
+            deadline = st.allowance.deadline if st.allowance is not None else None
+            futures = [pool.submit(_scan_chunk, str(path), display, a, b, reference, deadline, st.kept_cap)
+                       for a, b in bounds]  # fmt: skip
             chunks = [f.result() for f in futures]
     except (OSError, BrokenProcessPool):
         return None
-    return merge(scanner, display, chunks)
+    return merge(scanner, display, chunks, st)
 
 
 def _init(rules: RuleSet, options: ScanOptions) -> None:
     global _scanner  # one scanner per worker process
-    _scanner = Scanner(rules, replace(options, workers=1, max_bytes=None))
+    _scanner = Scanner(rules, replace(options, workers=1))
 
 
-def _scan_chunk(path: str, display: str, start: int, end: int | None, reference: datetime | None) -> ChunkScan:
-    """Worker: scan the lines in ``[start, end)`` of ``path`` (to the end of the file when ``end`` is None)."""
+def _scan_chunk(path: str, display: str, start: int, end: int | None, reference: datetime | None,
+                deadline: float | None, kept_cap: int | None) -> ChunkScan:  # fmt: skip
+    """Worker: scan the lines in ``[start, end)`` of ``path`` (to the end of the file when ``end`` is None), until
+    ``deadline`` (``time.monotonic``, shared by the processes of one machine), keeping at most ``kept_cap`` matches."""
     sc = _scanner
     assert sc is not None  # noqa: S101 - set by the pool initializer
     k = sc.options.context
     result = FileScan(path=display, backend=sc.backend)
-    st = _State(result, reference, first=start == 0, group=_INHERIT)
+    allowance = LogAllowance(sc.options.budget).file()
+    allowance.limit, allowance.deadline = None, deadline  # the caller checked the bytes; its deadline holds
+    st = State(result, reference, first=start == 0, group=_INHERIT, allowance=allowance, kept_cap=kept_cap)
     try:
         with safeio.open_evidence(path) as fh:
             st.tail = _lines_before(sc, fh, start, k)
@@ -146,59 +157,85 @@ class _Slice:
 
 
 def _prepare(sc: Scanner, line: bytes, first: bool) -> bytes:
-    """One line as the scan sees it: cut to ``max_line_bytes``, byte-order mark dropped on line 1, escapes removed."""
+    """A context line as the scan shows it: byte-order mark dropped on line 1, the head of a long line (its first
+    ``max_line_bytes``), escapes removed."""
+    if first:
+        line = line.removeprefix(_BOM)
     cap = sc.options.max_line_bytes
     if len(line) > cap:
         line = _head(line, 0, cap)
-    if first:
-        line = line.removeprefix(_BOM)
     return strip_ansi(line)
 
 
 def _lines_before(sc: Scanner, fh: IO[bytes], start: int, k: int) -> list[bytes]:
-    """The ``k`` lines before offset ``start`` (a line start), prepared."""
+    """The ``k`` lines before offset ``start`` (a line start), prepared; memory bounded whatever their length (their
+    starts are found reading backwards in steps, then only the head of each is read)."""
     if k <= 0 or start <= 0:
         return []
-    width = _STEP
-    while True:
-        low = max(0, start - width)
+    bounds = [start]  # line starts, from ``start`` backwards
+    pos = start - 1  # the newline ending the line before ``start``
+    while len(bounds) <= k and pos > 0:
+        low = max(0, pos - _STEP)
         fh.seek(low)
-        parts = fh.read(start - low)[:-1].split(b"\n")
-        if len(parts) > k or low == 0:
-            break
-        width *= 4
-    lines = parts[-k:]
-    first = low == 0 and len(parts) <= k  # line 1 of the file is among them
-    return [_prepare(sc, x, first and i == 0) for i, x in enumerate(lines)]
+        piece = fh.read(pos - low)
+        cut = len(piece)
+        while len(bounds) <= k and (cut := piece.rfind(b"\n", 0, cut)) >= 0:
+            bounds.append(low + cut + 1)
+        pos = low
+    if len(bounds) <= k and pos <= 0:
+        bounds.append(0)  # line 1 of the file
+    lines = [(bounds[i + 1], bounds[i] - 1) for i in range(len(bounds) - 1)][::-1]
+    return [_head_at(sc, fh, a, b, a == 0) for a, b in lines]
+
+
+def _head_at(sc: Scanner, fh: IO[bytes], start: int, end: int, first: bool) -> bytes:
+    """The line ``[start, end)`` of the file as a context line: at most its first ``max_line_bytes`` (and a BOM)."""
+    fh.seek(start)
+    return _prepare(sc, fh.read(min(end - start, sc.options.max_line_bytes + len(_BOM))), first)
 
 
 def _lines_after(sc: Scanner, fh: IO[bytes], end: int, k: int) -> list[bytes]:
-    """The (up to) ``k`` lines from offset ``end`` on, prepared; the file's last line may lack its newline."""
-    fh.seek(end)
-    pieces: list[bytes] = []
-    found = 0
-    while found < k:
-        piece = fh.read(_STEP)
-        if not piece:
+    """The (up to) ``k`` lines from offset ``end`` on, prepared; the file's last line may lack its newline. Memory
+    bounded whatever their length."""
+    out: list[bytes] = []
+    pos = end
+    while len(out) < k:
+        fh.seek(pos)
+        head = fh.read(sc.options.max_line_bytes + 1)
+        if not head:
             break
-        pieces.append(piece)
-        found += piece.count(b"\n")
-    parts = b"".join(pieces).split(b"\n")
-    lines = parts[:k] if found >= k else [x for i, x in enumerate(parts) if i < len(parts) - 1 or x]
-    return [_prepare(sc, x, False) for x in lines]
+        nl = head.find(b"\n")
+        if nl >= 0:
+            out.append(_prepare(sc, head[:nl], False))
+            pos += nl + 1
+            continue
+        out.append(_prepare(sc, head, False))  # a long line (or the last one): its head; find where it ends
+        pos += len(head)
+        while piece := fh.read(_STEP):
+            nl = piece.find(b"\n")
+            if nl >= 0:
+                pos += nl + 1
+                break
+            pos += len(piece)
+        else:
+            break
+    return out
 
 
-def merge(scanner: Scanner, display: str, chunks: list[ChunkScan]) -> FileScan:
-    """One file's result from its slices' results, in file order (as if scanned in one pass)."""
+def merge(scanner: Scanner, display: str, chunks: list[ChunkScan], st: State | None = None) -> FileScan:
+    """One file's result from its slices' results, in file order (as if scanned in one pass); ``st``: the file's
+    state in the calling scanner (its cap on kept matches and its budget, charged with the bytes read)."""
     out = FileScan(path=display, backend=scanner.backend)
     cap = scanner.options.max_matches_per_rule
+    total_cap = st.kept_cap if st is not None else None
     kept: dict[str, int] = {}
-    offset, group, decode_seen = 0, None, False
+    offset, group, decode_seen, long_seen = 0, None, False, 0
+    long = long_warning(scanner.options.max_line_bytes)
     for chunk in chunks:
         scan = chunk.scan
         inherited = scanner.redactor.redact(group) if group else None
         for m, inherits in zip(scan.matches, chunk.inherits, strict=True):
-            if kept.get(m.rule_id, 0) >= cap:
+            if kept.get(m.rule_id, 0) >= cap or (total_cap is not None and len(out.matches) >= total_cap):
                 continue
             kept[m.rule_id] = kept.get(m.rule_id, 0) + 1
             out.matches.append(replace(m, line=m.line + offset, group=inherited if inherits else m.group))
@@ -217,6 +254,12 @@ def merge(scanner: Scanner, display: str, chunks: list[ChunkScan]) -> FileScan:
                 if decode_seen:
                     continue
                 decode_seen = True
+            if w.reason == long:
+                long_seen += 1
+                if long_seen > MAX_LONG_WARNINGS:
+                    continue
+            if scan.stopped is not None and w.reason == scan.stopped:
+                continue  # said again below, for the whole file
             out.warnings.append(w if w.line is None else replace(w, line=w.line + offset))
         if chunk.group != _INHERIT:
             group = chunk.group
@@ -224,7 +267,14 @@ def merge(scanner: Scanner, display: str, chunks: list[ChunkScan]) -> FileScan:
         out.bytes_scanned += scan.bytes_scanned
         if not scan.complete:  # a scan in one process stops reading there too
             out.complete = False
+            out.stopped = scan.stopped
             break
+    if st is not None and st.allowance is not None:
+        st.allowance.take(out.bytes_scanned)
+        if out.stopped is not None:  # the time budget: said once, with the bytes read from the whole file
+            out.stopped = st.allowance.stop_time()
+    if out.stopped is not None:
+        out.warnings.append(EvidenceWarning(display, None, out.stopped))
     out.lines = offset
     out.warnings.sort(key=lambda w: (w.line is not None, w.line or 0))
     return out

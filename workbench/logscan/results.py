@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from workbench.evidence.pipeline_log import LOG_BUDGET, LogBudget
 from workbench.records import EvidenceWarning, Severity
 
 __all__ = ["FileScan", "LogMatch", "RuleStats", "ScanOptions"]
@@ -18,13 +19,18 @@ class ScanOptions:
     Attributes:
         context: lines of context kept before and after each match.
         max_matches_per_rule: matches kept in full per rule and file; further ones are only counted.
+        max_kept_per_file / max_kept_per_case: matches kept in full per file and over every file the scanner reads
+            (one scanner per case); further ones are only counted (counts, first and last lines and times stay exact).
         max_display_chars: matched and context lines are cut to this many characters (after redaction).
         naive_tz: zone of timestamps written without an offset.
         reference_time: capture time giving the year of syslog timestamps (default: the file's mtime).
         backend: candidate finder, ``auto``, ``hyperscan`` or ``re``.
-        max_bytes: stop after this many (decompressed) bytes per file, with a warning; None for no limit.
+        budget: decompressed bytes and time per file and over all the scanner's files (one scanner per case); past
+            it a file is stopped, what was found is kept, and :attr:`FileScan.stopped` says why.
         block_bytes: bytes read per block (1 MiB keeps a block in the CPU cache across the passes over it).
-        max_line_bytes: longer lines are cut to this many bytes (and reported).
+        max_line_bytes: a longer line is scanned in windows of this many bytes (:mod:`workbench.logscan.longlines`).
+        window_overlap: bytes shared by consecutive windows of a long line: any match up to this long is found (None:
+            an eighth of ``max_line_bytes``, 8 KiB by default).
         workers: processes scanning one large plain (not gzip) file, each a slice of its lines; None for one per CPU
             core, 1 for a scan in this process only. The results are the same either way.
         parallel_min_bytes: files smaller than this are always scanned in this process.
@@ -32,15 +38,23 @@ class ScanOptions:
 
     context: int = 2
     max_matches_per_rule: int = 1000
+    max_kept_per_file: int = 10_000
+    max_kept_per_case: int = 50_000
     max_display_chars: int = 2000
     naive_tz: tzinfo = UTC
     reference_time: datetime | None = None
     backend: str = "auto"
-    max_bytes: int | None = None
+    budget: LogBudget = LOG_BUDGET
     block_bytes: int = 1024 * 1024
     max_line_bytes: int = 64 * 1024
+    window_overlap: int | None = None
     workers: int | None = None
     parallel_min_bytes: int = 64 * 1024 * 1024
+
+    @property
+    def overlap(self) -> int:
+        """The window overlap in use (see ``window_overlap``)."""
+        return self.window_overlap if self.window_overlap is not None else self.max_line_bytes // 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +113,12 @@ class FileScan:
         path: display path.
         matches: kept matches in line order.
         stats: rule id -> counts and first/last line and time of all its matches.
-        warnings: problems met (unreadable, damaged gzip, invalid UTF-8, cut lines, binary data), by line.
+        warnings: problems met (unreadable, damaged gzip, invalid UTF-8, long lines, binary data), by line.
         lines / bytes_scanned: how much was read (decompressed).
         compressed: the file was gzip.
-        complete: False when reading stopped early (damage, read error, ``max_bytes``).
+        complete: False when reading stopped early (damage, read error, a budget).
+        stopped: why reading stopped on a budget (``stopped after 1024 MiB decompressed (budget)``), else None:
+            the rest of the file was not examined.
         backend: candidate finder used.
     """
 
@@ -114,4 +130,5 @@ class FileScan:
     bytes_scanned: int = 0
     compressed: bool = False
     complete: bool = True
+    stopped: str | None = None
     backend: str = ""
