@@ -266,7 +266,8 @@ def analyse_dependencies(ctx: AnalysisContext, data: DependencyData | None = Non
         data = replace(data, trusted_index_hosts=data.trusted_index_hosts | {h.lower() for h in trusted})
     result = AnalysisResult(section="dependencies")
     baselines = find_baselines(ctx, result.warnings)
-    uses = scan_index_usage(ctx.evidence.all("pipeline_log"), ctx.case.meta.tz)
+    uses = scan_index_usage(ctx.evidence.all("pipeline_log"), ctx.case.meta.tz, case=ctx.case,
+                            unexamined=result.unexamined)  # fmt: skip
     frozen = _installed(ctx)
     effective: dict[str, tuple[Pin, Baseline]] = {}
     for base in baselines:

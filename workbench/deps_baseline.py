@@ -6,7 +6,8 @@
   all carry ``--hash`` (complete: they list the whole environment); other requirement files (``requirements*.txt``,
   ``.in``, ``.lock``, ``constraints*.txt``: only exact pins count); the monitor's ``baseline_dependencies``.
 * :func:`scan_index_usage`: ``--extra-index-url``, ``PIP_EXTRA_INDEX_URL``, ``--index-url``, ``PIP_INDEX_URL``,
-  ``Looking in indexes:`` and ``Downloading URL`` lines of the pipeline logs, with their time.
+  ``Looking in indexes:`` and ``Downloading URL`` lines of the pipeline logs, with their time, each log streamed
+  from disk within the log budget the logs section obeys (a log it stopped is named as not examined).
 
 Files are only read (streamed, size-capped); a bad line is a warning naming the file and line. User info in URLs
 (often a token) is replaced by ``***``.
@@ -27,13 +28,15 @@ from urllib.parse import urlsplit
 from workbench import safeio
 from workbench.analysis import AnalysisContext
 from workbench.errors import EvidenceError, MalformedEvidence
+from workbench.evidence import pipeline_log
 from workbench.evidence.base import LoadContext, check_size, iter_lines
 from workbench.evidence.deps import normalize_name
+from workbench.evidence.pipeline_log import FileAllowance, LogAllowance, LogBudget, grep_log
 from workbench.records import EvidenceWarning
 from workbench.timeparse import parse_timestamp
 
-__all__ = ["Baseline", "IndexUse", "Pin", "baseline_kind", "find_baselines", "parse_lock", "parse_requirements",
-           "redact_url", "same_url", "same_version", "scan_index_usage"]  # fmt: skip
+__all__ = ["MAX_INDEX_USES", "Baseline", "IndexUse", "Pin", "baseline_kind", "find_baselines", "parse_lock",
+           "parse_requirements", "redact_url", "same_url", "same_version", "scan_index_usage"]  # fmt: skip
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _REQ = re.compile(rf"^(?P<name>{_NAME})\s*(?:\[[^\]]*\])?\s*(?P<spec>[~=!<>][^;]*)?(?:;(?P<markers>.*))?$")
@@ -276,28 +279,72 @@ def find_baselines(ctx: AnalysisContext, warnings: list[EvidenceWarning]) -> lis
 
 
 # --------------------------------------------------------------------------------------------- pipeline logs
-def scan_index_usage(logs: Iterable[Any], naive_tz: Any = None) -> list[IndexUse]:
-    """Index URLs and downloads in loaded pipeline logs (``pipeline_log`` frames: ``line``, ``text``).
+#: Package-index lines (index URLs and downloads) kept over a case's logs; past it reading stops (not examined).
+MAX_INDEX_USES = 100_000
+#: What a line must hold to be looked at (``index``, ``INDEX``, ``Downloading``): found at C speed in whole blocks.
+_NEEDLE = re.compile(rb"ndex|NDEX|Downloading")
+
+
+def scan_index_usage(
+    logs: Iterable[Any],
+    naive_tz: Any = None,
+    *,
+    case: Any,
+    unexamined: list[str] | None = None,
+    budget: LogBudget | None = None,
+) -> list[IndexUse]:
+    """Index URLs and downloads in the case's pipeline logs, each file streamed from disk within the log budget.
+
+    Args:
+        logs: the loaded ``pipeline_log`` evidence (their paths are read, not their preview frames).
+        naive_tz: zone of timestamps without an offset.
+        case: the case (:meth:`~workbench.case.Case.path` resolves each log inside the evidence tree).
+        unexamined: receives ``"path: reason"`` for each log a budget stopped (or left unread).
+        budget: bytes and time per file and per case (default: :data:`workbench.evidence.pipeline_log.LOG_BUDGET`,
+            the one the logs section obeys), and at most :data:`MAX_INDEX_USES` uses kept.
 
     ANSI colours are stripped first; a leading ISO 8601 timestamp (bare or in brackets) dates the line. User info
-    in URLs is replaced by ``***``.
+    in URLs is replaced by ``***``. A line longer than 64 KiB is read as pieces around its hits (no timestamp
+    then); what a line shows twice is kept once.
     """
+    allowance = LogAllowance(budget or pipeline_log.LOG_BUDGET)
     uses: list[IndexUse] = []
     for loaded in logs:
-        for number, raw in zip(loaded.frame["line"], loaded.frame["text"], strict=True):
-            if not isinstance(raw, str) or not ("ndex" in raw or "NDEX" in raw or "Downloading" in raw):
-                continue
-            text = _ANSI.sub("", raw)
-            stamp = _LEAD_TIME.match(text)
-            ts = parse_timestamp(stamp.group(1), **({"naive_tz": naive_tz} if naive_tz else {})) if stamp else None
-            hits = [(kind, m["url"]) for kind, rx in _INDEX_USES for m in rx.finditer(text)]
-            if looking := _LOOKING.search(text):
-                urls = [u.strip() for u in looking["urls"].split(",") if "://" in u]
-                hits += [("primary", urls[0])] + [("extra", u) for u in urls[1:]] if urls else []
-            for m in _DOWNLOAD.finditer(text):
-                dist = _DIST.match(PurePosixPath(urlsplit(m["url"]).path).name)
-                name, version = (normalize_name(dist["name"]), dist["version"]) if dist else (None, None)
-                hits.append(("download", m["url"], name, version))  # type: ignore[arg-type]
-            for hit in dict.fromkeys(hits):
-                uses.append(IndexUse(loaded.path, int(number), hit[0], redact_url(hit[1]), ts, *hit[2:]))
+        share = allowance.file()
+        if len(uses) >= MAX_INDEX_USES:
+            share.stop(f"not read: {MAX_INDEX_USES:,} package-index lines already kept (budget)")
+        else:
+            try:
+                _file_uses(case.path(loaded.path), loaded.path, naive_tz, share, uses)
+            except (EvidenceError, OSError):
+                continue  # unreadable: the logs section reports it
+        if share.stopped and unexamined is not None:
+            unexamined.append(f"{loaded.path}: {share.stopped}")
     return uses
+
+
+def _file_uses(path: Path, relpath: str, naive_tz: Any, share: FileAllowance, uses: list[IndexUse]) -> None:
+    seen: set[tuple] = set()
+    current = -1
+    for number, raw in grep_log(path, _NEEDLE, share):
+        if number != current:
+            current, seen = number, set()
+        text = _ANSI.sub("", raw.decode("utf-8", "replace"))
+        stamp = _LEAD_TIME.match(text)
+        ts = parse_timestamp(stamp.group(1), **({"naive_tz": naive_tz} if naive_tz else {})) if stamp else None
+        hits = [(kind, m["url"]) for kind, rx in _INDEX_USES for m in rx.finditer(text)]
+        if looking := _LOOKING.search(text):
+            urls = [u.strip() for u in looking["urls"].split(",") if "://" in u]
+            hits += [("primary", urls[0])] + [("extra", u) for u in urls[1:]] if urls else []
+        for m in _DOWNLOAD.finditer(text):
+            dist = _DIST.match(PurePosixPath(urlsplit(m["url"]).path).name)
+            name, version = (normalize_name(dist["name"]), dist["version"]) if dist else (None, None)
+            hits.append(("download", m["url"], name, version))  # type: ignore[arg-type]
+        for hit in dict.fromkeys(hits):
+            if hit in seen:
+                continue
+            seen.add(hit)
+            if len(uses) >= MAX_INDEX_USES:
+                share.stop(f"stopped after {MAX_INDEX_USES:,} package-index lines (budget)")
+                return
+            uses.append(IndexUse(relpath, number, hit[0], redact_url(hit[1]), ts, *hit[2:]))

@@ -312,8 +312,9 @@ def grep_log(
 
     Memory stays bounded whatever the line lengths: a line longer than ``window`` bytes is given as the
     ``window``-sized pieces centred on its hits (the same line number, pieces may overlap: the caller de-duplicates
-    what it finds per line). Reading stops at the allowance's byte limit or deadline (``allowance.stopped`` says
-    so) and at damage (a damaged gzip keeps what was read before it; the logs section reports the damage).
+    what it finds per line). Reading stops at the allowance's byte limit (the line it cuts is left out) or deadline
+    (``allowance.stopped`` says so) and at damage (a damaged gzip keeps what was read before it; the logs section
+    reports the damage).
 
     Yields:
         ``(line number, line bytes without the newline)``; bytes as in the file (not decoded).
@@ -345,7 +346,7 @@ def grep_log(
             yield from _hits(complete, number, needle, window, searched)
             number += complete.count(b"\n")
             searched = 0
-        if buf:
+        if buf and not raw.limited:  # the last line, unless the budget cut it (a cut URL is not a URL)
             yield from _hits(buf + b"\n", number, needle, window, searched)
     if raw.limited:
         allowance.stop_bytes()
