@@ -8,10 +8,12 @@ used at all raises :class:`~workbench.errors.MalformedEvidence` naming the file.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -20,17 +22,22 @@ import pandas as pd
 
 from workbench import safeio
 from workbench.errors import MalformedEvidence
+from workbench.evidence.sniffing import SNIFF_BYTES, is_regular_file, sniff, sniff_lines, sniff_text, sniffing
 from workbench.records import EvidenceWarning
+from workbench.textsafe import clean_data, replaced_reason
 from workbench.timeparse import parse_timestamp
 
 __all__ = [
     "INT64_MAX",
     "MAX_FILE_BYTES",
     "MAX_LINE_CHARS",
+    "SNIFF_BYTES",
     "LoadContext",
     "Loaded",
     "Loader",
+    "OverCap",
     "check_size",
+    "clean_parsed",
     "is_regular_file",
     "iter_lines",
     "iter_stream_lines",
@@ -41,14 +48,13 @@ __all__ = [
     "sniff_json",
     "sniff_lines",
     "sniff_text",
+    "sniffing",
 ]
 
 #: Lines longer than this are cut and flagged.
 MAX_LINE_CHARS = 64 * 1024
 #: Structured (non-log) evidence files larger than this are refused with MalformedEvidence.
 MAX_FILE_BYTES = 512 * 1024 * 1024
-#: How much ``detect`` may read.
-SNIFF_BYTES = 4096
 
 
 @dataclass(slots=True)
@@ -64,23 +70,55 @@ class LoadContext:
     naive_tz: tzinfo = UTC
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Loaded:
     """The result of loading one evidence file.
 
     Attributes:
         kind: the loader's ``name``.
         path: relative path of the file.
-        frame: the typed table (columns documented on the loader).
+        frame: the typed table (columns documented on the loader). A loader may hand over a builder instead (see
+            :meth:`Loader.frame_builder`): the table is then made on first use, so that a case of many small files
+            does not hold a DataFrame per file that nothing reads.
         warnings: per-line or per-item problems.
         meta: small file-level facts (e.g. a monitor config's threshold).
+        unexamined: parts of the file a cap left unread (``"path: reason"``); the evidence coverage is then partial.
     """
 
     kind: str
     path: str
-    frame: pd.DataFrame
-    warnings: list[EvidenceWarning] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
+    warnings: list[EvidenceWarning]
+    meta: dict
+    unexamined: list[str]
+    _frame: pd.DataFrame | Callable[[], pd.DataFrame]
+
+    def __init__(
+        self,
+        kind: str,
+        path: str,
+        frame: pd.DataFrame | Callable[[], pd.DataFrame],
+        warnings: list[EvidenceWarning] | None = None,
+        meta: dict | None = None,
+        unexamined: list[str] | None = None,
+    ) -> None:
+        self.kind, self.path, self._frame = kind, path, frame
+        self.warnings = warnings if warnings is not None else []
+        self.meta = meta if meta is not None else {}
+        self.unexamined = unexamined if unexamined is not None else []
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if not isinstance(self._frame, pd.DataFrame):
+            self._frame = self._frame()
+        return self._frame
+
+    @frame.setter
+    def frame(self, value: pd.DataFrame) -> None:
+        self._frame = value
+
+
+class OverCap(MalformedEvidence):
+    """The file is larger than the cap for its kind: it is not read at all (recorded as unexamined, not malformed)."""
 
 
 class Loader(ABC):
@@ -119,6 +157,10 @@ class Loader(ABC):
         if n == 0:
             return self.empty_frame()
         return pd.DataFrame({c: _typed(data[c] or [None] * n, t) for c, t in self.columns.items()})
+
+    def frame_builder(self, columns: Mapping[str, list]) -> Callable[[], pd.DataFrame]:
+        """A zero-argument function making :meth:`make_frame` of ``columns`` when called (for :class:`Loaded`)."""
+        return functools.partial(self.make_frame, columns)
 
 
 def _pandas_dtype(desc: str) -> str:
@@ -166,42 +208,6 @@ def parse_time(value: object, ctx: LoadContext) -> datetime | None:
     return ts
 
 
-def is_regular_file(path: Path) -> bool:
-    """True for a regular file (symlinks followed); False for anything else, including unreadable paths."""
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
-
-
-def sniff(path: Path, size: int = SNIFF_BYTES) -> bytes:
-    """First ``size`` bytes of a regular file, or b"" when it cannot be read (never follows to a non-file)."""
-    try:
-        if not path.is_file():
-            return b""
-        with safeio.open_evidence(path) as fh:
-            return fh.read(size)
-    except OSError:
-        return b""
-
-
-def sniff_text(path: Path) -> tuple[str, bool]:
-    """The decoded head of a file (BOM dropped, bad bytes replaced) and whether it is the whole file."""
-    data = sniff(path)
-    return data.decode("utf-8-sig", errors="replace"), len(data) < SNIFF_BYTES
-
-
-def sniff_lines(path: Path, limit: int = 20) -> list[str]:
-    """Up to ``limit`` complete, stripped, non-blank lines from the head of a file (the cut last line is dropped)."""
-    text, complete = sniff_text(path)
-    if "\x00" in text:
-        return []
-    lines = text.splitlines()
-    if not complete and lines:
-        lines.pop()
-    return [s for s in (line.strip() for line in lines) if s][:limit]
-
-
 def sniff_json(path: Path) -> Any:
     """The parsed JSON document when the whole file fits in the sniff window, else None. Never raises."""
     text, complete = sniff_text(path)
@@ -228,10 +234,27 @@ def parse_json(text: str) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def clean_parsed(value: Any, ctx: LoadContext, line: int | None, warnings: list[EvidenceWarning]) -> Any:
+    """A parsed JSON value with every string made valid Unicode (:func:`workbench.textsafe.clean_data`).
+
+    JSON ``"\\ud800"`` escapes decode to lone surrogates, which no writer can encode: they become U+FFFD, with one
+    warning naming the file and ``line``.
+    """
+    cleaned, changed = clean_data(value)
+    if changed:
+        warnings.append(EvidenceWarning(ctx.relpath, line, replaced_reason()))
+    return cleaned
+
+
 def read_json(path: Path, ctx: LoadContext, warnings: list[EvidenceWarning]) -> Any:
-    """Read a whole JSON document after :func:`check_size`; bad UTF-8 is replaced with one warning.
+    """Read a whole JSON document after :func:`check_size`; bad UTF-8 is replaced with one warning; strings are made
+    valid Unicode (:func:`clean_parsed`, the warning naming the line of the first surrogate escape).
 
     Raises:
+        OverCap: larger than the cap for structured files.
         MalformedEvidence: unreadable file or text that is not JSON.
     """
     check_size(path, ctx)
@@ -245,9 +268,11 @@ def read_json(path: Path, ctx: LoadContext, warnings: list[EvidenceWarning]) -> 
         text = data.decode("utf-8-sig", errors="replace")
         warnings.append(EvidenceWarning(ctx.relpath, None, "invalid UTF-8, bytes replaced"))
     try:
-        return parse_json(text)
+        doc = parse_json(text)
     except ValueError as exc:
         raise MalformedEvidence(ctx.relpath, f"not valid JSON: {exc}") from None
+    escape = _SURROGATE_ESCAPE.search(text)
+    return clean_parsed(doc, ctx, text.count("\n", 0, escape.start()) + 1 if escape else None, warnings)
 
 
 def iter_lines(path: Path, ctx: LoadContext, warnings: list[EvidenceWarning]) -> Iterator[tuple[int, str]]:
@@ -300,11 +325,11 @@ def _capped_lines(fh: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
 
 
 def check_size(path: Path, ctx: LoadContext, limit: int = MAX_FILE_BYTES) -> int:
-    """Size of the file; MalformedEvidence when above ``limit`` (structured files are read whole)."""
+    """Size of the file; :class:`OverCap` when above ``limit`` (structured files are read whole)."""
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise MalformedEvidence(ctx.relpath, f"cannot stat: {exc.strerror or exc}") from None
     if size > limit:
-        raise MalformedEvidence(ctx.relpath, f"{size} bytes is over the {limit}-byte limit for this kind of file")
+        raise OverCap(ctx.relpath, f"{size} bytes is over the {limit}-byte limit for this kind of file: not read")
     return size

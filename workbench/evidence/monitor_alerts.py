@@ -12,6 +12,7 @@ from workbench.evidence.base import (
     LoadContext,
     Loaded,
     Loader,
+    clean_parsed,
     is_regular_file,
     iter_lines,
     parse_json,
@@ -99,7 +100,7 @@ class MonitorAlertsLoader(Loader):
             if not text.strip():
                 continue
             try:
-                obj = parse_json(text)
+                obj = clean_parsed(parse_json(text), ctx, number, warnings)
             except ValueError:
                 obj = None
             if not isinstance(obj, dict) or not isinstance(obj.get("type"), str) or not obj["type"].strip():

@@ -13,6 +13,7 @@ from workbench.evidence.base import (
     LoadContext,
     Loaded,
     Loader,
+    clean_parsed,
     is_regular_file,
     iter_lines,
     parse_json,
@@ -152,7 +153,7 @@ class PredictionsLoader(Loader):
             if not text.strip():
                 continue
             try:
-                obj = parse_json(text)
+                obj = clean_parsed(parse_json(text), ctx, number, warnings)
             except ValueError:
                 obj = None
             yield number, obj if isinstance(obj, dict) else "not a JSON object"

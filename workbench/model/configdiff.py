@@ -18,6 +18,7 @@ import pandas as pd
 from workbench.evidence.base import parse_json
 from workbench.model.safetensors_format import open_nofollow
 from workbench.records import EvidenceWarning, Finding, Severity
+from workbench.textsafe import clean_data, replaced_reason
 
 __all__ = ["ConfigChange", "config_findings", "diff_configs", "diff_json", "frame", "load_vocab"]
 
@@ -82,7 +83,7 @@ def diff_json(reference: Any, suspect: Any, prefix: str = "") -> Iterator[tuple[
         yield prefix or "(document)", "changed", reference, suspect
 
 
-def _read(path: Path, display: str, warnings: list[EvidenceWarning]) -> Any:
+def _read(path: Path, display: str, warnings: list[EvidenceWarning], unexamined: list[str] | None = None) -> Any:
     try:
         with open_nofollow(path) as fh:
             data = fh.read(MAX_JSON_BYTES + 1)
@@ -90,17 +91,29 @@ def _read(path: Path, display: str, warnings: list[EvidenceWarning]) -> Any:
         warnings.append(EvidenceWarning(display, None, f"cannot read: {exc.strerror or exc}"))
         return None
     if len(data) > MAX_JSON_BYTES:
-        warnings.append(EvidenceWarning(display, None, f"larger than {MAX_JSON_BYTES} bytes, not compared"))
+        reason = f"larger than {MAX_JSON_BYTES} bytes, not compared"
+        warnings.append(EvidenceWarning(display, None, reason))
+        if unexamined is not None:
+            unexamined.append(f"{display}: {reason}")
         return None
     try:
-        return parse_json(data.decode("utf-8-sig", errors="replace"))
+        doc = parse_json(data.decode("utf-8-sig", errors="replace"))
     except ValueError as exc:
         warnings.append(EvidenceWarning(display, None, f"not valid JSON, not compared: {exc}"))
         return None
+    doc, changed = clean_data(doc)
+    if changed:
+        warnings.append(EvidenceWarning(display, None, replaced_reason("JSON text")))
+    return doc
 
 
 def diff_configs(
-    suspect_dir: Path, reference_dir: Path, relpaths: list[str], *, display_prefix: str = ""
+    suspect_dir: Path,
+    reference_dir: Path,
+    relpaths: list[str],
+    *,
+    display_prefix: str = "",
+    unexamined: list[str] | None = None,
 ) -> tuple[list[ConfigChange], list[EvidenceWarning]]:
     """Compare the JSON files ``relpaths`` (present in both folders) key by key.
 
@@ -108,6 +121,7 @@ def diff_configs(
         suspect_dir / reference_dir: the two model folders.
         relpaths: files to compare (relative POSIX paths), typically the ``modified`` ``*.json`` of a folder diff.
         display_prefix: prepended to paths in the results.
+        unexamined: receives ``"path: reason"`` for each file over the size cap (not compared).
 
     Returns:
         ``(changes, warnings)``; a file that cannot be parsed gives a warning naming it.
@@ -117,8 +131,8 @@ def diff_configs(
     prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
     for rel in relpaths:
         display = prefix + rel
-        ref = _read(reference_dir / rel, display + " (reference)", warnings)
-        sus = _read(suspect_dir / rel, display, warnings)
+        ref = _read(reference_dir / rel, display + " (reference)", warnings, unexamined)
+        sus = _read(suspect_dir / rel, display, warnings, unexamined)
         if ref is None or sus is None:
             continue
         for count, (key, change, old, new) in enumerate(diff_json(ref, sus)):

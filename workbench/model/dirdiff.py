@@ -180,6 +180,7 @@ class ModelDiff:
         heat: tensor name -> grid of the change's L2 norm per block of rows x columns (modified tensors).
         findings: all findings (files, malformed headers, tensors, configs).
         warnings: what could not be read, with the reason.
+        unexamined: what a cap left uncompared (``"path: reason"``: a config over the size cap).
     """
 
     suspect: str
@@ -190,6 +191,7 @@ class ModelDiff:
     heat: dict[str, np.ndarray] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     warnings: list[EvidenceWarning] = field(default_factory=list)
+    unexamined: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``diff-model`` JSON document: ``findings``, ``files``, ``tensors``, plus ``configs``, ``warnings``."""
@@ -323,7 +325,8 @@ def diff_model(
     _diff_tensors(suspect, reference, result, model_id, display_prefix, ref_label, chunk_elements, progress)
     if suspect.is_dir():
         json_files = [p for p in files.paths("modified") if p.lower().endswith(".json")]
-        changes, warns = configdiff.diff_configs(suspect, reference, json_files, display_prefix=display_prefix)
+        changes, warns = configdiff.diff_configs(suspect, reference, json_files, display_prefix=display_prefix,
+                                                 unexamined=result.unexamined)  # fmt: skip
         result.configs = changes
         result.warnings += warns
         result.findings += configdiff.config_findings(changes, model_id=model_id)

@@ -64,6 +64,7 @@ class PairResult:
         findings / warnings: this pair's records.
         folders_read: the case folders the analysis read for this pair (a ``--reference`` outside the case is not
             evidence and is not listed).
+        unexamined: what a cap left uncompared (see :attr:`ModelDiff.unexamined`).
     """
 
     pair: ModelPair
@@ -77,6 +78,7 @@ class PairResult:
     findings: list[Finding] = field(default_factory=list)
     warnings: list[EvidenceWarning] = field(default_factory=list)
     folders_read: list[str] = field(default_factory=list)
+    unexamined: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -219,6 +221,7 @@ def analyse_pair(
     if out.diff is not None:
         out.findings += out.diff.findings
         out.warnings += out.diff.warnings
+        out.unexamined += out.diff.unexamined
     out.findings += signature_findings
     out.warnings += out.signature.warnings
     return out

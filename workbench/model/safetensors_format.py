@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from workbench import safeio
 from workbench.records import Finding, Severity
+from workbench.textsafe import clean_data, clean_text
 
 __all__ = [
     "DTYPE_SIZES",
@@ -147,6 +148,17 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+def _valid_unicode(doc: _Dup) -> tuple[_Dup, bool]:
+    """The header with every name and string valid Unicode (duplicate-key records included), and whether it changed."""
+    cleaned, changed = clean_data(doc)
+    if not changed:
+        return doc, False
+    for obj in [cleaned, *(v for v in cleaned.values() if isinstance(v, _Dup))]:
+        if isinstance(obj, _Dup):
+            obj.duplicates = [clean_text(k)[0] for k in getattr(obj, "duplicates", [])]
+    return cleaned, True
+
+
 def open_nofollow(path: str | os.PathLike[str]) -> IO[bytes]:
     """Open a file for reading, refusing a symlink (``O_NOFOLLOW``) rather than following it out of the tree."""
     return safeio.open_evidence(path)
@@ -225,6 +237,10 @@ def _parse(path: Path, size: int, n: int, raw: bytes) -> SafetensorsHeader:
         return fatal("not_json", f"header is not JSON: {str(exc)[:200]}")
     if not isinstance(doc, dict):
         return fatal("not_object", f"header is a JSON {type(doc).__name__}, not an object")
+    doc, changed = _valid_unicode(doc)
+    if changed:
+        violations.append(Violation("lone_surrogate", "the header escapes a lone UTF-16 surrogate (\\ud800...), which "
+                                    "the safetensors library refuses; shown as U+FFFD", Severity.MEDIUM))  # fmt: skip
     for key in doc.duplicates:
         violations.append(Violation("duplicate_key", f"key {key!r} appears more than once in the header; readers "
                                     "disagree on which entry wins", Severity.HIGH, key))  # fmt: skip
