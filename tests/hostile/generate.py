@@ -320,6 +320,12 @@ def surrogates(root: Path) -> None:
     _model_pair(root, "emb\ud800", {"model_type": "bert", "label": "ok"})
 
 
+def huge_epoch(root: Path) -> None:
+    """A case.yaml timeline entry whose time is an epoch integer of 400 digits (no float holds it)."""
+    _meta(root, "HC-huge-epoch", "timeline:\n  - time: 1" + "0" * 400 + '\n    message: "long ago"\n')
+    _put(root, "logs/build.log", log(["step 1/1: build"]))
+
+
 def fifo_after_intake(root: Path) -> None:
     """A plain log; the test swaps it for a FIFO after custody intake, before the analyses read it."""
     _meta(root, "HC-fifo")
@@ -447,6 +453,7 @@ CASES: dict[str, Writer] = {
     "long-line": long_line,
     "mixed-groups": mixed_groups,
     "surrogates": surrogates,
+    "huge-epoch": huge_epoch,
     "fifo-after-intake": fifo_after_intake,
     "yaml-bomb": yaml_bomb,
     "gzip-bomb": gzip_bomb_case,
