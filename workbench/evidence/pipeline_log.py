@@ -300,7 +300,7 @@ class PipelineLogLoader(Loader):
                 texts.append(text)
         if raw.problem and not preview:
             warnings.append(EvidenceWarning(ctx.relpath, len(lines) or None, raw.problem))
-        frame = self.make_frame({"line": lines, "text": texts})
+        frame = self.frame_builder({"line": lines, "text": texts})  # made on first use: many logs, few previews read
         return Loaded(self.name, ctx.relpath, frame, warnings, {"compressed": gz, "preview": preview or raw.limited})
 
 

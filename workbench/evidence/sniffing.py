@@ -3,8 +3,8 @@
 A loader's ``detect`` looks at the file name and at most :data:`SNIFF_BYTES` of its head (:func:`sniff`,
 :func:`sniff_text`, :func:`sniff_lines`). The registry asks each loader in turn, so without care a file is opened
 and read once per loader. Inside :func:`sniffing` (what :func:`workbench.collect.collect_evidence` does around the
-detection of one file) the first stat and the first read of that file are kept and every later ``detect`` of the
-same path reuses them; outside it every call reads the file afresh.
+detection of one file) the first stat, the first read of that file and its decoded lines are kept and every later
+``detect`` of the same path reuses them; outside it every call reads the file afresh.
 """
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ SNIFF_BYTES = 4096
 
 
 class _Head:
-    """One file's stat result and head, filled on first use."""
+    """One file's stat result, head and its decoded lines, filled on first use."""
 
-    __slots__ = ("head", "path", "regular")
+    __slots__ = ("head", "key", "lines", "regular", "text")
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.key = str(path)
         self.regular: bool | None = None
         self.head: bytes | None = None
+        self.text: tuple[str, bool] | None = None
+        self.lines: list[str] | None = None
 
 
 _CURRENT: contextvars.ContextVar[_Head | None] = contextvars.ContextVar("workbench_sniffed", default=None)
@@ -48,7 +50,7 @@ def sniffing(path: Path) -> Iterator[None]:
 
 def _current(path: Path) -> _Head | None:
     held = _CURRENT.get()
-    return held if held is not None and held.path == path else None
+    return held if held is not None and str(path) == held.key else None
 
 
 def _is_file(path: Path) -> bool:
@@ -90,16 +92,29 @@ def sniff(path: Path, size: int = SNIFF_BYTES) -> bytes:
 
 def sniff_text(path: Path) -> tuple[str, bool]:
     """The decoded head of a file (BOM dropped, bad bytes replaced) and whether it is the whole file."""
+    held = _current(path)
+    if held is not None and held.text is not None:
+        return held.text
     data = sniff(path)
-    return data.decode("utf-8-sig", errors="replace"), len(data) < SNIFF_BYTES
+    text = data.decode("utf-8-sig", errors="replace"), len(data) < SNIFF_BYTES
+    if held is not None:
+        held.text = text
+    return text
 
 
 def sniff_lines(path: Path, limit: int = 20) -> list[str]:
     """Up to ``limit`` complete, stripped, non-blank lines from the head of a file (the cut last line is dropped)."""
+    held = _current(path)
+    if held is not None and held.lines is not None:
+        return held.lines[:limit]
     text, complete = sniff_text(path)
     if "\x00" in text:
-        return []
-    lines = text.splitlines()
-    if not complete and lines:
-        lines.pop()
-    return [s for s in (line.strip() for line in lines) if s][:limit]
+        kept: list[str] = []
+    else:
+        lines = text.splitlines()
+        if not complete and lines:
+            lines.pop()
+        kept = [s for s in (line.strip() for line in lines) if s]
+    if held is not None:
+        held.lines = kept
+    return kept[:limit]
