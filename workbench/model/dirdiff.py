@@ -73,12 +73,14 @@ class DirDiff:
         entries: one per file, sorted by path.
         findings: ``model_file_tampered`` / ``unexpected_model_file`` / ``model_file_missing``.
         warnings: skipped symlinks and unreadable files.
+        unexamined: suspect files past the inventory cap (not compared), ``"path: reason"``.
     """
 
     baseline: str
     entries: list[FileEntry]
     findings: list[Finding] = field(default_factory=list)
     warnings: list[EvidenceWarning] = field(default_factory=list)
+    unexamined: list[str] = field(default_factory=list)
 
     def paths(self, status: str) -> list[str]:
         return [e.path for e in self.entries if e.status == status]
@@ -100,9 +102,11 @@ def _prefix(display_prefix: str) -> str:
 def _compare(suspect: Path, baseline: Mapping[str, str], *, model_id: str, display_prefix: str, source: str,
              current: Mapping[str, str] | None) -> DirDiff:  # fmt: skip
     warnings: list[EvidenceWarning] = []
+    unexamined: list[str] = []
     prefix = _prefix(display_prefix)
-    walk_tree(suspect, warnings)
+    walk_tree(suspect, warnings, unexamined)
     warnings = [EvidenceWarning(prefix + w.path, w.line, w.reason) for w in warnings]
+    unexamined = [prefix + u for u in unexamined]
     found = check_model_integrity(suspect, baseline, model_id=model_id, display_prefix=display_prefix,
                                   baseline_source=source, current=current)  # fmt: skip
     entries: dict[str, FileEntry] = {}
@@ -112,7 +116,7 @@ def _compare(suspect: Path, baseline: Mapping[str, str], *, model_id: str, displ
         entries[rel] = FileEntry(rel, status, f.evidence.get("sha256"), f.evidence.get("expected_sha256"))
     for rel, digest in baseline.items():
         entries.setdefault(rel, FileEntry(rel, "identical", digest, digest))
-    return DirDiff(source, [entries[k] for k in sorted(entries)], found, warnings)
+    return DirDiff(source, [entries[k] for k in sorted(entries)], found, warnings, unexamined)
 
 
 def diff_dirs(
@@ -180,7 +184,8 @@ class ModelDiff:
         heat: tensor name -> grid of the change's L2 norm per block of rows x columns (modified tensors).
         findings: all findings (files, malformed headers, tensors, configs).
         warnings: what could not be read, with the reason.
-        unexamined: what a cap left uncompared (``"path: reason"``: a config over the size cap).
+        unexamined: what a cap left uncompared (``"path: reason"``: suspect files past the inventory cap, a config
+            over the size cap).
     """
 
     suspect: str
@@ -309,7 +314,7 @@ def diff_model(
         files = diff_against_manifest(suspect, manifest, model_id=model_id, display_prefix=display_prefix,
                                       suspect_hashes=suspect_hashes)  # fmt: skip
         return ModelDiff(display_prefix or suspect.name, files.baseline, files, findings=list(files.findings),
-                         warnings=list(files.warnings))  # fmt: skip
+                         warnings=list(files.warnings), unexamined=list(files.unexamined))  # fmt: skip
     if not reference.exists():
         raise EvidenceError(reference, "reference model does not exist")
     if suspect.is_dir() != reference.is_dir():
@@ -321,7 +326,8 @@ def diff_model(
     else:
         files = _diff_files(suspect, reference, model_id=model_id, display=display_prefix or suspect.name)
     result = ModelDiff(display_prefix or suspect.name, reference_prefix or reference.name, files,
-                       findings=list(files.findings), warnings=list(files.warnings))  # fmt: skip
+                       findings=list(files.findings), warnings=list(files.warnings),
+                       unexamined=list(files.unexamined))  # fmt: skip
     _diff_tensors(suspect, reference, result, model_id, display_prefix, ref_label, chunk_elements, progress)
     if suspect.is_dir():
         json_files = [p for p in files.paths("modified") if p.lower().endswith(".json")]
