@@ -250,11 +250,14 @@ def tensor_frame(diffs: list[tdiff.TensorDiff]) -> pd.DataFrame:
 _Located = dict[str, tuple[Path, TensorInfo, str]]
 
 
-def _checkpoint_tensors(root: Path, files: list[str], display_prefix: str, out: ModelDiff) -> _Located:
-    """Tensor name -> (file, entry, displayed path) over every safetensors file (detected by content)."""
+def _checkpoint_tensors(root: Path, files: list[tuple[str, str]], display_prefix: str, out: ModelDiff) -> _Located:
+    """Tensor name -> (file, entry, displayed path) over every safetensors file (detected by content).
+
+    ``files``: ``(path on disk, path shown)`` relative to ``root`` (``("", "")`` for ``root`` itself).
+    """
     located: _Located = {}
-    for rel in files:
-        path = root / rel if rel else root
+    for disk, rel in files:
+        path = root / disk if disk else root
         display = _prefix(display_prefix) + rel if rel else display_prefix or root.name
         if not looks_like_safetensors(path) and path.suffix != ".safetensors":
             continue
@@ -269,10 +272,10 @@ def _checkpoint_tensors(root: Path, files: list[str], display_prefix: str, out: 
     return located
 
 
-def _model_files(path: Path, warnings: list[EvidenceWarning]) -> list[str]:
+def _model_files(path: Path, warnings: list[EvidenceWarning]) -> list[tuple[str, str]]:
     if path.is_file():
-        return [""]
-    return [f.relpath for f in walk_tree(path, warnings) if not f.relpath.startswith(".signatures/")]
+        return [("", "")]
+    return [(f.fs_relpath, f.relpath) for f in walk_tree(path, warnings) if not f.relpath.startswith(".signatures/")]
 
 
 def diff_model(

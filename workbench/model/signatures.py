@@ -290,7 +290,7 @@ def _verify_bundle(
     sig_rel = sig.relative_to(model_dir).as_posix()
     config.add_ignored_paths(model_path=model_dir, paths=[*ignored, sig_rel])
     walked: list[EvidenceWarning] = []
-    files = [model_dir / f.relpath for f in walk_tree(model_dir, walked)
+    files = [model_dir / f.fs_relpath for f in walk_tree(model_dir, walked)
              if f.relpath != sig_rel and Path(f.relpath).name not in MARKER_FILES]  # fmt: skip
     result.warnings += walked
     try:
