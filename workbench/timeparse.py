@@ -41,10 +41,10 @@ def parse_timestamp(value: object, *, naive_tz: tzinfo = UTC) -> datetime | None
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-        if seconds > 1e11:  # milliseconds
-            seconds /= 1000.0
         try:
+            seconds = float(value)  # an int of hundreds of digits does not fit a float: OverflowError
+            if seconds > 1e11:  # milliseconds
+                seconds /= 1000.0
             return datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None  # beyond what a datetime can hold: not a usable time
