@@ -9,6 +9,11 @@ twice: with its offline flags alone (the fallback where no network namespace can
 The one ``connect()`` the flags cannot remove is the network stack's IPv6 route probe: a UDP socket "connected"
 to ``[2001:4860:4860::8888]:443`` so that the kernel picks a source address; nothing is ever sent on it (this is
 asserted), and in the namespace there is no route and the probe is not even made.
+
+Inside ``investigate`` two inet sockets exist, both on loopback: urllib3 binds ``[::1]:0`` once at import to learn
+whether IPv6 works (closed at once, never listening), and ipykernel's IOPub thread binds and listens on
+``tcp://127.0.0.1`` for output from forked subprocesses even though the kernel's channels use IPC; the second is a
+strict xfail until the kernel launcher moves that pipe to IPC too.
 """
 
 from __future__ import annotations
