@@ -75,10 +75,18 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_case_yaml_bomb_is_malformed_evidence_naming_case_yaml(tree: Path):
-    """As every unusable case.yaml: MalformedEvidence naming the file (investigate exits 2 with that line)."""
+def test_case_yaml_bomb_is_refused_and_the_run_goes_on_with_defaults(tree: Path):
+    """A bomb is hostile input, not a typo: defaults, a warning naming case.yaml, and case.yaml unexamined."""
     (tree / "case.yaml").write_text(alias_bomb())
-    with pytest.raises(MalformedEvidence, match="alias bomb") as err:
+    case = Case.open(tree)
+    assert case.meta.title == "" and case.meta.affected_models == []
+    assert any(w.path == "case.yaml" and "alias bomb" in w.reason for w in case.warnings)
+    assert len(case.unexamined) == 1 and case.unexamined[0].startswith("case.yaml: refused (")
+
+
+def test_case_yaml_syntax_error_is_still_malformed_evidence(tree: Path):
+    (tree / "case.yaml").write_text("title: [unclosed\n")
+    with pytest.raises(MalformedEvidence) as err:
         Case.open(tree)
     assert err.value.path == "case.yaml"
 

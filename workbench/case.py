@@ -101,7 +101,14 @@ class CaseMeta:
         return out
 
 
-def _read_meta(root: Path, warnings: list[EvidenceWarning]) -> CaseMeta:
+def _read_meta(root: Path, warnings: list[EvidenceWarning], unexamined: list[str]) -> CaseMeta:
+    """The case's metadata from case.yaml.
+
+    A case.yaml that is not valid YAML or breaks the schema raises :class:`MalformedEvidence` naming the key or
+    line (a responder's typo is best fixed, not guessed). A case.yaml that passes a resource bound (an alias bomb,
+    nesting, size: :class:`workbench.safeyaml.YAMLLimitError`) is hostile input, not a typo: the run goes on with
+    the default metadata, says so in a warning, and lists case.yaml as unexamined (the verdict cannot be clean).
+    """
     default_id, _ = safe_incident_id(root.name)
     path = root / "case.yaml"
     if not path.is_file() or path.is_symlink():
@@ -110,6 +117,11 @@ def _read_meta(root: Path, warnings: list[EvidenceWarning]) -> CaseMeta:
         raise MalformedEvidence("case.yaml", f"larger than {MAX_CASE_YAML} bytes")
     try:
         data = safeyaml.load(safeio.read_text(path, errors="replace"), source="case.yaml")
+    except safeyaml.YAMLLimitError as exc:
+        reason = f"refused ({exc.problem}); the default metadata is used"
+        warnings.append(EvidenceWarning("case.yaml", None, reason))
+        unexamined.append(f"case.yaml: {reason}")
+        return CaseMeta(incident_id=default_id)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise MalformedEvidence(
@@ -210,7 +222,7 @@ class Case:
         files = walk_tree(root, warnings, unexamined, renamed=renamed)
         if not files:
             raise EvidenceError(given, "evidence folder holds no regular file")
-        meta = _read_meta(root, warnings)
+        meta = _read_meta(root, warnings, unexamined)
         case = cls(root=root, meta=meta, files=files, warnings=warnings, unexamined=unexamined, renamed=renamed)
         case.model_pairs = case._find_model_pairs()
         primary = case.primary_pair
