@@ -155,3 +155,16 @@ def test_each_invalid_name_is_one_warning(tmp_path, name):
     assert "\ufffd" in f.relpath and f.relpath.encode("utf-8")
     assert os.fsencode(root / f.fs_relpath) == os.fsencode(root) + b"/" + name
     assert [w.path for w in warnings] == [f.relpath]
+
+
+def test_a_special_file_at_inventory_is_named_and_unexamined(tmp_path):
+    import os
+
+    from workbench.case import Case
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "ok.log").write_text("2026-11-19T09:05:12Z fine\n")
+    os.mkfifo(tmp_path / "logs" / "build.log")
+    case = Case.open(tmp_path)
+    assert [f.relpath for f in case.files] == ["logs/ok.log"]
+    assert case.unexamined == ["logs/build.log: special file (device, FIFO or socket), never opened"]

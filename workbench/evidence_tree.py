@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from workbench import safeio
 from workbench.records import EvidenceWarning
 from workbench.textsafe import clean_text
 
@@ -98,7 +99,7 @@ def walk_tree(
             over.count(current, shown_dir, disk_dir, queue)
             continue
         try:
-            with os.scandir(current) as it:
+            with safeio.scandir(current) as it:
                 counted = _Counted(it)
                 keep = cap - len(out) + _FOLDER_SLACK + MAX_UNEXAMINED_LISTED
                 entries = heapq.nsmallest(keep, counted, key=lambda e: e.name)  # sorted; O(keep) memory
@@ -138,8 +139,10 @@ def walk_tree(
                     warnings.append(EvidenceWarning(rel, None, "file not readable by this user"))
                 out.append(EvidenceFile(rel, st.st_size, st.st_mtime_ns, "evidence", disk if changed or disk != rel
                                         else None))  # fmt: skip
-            else:
+            else:  # a FIFO, device or socket in the evidence is never opened (a reader would block): named, unexamined
                 warnings.append(EvidenceWarning(rel, None, "special file (device, FIFO or socket) skipped"))
+                if unexamined is not None:
+                    unexamined.append(f"{rel}: special file (device, FIFO or socket), never opened")
     if over.total:
         warnings.append(EvidenceWarning(".", None, f"inventory stopped at {cap} files: {over.describe()} not "
                                         "examined"))  # fmt: skip
@@ -214,7 +217,7 @@ class _Overflow:
         if self.stopped:
             return
         try:
-            with os.scandir(current) as it:
+            with safeio.scandir(current) as it:
                 for entry in it:
                     self.looked += 1
                     if self.looked > MAX_COUNTED_PAST_CAP:
