@@ -1,6 +1,8 @@
 """Behaviour-drift analysis of a case: prediction records against the baseline distribution.
 
-Reads the ``predictions`` evidence (every file, merged into one stream) and the first ``baseline_distribution``.
+Reads the ``predictions`` evidence (every file, merged into one stream, as compact columns: see
+:mod:`workbench.drift.stream`) and the first ``baseline_distribution``; records the loader's caps left out are
+this section's ``unexamined``.
 Returns ``behavior_drift`` findings, ``ml:drift:onset`` / ``ml:drift:end`` / ``ml:drift:detected`` events, the
 prediction outputs the conclusions read (:meth:`DriftReport.outputs`) and the ``exposure`` object of
 ``workbench drift --json`` (the statistical shift alone; an investigation's exposure window is the conclusions')::
@@ -22,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.drift.changepoint import ChangeScan, scan_changes
-from workbench.drift.impact import outputs_of
+from workbench.drift.columns import bincount
+from workbench.drift.impact import outputs_of_arrays
 from workbench.drift.metrics import ALPHA, LEGACY_THRESHOLD, MIN_EFFECT, Baseline, Comparison, compare_to_baseline
 from workbench.drift.metrics import confidence_shift as _confidence_shift
 from workbench.drift.stream import Stream, iso, prepare_stream
@@ -111,7 +114,8 @@ class DriftReport:
     def outputs(self) -> PredictionOutputs | None:
         """The stream, its detected change and the impact of any window (for the conclusions)."""
         stream = self.stream
-        return outputs_of(stream.frame, stream.codes, stream.classes, self.baseline, self.shift(), stream.sources)
+        return outputs_of_arrays(stream.times, stream.codes, stream.confidence, stream.classes, self.baseline,
+                                 self.shift(), stream.sources)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """The ``workbench drift --json`` document: ``findings``, ``exposure``, ``windows`` and context."""
@@ -261,9 +265,9 @@ def build_findings(report: DriftReport, *, min_effect: float = MIN_EFFECT) -> No
 
 def _confidence_table(stream: Stream, scan: ChangeScan) -> pd.DataFrame:
     cols = ["class", "n_outside", "n_inside", "ks", "p_value", "psi"]
-    if not scan.changed or stream.frame["confidence"].notna().sum() == 0:
+    conf = stream.confidence
+    if not scan.changed or np.isnan(conf).all():
         return pd.DataFrame(columns=cols)
-    conf = stream.frame["confidence"].to_numpy(dtype=float)
     inside = np.zeros(len(conf), dtype=bool)
     inside[scan.start : scan.stop] = True
     rows = []
@@ -301,23 +305,24 @@ def analyse_stream(
     Raises:
         ValueError: a malformed ``window``.
     """
-    frame, labels = stream.frame, stream.frame["label"].to_numpy(dtype=object)
+    if baseline is not None and stream.baseline is not None:  # the stream's classes, merged past the class cap
+        baseline = stream.baseline
     shares = None
     if baseline is not None:
         shares = np.concatenate([baseline.shares, np.zeros(len(stream.classes) - len(baseline.labels))])
-    scan = scan_changes(frame["timestamp"], stream.codes, stream.classes, alpha=alpha, baseline_shares=shares,
+    scan = scan_changes(stream.times, stream.codes, stream.classes, alpha=alpha, baseline_shares=shares,
                         seed=seed)  # fmt: skip
     overall = exposed = None
     windows = pd.DataFrame()
     if baseline is not None:
         k = len(stream.classes)
-        counts = dict(zip(stream.classes, np.bincount(stream.codes, minlength=k).tolist(), strict=True))
+        counts = dict(zip(stream.classes, bincount(stream.codes, minlength=k).tolist(), strict=True))
         overall = compare_to_baseline(counts, baseline, alpha=alpha, min_effect=min_effect, seed=seed)
         if scan.changed:
-            inside = np.bincount(stream.codes[scan.start : scan.stop], minlength=k).tolist()
+            inside = bincount(stream.codes[scan.start : scan.stop], minlength=k).tolist()
             exposed = compare_to_baseline(dict(zip(stream.classes, inside, strict=True)), baseline, alpha=alpha,
                                           min_effect=min_effect, seed=seed)  # fmt: skip
-        windows = window_table(frame["timestamp"], labels, baseline, window, alpha=alpha, min_effect=min_effect,
+        windows = window_table(stream.times, stream.labels, baseline, window, alpha=alpha, min_effect=min_effect,
                                seed=seed)  # fmt: skip
     if scan.changed:
         verdict, reason = "drift", f"change point found ({scan.reason})"
@@ -363,7 +368,7 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     inputs = [item.path for item in loaded] + ([base_file.path] if base_file is not None else [])
     return AnalysisResult(section="drift", findings=report.findings, events=report.events, warnings=warnings,
                           data={"report": report}, summary=report.summary, outputs=report.outputs(),
-                          inputs=inputs)  # fmt: skip
+                          inputs=inputs, limits=list(stream.limits), unexamined=list(stream.unexamined))  # fmt: skip
 
 
 def render(result: AnalysisResult) -> list[Any]:

@@ -26,6 +26,7 @@ chi-square divergence between the shares before and after. See ``benchmarks/benc
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from workbench.drift.columns import Instants, as_ns, bincount, utc_index
 from workbench.drift.metrics import js_distance, newcombe_interval, wilson_interval
 
 __all__ = ["INTERVAL_C", "ChangeScan", "scan_changes"]
@@ -99,14 +101,14 @@ def _xlogx(x: np.ndarray) -> np.ndarray:
 class _Scans:
     """Step and two-boundary LR scans for tables that share bin sizes and class totals (observed and permuted).
 
-    Everything that depends only on the margins is computed once; a table then costs two ``x·log x`` passes.
+    Everything that depends only on the margins is computed once; a table then costs two ``x·log x`` passes
+    (computed on the counts: a lookup table of ``n + 1`` values took 80 MB per ten million predictions).
     """
 
     def __init__(self, counts: np.ndarray, m: int, coarse_edges: np.ndarray) -> None:
         self.total = counts.sum(0).astype(np.int64)
         sizes = np.concatenate([[0], np.cumsum(counts.sum(1))])
         n = float(sizes[-1])
-        self.table = _xlogx(np.arange(int(n) + 1))  # x·log x by lookup: counts are integers in [0, n]
         self.const = _xlogx(self.total).sum() - _xlogx(n)
         left = sizes[1:-1]
         self.step_fixed = np.where((left >= m) & (n - left >= m), -_xlogx(left) - _xlogx(n - left), -np.inf)
@@ -124,7 +126,7 @@ class _Scans:
         out = 0.0
         for j, tot in enumerate(self.total):
             x = lower[j] if upper is None else upper[j] - lower[j]
-            out = out + np.take(self.table, x) + np.take(self.table, tot - x)
+            out = out + _xlogx(x) + _xlogx(tot - x)  # computed, not looked up: no table of n + 1 values
         return np.asarray(out)
 
     def step(self, cum: np.ndarray) -> np.ndarray:
@@ -239,7 +241,8 @@ def scan_changes(
     """Find whether, when and for how long the class distribution of a prediction stream changed.
 
     Args:
-        timestamps: prediction times, sorted ascending (datetime64 or tz-aware Series; read as UTC).
+        timestamps: prediction times, sorted ascending: int64 UTC nanoseconds or datetime64[ns] (not copied), or
+            a tz-aware Series or index (read as UTC).
         codes: class index of each prediction into ``classes``.
         classes: class labels.
         alpha: significance level of the permutation tests.
@@ -259,15 +262,16 @@ def scan_changes(
         ValueError: timestamps not sorted, or not one per prediction.
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    ts = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True))
-    codes = np.asarray(codes, dtype=np.int64)
+    raw = as_ns(timestamps)  # int64 UTC nanoseconds; pandas timestamps only for the instants reported
+    ts = Instants(raw)
+    codes = np.asarray(codes)  # small integer codes are counted in steps (columns.bincount): no full-size cast
     classes, k, n = tuple(classes), len(classes), len(codes)
-    if len(ts) != n or not ts.is_monotonic_increasing:
+    if len(raw) != n or (n > 1 and (raw[1:] < raw[:-1]).any()):
         raise ValueError("scan_changes needs one timestamp per prediction, sorted ascending")
     m = max(min_segment, math.ceil(trim * n))
     base = {"classes": classes, "permutations": permutations, "alpha": alpha}
-    present = np.bincount(codes, minlength=k) if n else np.zeros(k, dtype=np.int64)
-    if n < 2 * m or (present > 0).sum() < 2 or ts.nunique() < 2:
+    present = bincount(codes, minlength=k) if n else np.zeros(k, dtype=np.int64)
+    if n < 2 * m or (present > 0).sum() < 2 or raw[0] == raw[-1]:  # sorted: one time iff first == last
         why = (
             f"{n} predictions (at least {2 * m} needed)"
             if n < 2 * m
@@ -278,7 +282,7 @@ def scan_changes(
         return ChangeScan("insufficient data", why, **base)
     bins = min(max_bins, n)
     edges = (np.arange(bins + 1) * n) // bins
-    counts = np.bincount(np.repeat(np.arange(bins), np.diff(edges)) * k + codes, minlength=bins * k).reshape(bins, k)
+    counts = np.stack([bincount(codes[lo:hi], minlength=k) for lo, hi in itertools.pairwise(edges)])
     groups = (np.arange(bins) * min(coarse_bins, bins)) // bins
     c_edges = np.concatenate([[0], np.flatnonzero(np.diff(groups)) + 1, [bins]])
     scans = _Scans(counts, m, c_edges)
@@ -294,7 +298,8 @@ def scan_changes(
     min_p = np.minimum(_rank_p(np.append(null_step, t_step)), _rank_p(np.append(null_epi, epi_obs[0])))
     p_change = float(np.mean(min_p <= min_p[-1] + 1e-12))
     threshold = float(np.quantile(null_step, 1 - alpha))
-    profile = pd.DataFrame({"time": ts[edges[1:-1]], "statistic": np.where(np.isfinite(step), step, np.nan)})
+    profile = pd.DataFrame({"time": utc_index(raw[edges[1:-1]]), "statistic": np.where(np.isfinite(step), step,
+                                                                                      np.nan)})  # fmt: skip
     base.update(profile=profile, threshold=threshold, statistic=t_step, p_value=p_change, p_step=p1, p_two_boundary=p2)
     if p_change >= alpha:
         why = f"permutation p={p_change:.3g} (step scan p={p1:.3g}, two-boundary scan p={p2:.3g})"
@@ -376,8 +381,8 @@ def _excess(codes: np.ndarray, k: int, starts: tuple[int, ...], stops: tuple[int
         for stop in stops:
             if stop <= start:
                 continue
-            inside = np.bincount(codes[start:stop], minlength=k)
-            outside = np.bincount(codes[:start], minlength=k) + np.bincount(codes[stop:], minlength=k)
+            inside = bincount(codes[start:stop], minlength=k)
+            outside = bincount(codes[:start], minlength=k) + bincount(codes[stop:], minlength=k)
             n_in, n_out = int(inside.sum()), int(outside.sum())
             p_in = inside / n_in
             if n_out >= 30 or baseline_shares is None:

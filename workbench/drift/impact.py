@@ -19,10 +19,11 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from workbench.drift.columns import bincount
 from workbench.drift.metrics import Baseline, newcombe_interval, wilson_interval
 from workbench.estimates import ClassExcess, Flipped, OutputShift, PredictionOutputs, WindowImpact
 
-__all__ = ["FLIP_QUANTILE", "MIN_OUTSIDE", "outputs_of", "window_impact"]
+__all__ = ["FLIP_QUANTILE", "MIN_OUTSIDE", "outputs_of", "outputs_of_arrays", "window_impact"]
 
 MIN_OUTSIDE = 30
 FLIP_QUANTILE = 0.99
@@ -60,8 +61,8 @@ def window_impact(
     """
     lo, hi = _bounds(times, start, end)
     k = len(classes)
-    inside = np.bincount(codes[lo:hi], minlength=k).astype(float)
-    outside = np.bincount(codes[:lo], minlength=k).astype(float) + np.bincount(codes[hi:], minlength=k)
+    inside = bincount(codes[lo:hi], minlength=k).astype(float)
+    outside = bincount(codes[:lo], minlength=k).astype(float) + bincount(codes[hi:], minlength=k)
     n_in, n_out = int(inside.sum()), int(outside.sum())
     if n_in == 0:
         return WindowImpact(start, end, 0, compared_with="no prediction in the window")
@@ -124,11 +125,21 @@ def outputs_of(frame: pd.DataFrame, codes: np.ndarray, classes: tuple[str, ...],
         return None
     times = frame["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     conf = pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(dtype=float) if "confidence" in frame else None
-    if conf is not None and np.isnan(conf).all():
-        conf = None
+    return outputs_of_arrays(times.view(np.int64), codes, conf, classes, baseline, shift, sources)
+
+
+def outputs_of_arrays(times_ns: np.ndarray, codes: np.ndarray, confidence: np.ndarray | None,
+                      classes: tuple[str, ...], baseline: Baseline | None, shift: OutputShift | None,
+                      sources: tuple[str, ...]) -> PredictionOutputs | None:  # fmt: skip
+    """:func:`outputs_of` from the stream's columns (int64 UTC nanoseconds, sorted; codes; confidences or None),
+    kept by reference, not copied; None for an empty stream."""
+    if not len(times_ns):
+        return None
+    times = times_ns.view("datetime64[ns]")
+    conf = confidence if confidence is not None and not np.isnan(confidence).all() else None
 
     def impact(start: datetime, end: datetime | None) -> WindowImpact:
         return window_impact(times, codes, conf, classes, baseline, start, end)
 
-    first, last = frame["timestamp"].iloc[0], frame["timestamp"].iloc[-1]
-    return PredictionOutputs(first.to_pydatetime(), last.to_pydatetime(), len(frame), shift, impact, sources)
+    first, last = (pd.Timestamp(int(times_ns[i]) // 1000 * 1000, tz="UTC").to_pydatetime() for i in (0, -1))
+    return PredictionOutputs(first, last, len(times_ns), shift, impact, sources)

@@ -20,6 +20,8 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from workbench.drift.confidence import confidence_shift, ks_2samp, psi
+
 if TYPE_CHECKING:
     from workbench.evidence.base import Loaded
 
@@ -33,6 +35,7 @@ __all__ = [
     "compare_to_baseline",
     "confidence_shift",
     "js_distance",
+    "ks_2samp",
     "legacy_jsd",
     "newcombe_interval",
     "psi",
@@ -352,37 +355,3 @@ def compare_to_baseline(
         reason = f"p={p_value:.3g}, JS distance {effect:.3f}"
     return Comparison(**common, test=test, statistic=stat, dof=int(dof), p_value=p_value, min_expected=min_exp,
                       verdict=verdict, reason=reason)  # fmt: skip
-
-
-def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
-    """Population stability index of ``current`` against ``reference`` on the reference's quantile bins.
-
-    Empty bins get half a count so the index stays finite. Rule of thumb: < 0.1 stable, 0.1-0.25 moderate,
-    > 0.25 large shift. NaN when either sample is empty.
-    """
-    reference, current = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
-    reference, current = reference[np.isfinite(reference)], current[np.isfinite(current)]
-    if not len(reference) or not len(current):
-        return math.nan
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-    r = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1) + 0.5
-    c = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1) + 0.5
-    r, c = r / r.sum(), c / c.sum()
-    return float(np.sum((c - r) * np.log(c / r)))
-
-
-def confidence_shift(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> dict[str, float]:
-    """Two-sample Kolmogorov-Smirnov test and PSI between two samples of confidence scores.
-
-    Returns:
-        ``{"n_reference", "n_current", "ks", "p_value", "psi"}``; NaN statistics when a sample is empty.
-    """
-    reference = np.asarray(reference, dtype=float)
-    current = np.asarray(current, dtype=float)
-    reference, current = reference[np.isfinite(reference)], current[np.isfinite(current)]
-    out = {"n_reference": float(len(reference)), "n_current": float(len(current)), "ks": math.nan,
-           "p_value": math.nan, "psi": math.nan}  # fmt: skip
-    if len(reference) and len(current):
-        res = stats.ks_2samp(reference, current)
-        out.update(ks=float(res.statistic), p_value=float(res.pvalue), psi=psi(reference, current, bins))
-    return out

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from workbench.drift.columns import at, bincount
 from workbench.drift.metrics import MIN_EFFECT, wilson_interval
 from workbench.drift.windows import class_counts
 from workbench.htmlkit import html_table
@@ -65,7 +66,7 @@ def shares_figure(report: DriftReport) -> go.Figure:
     inside = slice(scan.start, scan.stop) if scan.changed else slice(None)
     label = "exposure window" if scan.changed else "all predictions"
     k = len(stream.classes)
-    counts = np.bincount(stream.codes[inside], minlength=k)
+    counts = bincount(stream.codes[inside], minlength=k)
     fig = go.Figure()
     if baseline is not None:
         shares = np.concatenate([baseline.shares, np.zeros(k - len(baseline.labels))])
@@ -76,7 +77,7 @@ def shares_figure(report: DriftReport) -> go.Figure:
             err = {"type": "data", "symmetric": False, "array": 100 * (hi - shares), "arrayminus": 100 * (shares - lo)}
         fig.add_bar(x=list(stream.classes), y=100 * shares, name="baseline", marker_color="#adb5bd", error_y=err)
     if scan.changed:
-        out = np.bincount(stream.codes[: scan.start], minlength=k) + np.bincount(stream.codes[scan.stop :], minlength=k)
+        out = bincount(stream.codes[: scan.start], minlength=k) + bincount(stream.codes[scan.stop :], minlength=k)
         _bar(fig, out, "outside the window", "#2f6fb0", stream.classes)
     _bar(fig, counts, label, "#d9480f", stream.classes)
     fig.update_layout(title="Class shares: baseline vs " + label, yaxis_title="share of predictions (%)",
@@ -128,8 +129,8 @@ def effect_figure(windows: pd.DataFrame, min_effect: float = MIN_EFFECT, window:
 
 def stacked_shares_figure(report: DriftReport, bins: int = 200) -> go.Figure:
     """100 %-stacked class shares over time, with the onset, its interval and the exposure window shaded."""
-    frame = report.stream.frame
-    table = class_counts(frame["timestamp"], frame["label"].to_numpy(dtype=object), report.stream.classes, bins)
+    stream = report.stream
+    table = class_counts(stream.times, stream.labels, stream.classes, bins)
     fig = go.Figure()
     x = _naive(table.index)
     for i, cls in enumerate(table.columns):
@@ -165,8 +166,7 @@ def cumulative_excess_figure(report: DriftReport, bins: int = 300) -> go.Figure:
     stream, scan = report.stream, report.scan
     fig = go.Figure()
     if scan.changed and scan.excess is not None:
-        frame = stream.frame
-        table = class_counts(frame["timestamp"], frame["label"].to_numpy(dtype=object), stream.classes, bins)
+        table = class_counts(stream.times, stream.labels, stream.classes, bins)
         expected = np.outer(table.sum(axis=1), scan.excess["share_out"].to_numpy())
         cusum = np.cumsum(table.to_numpy() - expected, axis=0)
         for i, cls in enumerate(table.columns):
@@ -184,10 +184,10 @@ def _when(ts: pd.Timestamp | None) -> str:
 
 def facts_table(report: DriftReport) -> str:
     """Key facts (verdict, period, onset and interval, exposure, excess) as an escaped HTML table."""
-    scan, frame = report.scan, report.stream.frame
-    facts = [("Verdict", f"{report.verdict}: {report.reason}"), ("Predictions analysed", f"{len(frame):,}")]
-    if len(frame):
-        facts.append(("Period", f"{_when(frame['timestamp'].iloc[0])} to {_when(frame['timestamp'].iloc[-1])}"))
+    scan, stream = report.scan, report.stream
+    facts = [("Verdict", f"{report.verdict}: {report.reason}"), ("Predictions analysed", f"{len(stream):,}")]
+    if len(stream):
+        facts.append(("Period", f"{_when(at(stream.times, 0))} to {_when(at(stream.times, -1))}"))
     if scan.changed:
         lo, hi = scan.onset_interval or (None, None)
         facts += [

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from workbench.drift.columns import as_ns, at, bincount, utc_index
 from workbench.drift.metrics import ALPHA, MIN_COUNT, MIN_EFFECT, Baseline, compare_to_baseline
 
 __all__ = ["MAX_WINDOWS", "WINDOW_COLUMNS", "adjust_p_values", "class_counts", "parse_window", "window_table"]
@@ -28,6 +29,7 @@ WINDOW_COLUMNS = [
     "top_class", "top_delta_pp", "new_classes", "legacy_jsd", "legacy_fired", "low_count", "verdict",
 ]  # fmt: skip
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hour|d|day)s?\s*$", re.IGNORECASE)
+_STEP = 1 << 20
 _UNITS = {"s": "s", "sec": "s", "m": "min", "min": "min", "h": "h", "hour": "h", "d": "D", "day": "D"}
 
 
@@ -48,14 +50,20 @@ def parse_window(spec: str | int) -> pd.Timedelta | int:
     return pd.Timedelta(int(m.group(1)), unit=_UNITS[m.group(2).lower()])
 
 
-def _window_ids(timestamps: pd.DatetimeIndex, window: pd.Timedelta | int) -> tuple[np.ndarray, pd.DatetimeIndex]:
-    """Window index of each (sorted) prediction, and the start of each window."""
+def _window_bounds(ns: np.ndarray, window: pd.Timedelta | int) -> tuple[np.ndarray, np.ndarray]:
+    """Record offsets where each non-empty window starts (and the end), and each window's start (int64 ns) for
+    sorted UTC nanoseconds; windows of a duration are aligned on 1970-01-01 UTC (as ``Timestamp.floor``)."""
+    n = len(ns)
     if isinstance(window, int):
-        ids = np.arange(len(timestamps)) // window
-        return ids, timestamps[np.arange(0, len(timestamps), window)]
-    floored = timestamps.floor(window).tz_convert("UTC").tz_localize(None).to_numpy()
-    starts, ids = np.unique(floored, return_inverse=True)
-    return ids, pd.DatetimeIndex(starts).tz_localize("UTC")
+        firsts = np.arange(0, n, window)
+        return np.append(firsts, n), ns[firsts]
+    width = int(window.value)
+    cuts = [np.zeros(1, dtype=np.int64)]
+    for lo in range(0, n - 1, _STEP):  # in steps: no array of n floored times
+        part = ns[lo : min(n, lo + _STEP + 1)] // width
+        cuts.append(np.flatnonzero(part[1:] != part[:-1]) + lo + 1)
+    firsts = np.concatenate(cuts)
+    return np.append(firsts, n), ns[firsts] // width * width
 
 
 def adjust_p_values(p_values: Sequence[float], method: str = "holm") -> np.ndarray:
@@ -114,25 +122,26 @@ def window_table(
         ValueError: a bad window, or more than :data:`MAX_WINDOWS` windows.
     """
     size = parse_window(window) if isinstance(window, str | int) else window
-    ts = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True))
-    codes, uniques = pd.factorize(np.asarray(labels, dtype=object))
-    names = [str(u) for u in uniques]
-    if not len(ts):
+    ns = as_ns(timestamps)
+    codes, names = _codes(labels)
+    if not len(ns):
         return pd.DataFrame(columns=WINDOW_COLUMNS)
-    ids, starts = _window_ids(ts, size)
-    if len(starts) > MAX_WINDOWS:
-        raise ValueError(f"window {window!r} gives {len(starts)} windows (at most {MAX_WINDOWS}); choose a larger one")
+    bounds, start_ns = _window_bounds(ns, size)
+    if len(start_ns) > MAX_WINDOWS:
+        raise ValueError(
+            f"window {window!r} gives {len(start_ns)} windows (at most {MAX_WINDOWS}); choose a larger one"
+        )
+    starts = utc_index(start_ns)
     rng = np.random.default_rng(seed)
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1, [len(ids)]])
     noise = stats.chi2.ppf(0.95, max(len(baseline.labels) - 1, 1)) / (8 * np.log(2))
     rows = []
     for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-        counts = np.bincount(codes[lo:hi], minlength=len(names)).tolist()
+        counts = bincount(codes[lo:hi], minlength=len(names)).tolist()
         cmp = compare_to_baseline(dict(zip(names, counts, strict=True)), baseline, alpha=alpha,
                                   min_effect=min_effect, min_count=min_count, seed=rng)  # fmt: skip
         delta = cmp.shares - cmp.baseline_shares
         top = int(np.argmax(np.abs(delta)))
-        end = ts[hi - 1] if isinstance(size, int) else starts[i] + size
+        end = at(ns, hi - 1) if isinstance(size, int) else starts[i] + size
         rows.append({
             "window": i, "start": starts[i], "end": end, "n": cmp.n, "js_distance": cmp.js_distance,
             "noise_level": float(np.sqrt(noise / cmp.n)),
@@ -151,6 +160,14 @@ def window_table(
     return table
 
 
+def _codes(labels: Sequence[str] | np.ndarray | pd.Categorical) -> tuple[np.ndarray, list[str]]:
+    """Integer code of each label and the label of each code (a categorical's own codes: no text per record)."""
+    if isinstance(labels, pd.Categorical):
+        return labels.codes, [str(c) for c in labels.categories]
+    codes, uniques = pd.factorize(np.asarray(labels, dtype=object))
+    return codes, [str(u) for u in uniques]
+
+
 def class_counts(
     timestamps: pd.DatetimeIndex | pd.Series,
     labels: Sequence[str] | np.ndarray,
@@ -163,12 +180,17 @@ def class_counts(
         Index ``start`` (datetime64[UTC], bin start), one int column per class in ``classes``; bin width is a
         round duration (1 min to 1 week) chosen so the span fits in ``bins`` bins.
     """
-    ts = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True))
-    if not len(ts):
+    ns = as_ns(timestamps)
+    if not len(ns):
         return pd.DataFrame(columns=list(classes))
-    span = ts[-1] - ts[0]
+    span = pd.Timedelta(int(ns[-1] - ns[0]))
     steps = ["1min", "5min", "15min", "30min", "1h", "2h", "3h", "6h", "12h", "1D", "2D", "7D"]
     width = next((s for s in steps if span / pd.Timedelta(s) <= bins), "7D")
-    frame = pd.DataFrame({"start": ts.floor(width), "label": np.asarray(labels, dtype=object)})
-    table = pd.crosstab(frame["start"], frame["label"])
-    return table.reindex(columns=list(classes), fill_value=0)
+    codes, names = _codes(labels)
+    bounds, start_ns = _window_bounds(ns, pd.Timedelta(width))
+    table = np.zeros((len(start_ns), len(names)), dtype=np.int64)
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        table[i] = bincount(codes[lo:hi], minlength=len(names))
+    frame = pd.DataFrame(table, index=utc_index(start_ns).rename("start"), columns=pd.Index(names, name="label"))
+    frame = frame.loc[:, frame.sum() > 0]  # as a cross-table: only the classes present
+    return frame.reindex(columns=list(classes), fill_value=0)

@@ -1,13 +1,25 @@
-"""Loader for the model's prediction records (``predictions/predictions.jsonl`` or ``predictions.csv``)."""
+"""Loader for the model's prediction records (``predictions/predictions.jsonl`` or ``predictions.csv``).
+
+The file is streamed once into compact columns (:class:`~workbench.evidence.prediction_table.PredictionTable`, in
+``meta["table"]``; about 32 bytes a record); the documented frame is built from the table on first use only. Text
+leaving the loader is valid Unicode (a JSON ``"\\ud800"`` escape becomes U+FFFD, with a warning naming the file and
+line).
+
+Caps (``docs/limits.md``): the table's (records kept, distinct labels and model versions); at most
+:data:`MAX_WARNINGS` per-line warnings (then one summary); reading stops after :data:`MAX_SECONDS` (the rest of the
+file is named in the table's ``unexamined``).
+"""
 
 from __future__ import annotations
 
 import csv
 import math
 import re
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from workbench import safeio
 from workbench.errors import MalformedEvidence
 from workbench.evidence.base import (
     LoadContext,
@@ -17,17 +29,35 @@ from workbench.evidence.base import (
     is_regular_file,
     iter_lines,
     parse_json,
-    parse_time,
     sniff_lines,
+)
+from workbench.evidence.prediction_table import (
+    MAX_LABELS,
+    MAX_ROWS,
+    MAX_TEXT_ROWS,
+    MAX_VERSIONS,
+    NAT,
+    OVERFLOW_LABEL,
+    OVERFLOW_VERSION,
+    PredictionTable,
+    _Columns,
+    request_key,
+    time_ns,
 )
 from workbench.records import EvidenceWarning
 
-__all__ = ["PredictionsLoader"]
+__all__ = ["MAX_SECONDS", "MAX_WARNINGS", "PredictionsLoader"]
 
+#: Per-line warnings per file; the rest are counted in one.
+MAX_WARNINGS = 1_000
+#: Seconds spent reading one file; the rest of it is not read (unexamined).
+MAX_SECONDS = 600.0
+_CHUNK = 65_536
 _CLASS_KEYS = ("predicted_class", "label")
 _OTHER_KEYS = ("timestamp", "request_id", "confidence", "model_version")
 _JSONL = {".jsonl", ".ndjson"}
 _NAMES = re.compile(r"^predictions?([._-][\w.-]*)?\.(jsonl|ndjson|csv)$", re.IGNORECASE)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _scalar_text(value: Any) -> str | None:
@@ -44,15 +74,16 @@ def _csv_row(text: str) -> list[str]:
 class PredictionsLoader(Loader):
     """Prediction records of the served model, one per line (JSON lines) or row (CSV with a header).
 
-    The class is taken from ``predicted_class`` or, when that field/column is absent, ``label``.
+    The class is taken from ``predicted_class`` or, when that field/column is absent, ``label``. The records are
+    read into a :class:`PredictionTable` (``meta["table"]``); the frame below is built from it on first use.
 
     Columns:
         line (int): 1-based line number.
         timestamp (datetime): prediction time (UTC; NaT with a warning when missing or bad).
-        label (str): predicted class, as text.
+        label (str): predicted class, as text (categorical).
         confidence (float): model confidence, NaN when absent.
-        model_version (str): served model version, or null.
-        request_id (str): request id, or null.
+        model_version (str): served model version, or null (categorical).
+        request_id (str): request id, or null (the first ``MAX_TEXT_ROWS`` records; the table keys them all).
     """
 
     name: ClassVar[str] = "predictions"
@@ -92,82 +123,44 @@ class PredictionsLoader(Loader):
         Raises:
             MalformedEvidence: no class field/column at all, or no usable record in a non-empty file.
         """
-        warnings: list[EvidenceWarning] = []
-        records = self._csv(path, ctx, warnings) if path.suffix.lower() == ".csv" else self._jsonl(path, ctx, warnings)
-        rows: list[dict] = []
-        rejected = 0
-        saw_class = False
+        reader = _Reader(ctx, _count_lines(path, ctx))
+        records = self._csv(path, ctx, reader) if path.suffix.lower() == ".csv" else self._jsonl(path, ctx, reader)
         for number, rec in records:
-            if isinstance(rec, str):
-                warnings.append(EvidenceWarning(ctx.relpath, number, rec))
-                rejected += 1
-                continue
-            key = next((k for k in _CLASS_KEYS if rec.get(k) is not None), None)
-            saw_class = saw_class or any(k in rec for k in _CLASS_KEYS)
-            label = _scalar_text(rec.get(key)) if key else None
-            if not label:
-                warnings.append(EvidenceWarning(ctx.relpath, number, "no predicted_class or label"))
-                rejected += 1
-                continue
-            row, problems = self._row(number, rec, label, ctx)
-            if problems:
-                warnings.append(EvidenceWarning(ctx.relpath, number, "; ".join(problems)))
-            rows.append(row)
-        if rejected and not rows:
-            reason = "no usable prediction record" if saw_class else "no 'predicted_class' or 'label' in any record"
+            reader.add(number, rec)
+            if reader.stopped:
+                break
+        table = reader.table()
+        if reader.rejected and not len(table):
+            reason = (
+                "no usable prediction record" if reader.saw_class else ("no 'predicted_class' or 'label' in any record")
+            )
             raise MalformedEvidence(ctx.relpath, reason)
-        return Loaded(self.name, ctx.relpath, self.make_frame(rows), warnings)
+        return Loaded(self.name, ctx.relpath, table.frame, reader.warnings, {"table": table})
 
     @staticmethod
-    def _row(number: int, rec: dict, label: str, ctx: LoadContext) -> tuple[dict, list[str]]:
-        problems: list[str] = []
-        ts = parse_time(rec.get("timestamp"), ctx)
-        if ts is None:
-            problems.append("missing or unparseable timestamp")
-        raw_conf = rec.get("confidence")
-        confidence = None
-        if raw_conf not in (None, ""):
-            try:
-                confidence = float(raw_conf) if not isinstance(raw_conf, bool | dict | list) else None
-            except (ValueError, OverflowError):
-                confidence = None
-            if confidence is None or not math.isfinite(confidence):
-                problems.append(f"confidence {raw_conf!r:.40} is not a number")
-                confidence = None
-            elif not 0.0 <= confidence <= 1.0:
-                problems.append(f"confidence {confidence} outside [0, 1]")
-        row = {
-            "line": number,
-            "timestamp": ts,
-            "label": label,
-            "confidence": confidence,
-            "model_version": _scalar_text(rec.get("model_version")) or None,
-            "request_id": _scalar_text(rec.get("request_id")) or None,
-        }
-        return row, problems
-
-    @staticmethod
-    def _jsonl(path: Path, ctx: LoadContext, warnings: list) -> Any:
+    def _jsonl(path: Path, ctx: LoadContext, reader: _Reader) -> Any:
         """Yield (line, object) or (line, reason) for each non-blank line."""
-        for number, text in iter_lines(path, ctx, warnings):
-            if not text.strip():
+        for number, text in iter_lines(path, ctx, reader.warnings):
+            if not text or text.isspace():
                 continue
             try:
-                obj = clean_parsed(parse_json(text), ctx, number, warnings)
+                obj = parse_json(text)
+                if "\\u" in text and _SURROGATE_ESCAPE.search(text):  # only escapes make lone surrogates here
+                    obj = clean_parsed(obj, ctx, number, reader.warnings)
             except ValueError:
                 obj = None
             yield number, obj if isinstance(obj, dict) else "not a JSON object"
 
     @staticmethod
-    def _csv(path: Path, ctx: LoadContext, warnings: list) -> Any:
+    def _csv(path: Path, ctx: LoadContext, reader: _Reader) -> Any:
         """Yield (line, {column: value}) or (line, reason) for each data row after the header.
 
         Raises:
             MalformedEvidence: the header has neither ``predicted_class`` nor ``label``.
         """
         header: list[str] | None = None
-        for number, text in iter_lines(path, ctx, warnings):
-            if not text.strip():
+        for number, text in iter_lines(path, ctx, reader.warnings):
+            if not text or text.isspace():
                 continue
             try:
                 cells = _csv_row(text)
@@ -183,3 +176,128 @@ class PredictionsLoader(Loader):
                 yield number, f"{len(cells)} cells, header has {len(header)}"
                 continue
             yield number, {k: (v if v != "" else None) for k, v in zip(header, cells, strict=True)}
+
+
+def _count_lines(path: Path, ctx: LoadContext) -> int:
+    """Lines of the file (a bound on its records, so that their columns are allocated once), counted at C speed.
+
+    Raises:
+        MalformedEvidence: the file cannot be read.
+    """
+    try:
+        with safeio.open_evidence(path, buffering=0) as fh:
+            count = 1
+            while block := fh.read(1 << 20):
+                count += block.count(b"\n")
+            return count
+    except OSError as exc:
+        raise MalformedEvidence(ctx.relpath, f"cannot read: {exc.strerror or exc}") from None
+
+
+class _Reader:
+    """The records of one file turned into columns, with the caps and the per-line warnings."""
+
+    def __init__(self, ctx: LoadContext, capacity: int) -> None:
+        self.ctx = ctx
+        self.warnings: list[EvidenceWarning] = []
+        self.columns = _Columns(capacity, MAX_ROWS, _CHUNK)
+        self.labels: dict[str, int] = {}
+        self.versions: dict[str, int] = {}
+        self.ids: list[str | None] = []
+        self.rejected = 0
+        self.saw_class = False
+        self.stopped = False
+        self.problems = 0
+        self.last_line = 0
+        self.limits: list[str] = []
+        self._deadline = time.monotonic() + MAX_SECONDS
+
+    def warn(self, line: int, reason: str) -> None:
+        self.problems += 1
+        if self.problems <= MAX_WARNINGS:
+            self.warnings.append(EvidenceWarning(self.ctx.relpath, line, reason))
+
+    def add(self, number: int, rec: dict | str) -> None:
+        self.last_line = number
+        if isinstance(rec, str):
+            self.warn(number, rec)
+            self.rejected += 1
+            return
+        key = next((k for k in _CLASS_KEYS if rec.get(k) is not None), None)
+        self.saw_class = self.saw_class or any(k in rec for k in _CLASS_KEYS)
+        label = _scalar_text(rec.get(key)) if key else None
+        if not label:
+            self.warn(number, "no predicted_class or label")
+            self.rejected += 1
+            return
+        problems: list[str] = []
+        raw_time = rec.get("timestamp")
+        ns = time_ns(raw_time, self.ctx)
+        if ns == NAT:
+            problems.append("missing or unparseable timestamp")
+        raw_conf = rec.get("confidence")
+        confidence = math.nan
+        if type(raw_conf) is float and 0.0 <= raw_conf <= 1.0:
+            confidence = raw_conf
+        elif raw_conf not in (None, ""):
+            confidence = self._confidence(raw_conf, problems)
+        if problems:
+            self.warn(number, "; ".join(problems))
+        cols = self.columns
+        cols.line(number)
+        cols.ts(ns)
+        cols.label(self._code(self.labels, label, MAX_LABELS, OVERFLOW_LABEL, "labels"))
+        cols.conf(confidence)
+        version = _scalar_text(rec.get("model_version")) or None
+        cols.version(-1 if version is None else self._code(self.versions, version, MAX_VERSIONS, OVERFLOW_VERSION,
+                                                           "model versions"))  # fmt: skip
+        request_id = _scalar_text(rec.get("request_id")) or None
+        cols.key(request_key(request_id))
+        if len(self.ids) < MAX_TEXT_ROWS:
+            self.ids.append(request_id)
+        if len(cols.cur[0]) >= cols.chunk:
+            cols.flush()
+            if time.monotonic() > self._deadline:
+                self.stopped = True
+
+    @staticmethod
+    def _confidence(raw: Any, problems: list[str]) -> float:
+        try:
+            value = float(raw) if not isinstance(raw, bool | dict | list) else None
+        except (ValueError, OverflowError):
+            value = None
+        if value is None or not math.isfinite(value):
+            problems.append(f"confidence {raw!r:.40} is not a number")
+            return math.nan
+        if not 0.0 <= value <= 1.0:
+            problems.append(f"confidence {value} outside [0, 1]")
+        return value
+
+    def _code(self, codes: dict[str, int], text: str, cap: int, overflow: str, what: str) -> int:
+        code = codes.get(text)
+        if code is None:
+            if len(codes) >= cap:
+                if overflow not in codes:
+                    codes[overflow] = len(codes)
+                    self.limits.append(f"{self.ctx.relpath}: more than {cap:,} distinct {what}; the later new ones "
+                                       f"are counted together as {overflow!r}")  # fmt: skip
+                return codes[overflow]
+            code = codes[text] = len(codes)
+        return code
+
+    def table(self) -> PredictionTable:
+        (line, ts, label, conf, version, key), gap = self.columns.arrays()
+        unexamined = []
+        if gap is not None:
+            unexamined.append(
+                f"{self.ctx.relpath}: {gap[0]:,} records of lines {gap[1]:,} to {gap[2]:,} not analysed "
+                f"(over the cap of {MAX_ROWS:,} records: the first and the last {MAX_ROWS // 2:,} are)"
+            )
+        if self.stopped:
+            unexamined.append(f"{self.ctx.relpath}: not read after line {self.last_line:,} (time budget of "
+                              f"{MAX_SECONDS:g} s)")  # fmt: skip
+        if self.problems > MAX_WARNINGS:
+            self.warnings.append(EvidenceWarning(self.ctx.relpath, None, f"{self.problems - MAX_WARNINGS:,} more "
+                                                 "lines with problems (not listed one by one)"))  # fmt: skip
+        return PredictionTable(line, ts, label, tuple(self.labels), conf, version, tuple(self.versions), key,
+                               self.ids, unexamined, self.limits)  # fmt: skip
