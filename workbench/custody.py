@@ -219,7 +219,7 @@ def intake(case: Case, out_dir: Path, *, progress: Progress | None = None) -> Le
         files_expected=len(case.files),
         bytes_expected=expected_bytes,
     )
-    by_path = {case.root / f.relpath: f for f in case.files}
+    by_path = {case.root / f.fs_relpath: f for f in case.files}  # opened by the name on disk
     lock = threading.Lock()
     done = [0]
 
@@ -242,8 +242,8 @@ def intake(case: Case, out_dir: Path, *, progress: Progress | None = None) -> Le
                 total += size
                 hashed += 1
         progress.task("custody intake: hashing", expected_bytes, expected_bytes)
-        for w in case.warnings:
-            ledger.append("skipped", **ledger_path(w.path), reason=redact(w.reason))
+        for w in case.warnings:  # what the inventory noted (skipped links and special files, renamed names...)
+            ledger.append("inventory_note", **ledger_path(w.path), reason=redact(w.reason))
         for p, reason in atime_warnings(case.root):  # files not owned by this user: O_NOATIME refused (EPERM)
             ledger.append("atime_not_preserved", **ledger_path(p), reason=redact(reason))
     except BaseException as exc:
@@ -375,12 +375,14 @@ def verify(
     # files are matched by the digest of their true name (custody_names): the ledger holds names redacted
     recorded = {entry_key(e): e for e in ledger.entries if e.get("type") == "file"}
     state = ledger.intake_state()
-    current = {name_key(f.relpath): f.relpath for f in walk_tree(root, [])}
-    results = hash_files(root / current[k] for k in sorted(set(recorded) & set(current)))
+    walked = walk_tree(root, [])
+    current = {name_key(f.relpath): f.relpath for f in walked}
+    on_disk = {name_key(f.relpath): root / f.fs_relpath for f in walked}  # a name that is not UTF-8 opens as it is
+    results = hash_files(on_disk[k] for k in sorted(set(recorded) & set(current)))
     changed = {
         k
         for k in set(recorded) & set(current)
-        if isinstance(res := results[root / current[k]], OSError) or res[0] != recorded[k].get("sha256")
+        if isinstance(res := results[on_disk[k]], OSError) or res[0] != recorded[k].get("sha256")
     }
     if not anchors:
         notes.append("no anchor kept outside the ledger: a ledger rewritten whole would not be noticed")
