@@ -75,7 +75,7 @@ def test_rehashed_entry_still_breaks_the_next_link(run):
     lines = path.read_text().splitlines()
     entry = json.loads(lines[2])
     entry["sha256"] = "0" * 64
-    entry["hash"] = custody._entry_hash(entry)  # consistent entry, but the chain after it no longer links
+    entry["hash"] = custody.entry_hash(entry)  # consistent entry, but the chain after it no longer links
     lines[2] = json.dumps(entry)
     path.write_text("\n".join(lines) + "\n")
     result = custody.verify(out)

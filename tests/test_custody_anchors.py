@@ -42,7 +42,7 @@ def rewrite_whole(root: Path, out: Path, relpath: str, data: bytes) -> str:
         if entry.get("type") == "file" and entry["path"] == relpath:
             entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
         entry["prev"] = prev
-        entry["hash"] = prev = custody._entry_hash(entry)
+        entry["hash"] = prev = custody.entry_hash(entry)
     path.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
     return prev
 
