@@ -113,6 +113,8 @@ def prepare_stream(loaded: Sequence[Loaded], baseline: Baseline | None = None) -
         table = _table(item)
         unexamined += table.unexamined
         limits += table.limits
+        for note in (*table.unexamined, *table.limits):  # also said where the stream's warnings are shown
+            warnings.append(EvidenceWarning(item.path, None, note.removeprefix(f"{item.path}: ")))
         text = [str(u).strip() for u in table.labels]  # each distinct label once, not each record
         label_map = np.array([labels.setdefault(t, len(labels)) if t else -1 for t in text] or [-1], dtype=np.int16)
         version_map = np.array([versions.setdefault(v, len(versions)) for v in table.versions] + [-1],

@@ -40,6 +40,7 @@ from workbench.records import EvidenceWarning
 from workbench.rulepack.matchers import Finder, Pattern, make_finder, resolve_backend
 from workbench.rulepack.redact import Redactor
 from workbench.rulepack.rules import Rule, RuleSet, builtin_rules
+from workbench.textsafe import clean_text, replaced_reason
 
 __all__ = ["FileScan", "LogMatch", "RuleStats", "ScanOptions", "Scanner", "printable"]
 
@@ -109,7 +110,7 @@ class Scanner:
         """Scan one file from disk (plain or gzip) within the budget; never raises for bad content or an unreadable
         file."""
         path = Path(path)
-        result = FileScan(path=display or str(path), backend=self.backend)
+        result = _result(display or str(path), self.backend)
         try:
             fh = safeio.open_evidence(path)
         except OSError as exc:
@@ -130,6 +131,7 @@ class Scanner:
 
                 merged = scan_parallel(self, path, result.path, reference, st, workers)
                 if merged is not None:
+                    merged.warnings[:0] = result.warnings  # the file name's, if any
                     return self._done(merged, st)
                 self._scan(fh, st)
             else:
@@ -159,7 +161,7 @@ class Scanner:
 
     def scan_stream(self, stream: IO[bytes], display: str) -> FileScan:
         """Scan an open binary stream (already decompressed), e.g. ``io.BytesIO`` in tests."""
-        result = FileScan(path=display, backend=self.backend)
+        result = _result(display, self.backend)
         st = self._state(result, self.options.reference_time)
         self._scan(stream, st)
         return self._done(result, st)
@@ -369,6 +371,16 @@ def _fingerprint(rule: Rule, text: str) -> str | None:
     m = rule.text_regex.search(text)
     secret = m.group("secret") if m is not None and "secret" in m.re.groupindex else None
     return "sha256:" + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12] if secret else None
+
+
+def _result(display: str, backend: str) -> FileScan:
+    """An empty result for the file shown as ``display``: a name that is not valid Unicode (bytes decoded with
+    ``surrogateescape``) is shown with U+FFFD instead, and said so."""
+    shown, changed = clean_text(display)
+    result = FileScan(path=shown, backend=backend)
+    if changed:
+        result.warnings.append(EvidenceWarning(shown, None, replaced_reason("file name")))
+    return result
 
 
 def long_warning(cap: int) -> str:
