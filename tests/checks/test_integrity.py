@@ -145,3 +145,20 @@ def test_check_model_integrity_uses_the_digests_it_is_given(tmp_path, monkeypatc
     assert [(f.category, f.evidence["sha256"]) for f in found] == [("model_file_tampered", "2" * 64)] and read == []
     found = check_model_integrity(model, {"w.bin": hashlib.sha256(b"W").hexdigest()}, model_id="m")
     assert found == [] and read == ["w.bin"]
+
+
+def test_hash_model_dir_lists_what_its_walk_could_not_take_in(tmp_path, monkeypatch):
+    import os
+
+    from workbench import evidence_tree
+    from workbench.checks.integrity import hash_model_dir
+
+    (tmp_path / "a.safetensors").write_bytes(b"x" * 10)
+    (tmp_path / "b.safetensors").write_bytes(b"y" * 10)
+    os.mkfifo(tmp_path / "pipe.bin")
+    monkeypatch.setattr(evidence_tree, "MAX_FILES", 1)
+    missed: list[str] = []
+    hashed = hash_model_dir(tmp_path, None, missed)
+    assert list(hashed) == ["a.safetensors"]
+    assert any(m.startswith("pipe.bin: special file") for m in missed)
+    assert any("b.safetensors" in m for m in missed)

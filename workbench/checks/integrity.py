@@ -63,7 +63,9 @@ def known_digests(intake_hashes: Mapping[str, str], folder: str) -> dict[str, st
     return {rel[len(prefix) :]: digest for rel, digest in intake_hashes.items() if rel.startswith(prefix)}
 
 
-def hash_model_dir(model_dir: Path, known: Mapping[str, str] | None = None) -> dict[str, str]:
+def hash_model_dir(
+    model_dir: Path, known: Mapping[str, str] | None = None, unexamined: list[str] | None = None
+) -> dict[str, str]:
     """``{relative path: sha256}`` of the model's files, excluding ``.signatures/`` and responder markers.
 
     The folder is walked (symlinks are never followed: they are not model files); each file's digest is taken from
@@ -76,18 +78,21 @@ def hash_model_dir(model_dir: Path, known: Mapping[str, str] | None = None) -> d
         model_dir: the folder.
         known: digests already established, keyed relative to ``model_dir``; entries for files the walk does not
             find are ignored.
+        unexamined: where files the walk could not take in (past the inventory cap, special files, unreadable
+            folders) are listed, relative to ``model_dir``; the caller adds them to its section's ``unexamined``.
     """
-    files = [f.relpath for f in walk_tree(model_dir, []) if not _is_signature(f.relpath)]
-    files = [f for f in files if Path(f).name not in MARKER_FILES]
+    walked = [f for f in walk_tree(model_dir, [], unexamined) if not _is_signature(f.relpath)]
+    walked = [f for f in walked if Path(f.relpath).name not in MARKER_FILES]
     known = known or {}
-    todo = [model_dir / f for f in files if f not in known]
+    on_disk = {f.relpath: model_dir / f.fs_relpath for f in walked}  # a name that is not UTF-8 opens as it is
+    todo = [on_disk[f.relpath] for f in walked if f.relpath not in known]
     results = hash_files(todo) if todo else {}
     hashed: dict[str, str] = {}
-    for f in files:
-        if f in known:
-            hashed[f] = known[f]
-        elif isinstance(res := results[model_dir / f], tuple):
-            hashed[f] = res[0]
+    for f in walked:
+        if f.relpath in known:
+            hashed[f.relpath] = known[f.relpath]
+        elif isinstance(res := results[on_disk[f.relpath]], tuple):
+            hashed[f.relpath] = res[0]
     return hashed
 
 

@@ -91,6 +91,7 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     )
     result.findings += _marker_findings(ctx)
     result.findings = _dedupe(result.findings)
+    result.unexamined += digests.unexamined  # files the digest walks could not take in (a --reference too)
     result.unexamined = list(dict.fromkeys(result.unexamined))  # the scan and the diff walk the same folder
     prefixes = tuple(folder + "/" for pr in done for folder in pr.folders_read)
     inputs = {f.relpath for f in ctx.case.files if f.relpath.startswith(prefixes)} | set(scanned_inputs(ctx, {}))

@@ -42,12 +42,17 @@ class FolderDigests:
     def __init__(self, intake_hashes: Mapping[str, str]) -> None:
         self._intake = intake_hashes
         self._done: dict[Path, dict[str, str]] = {}
+        #: files the folder walks could not take in (``"folder/path: reason"``), for the section's ``unexamined``
+        self.unexamined: list[str] = []
 
     def of(self, folder: Path, case_rel: str | None) -> dict[str, str]:
         """Digests of ``folder`` (``case_rel``: its path in the case, or None when it lies outside the case)."""
         if folder not in self._done:
             known = known_digests(self._intake, case_rel) if case_rel is not None else {}
-            self._done[folder] = hash_model_dir(folder, known)
+            missed: list[str] = []
+            self._done[folder] = hash_model_dir(folder, known, missed)
+            shown = case_rel if case_rel is not None else str(folder)
+            self.unexamined += [f"{shown}/{item}" for item in missed]
         return self._done[folder]
 
 
