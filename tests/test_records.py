@@ -89,3 +89,19 @@ def test_to_frame_columns_and_order():
     assert list(empty.columns)[:3] == ["timestamp", "source", "kind"] and empty.empty
     w = to_frame([EvidenceWarning("a.log", 3, "bad")])
     assert w.to_dict("records") == [{"path": "a.log", "line": 3, "reason": "bad"}]
+
+
+def test_records_text_is_valid_unicode_whatever_a_parser_let_through():
+    from datetime import UTC, datetime
+
+    from workbench.records import Event, EvidenceWarning, Finding
+
+    f = Finding.create(severity="high", category="log_pattern", title="bad \ud800 title", detail="x\udfff",
+                       evidence={"path": "logs/\ud83d.log", "examples": ["a\ud800"]})  # fmt: skip
+    e = Event(datetime(2026, 1, 1, tzinfo=UTC), "s", "ci:log:match", "m\ud800", extra={"k": "\udc00"})
+    w = EvidenceWarning("p\ud800", 3, "r\ud800")
+    for text in (f.title, f.detail, f.evidence["path"], f.evidence["examples"][0], e.message, e.extra["k"], w.path,
+                 w.reason):  # fmt: skip
+        text.encode("utf-8")  # raises on a lone surrogate
+        assert "\ufffd" in text
+    assert Finding.create(severity="low", category="log_pattern", title="plain").title == "plain"

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.categories import CATEGORIES
+from workbench.textsafe import clean_data, clean_text
 
 __all__ = [
     "CATEGORIES",
@@ -103,9 +104,12 @@ class Finding:
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
             raise ValueError(f"unknown finding category {self.category!r}")
+        # the last net: whatever a parser let through, a record's text is valid Unicode (ASCII costs nothing)
+        object.__setattr__(self, "title", clean_text(self.title)[0])
+        object.__setattr__(self, "detail", clean_text(self.detail)[0])
         object.__setattr__(self, "severity", Severity.parse(self.severity))
         object.__setattr__(self, "atlas", tuple(self.atlas))
-        object.__setattr__(self, "evidence", dict(self.evidence))
+        object.__setattr__(self, "evidence", clean_data(dict(self.evidence))[0])
         object.__setattr__(self, "timestamp", _utc(self.timestamp))
 
     @classmethod
@@ -181,8 +185,9 @@ class Event:
         if ts is None:
             raise ValueError("an Event needs a timestamp")
         object.__setattr__(self, "timestamp", ts)
+        object.__setattr__(self, "message", clean_text(self.message)[0])
         object.__setattr__(self, "severity", Severity.parse(self.severity))
-        object.__setattr__(self, "extra", dict(self.extra))
+        object.__setattr__(self, "extra", clean_data(dict(self.extra))[0])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the contract's field names."""
@@ -231,6 +236,10 @@ class EvidenceWarning:
     path: str
     line: int | None
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", clean_text(str(self.path))[0])
+        object.__setattr__(self, "reason", clean_text(str(self.reason))[0])
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
