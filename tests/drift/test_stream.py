@@ -110,3 +110,18 @@ def test_lone_surrogate_label_reaches_the_json_document(tmp_path: Path) -> None:
     assert "neu\ufffdtral" in stream.classes
     doc = json.dumps(analyse_stream(stream, Baseline.from_mapping(SENTIMENT)).to_dict(), ensure_ascii=False)
     doc.encode("utf-8")  # valid Unicode all the way
+
+
+def test_records_over_too_many_windows_widen_the_window(tmp_path: Path) -> None:
+    """One record a day for 25,000 days (a hostile spread of timestamps): 1d windows would be 25,000 windows, over
+    the cap; the analysis widens them instead of failing, and says so."""
+    rows = [
+        {"timestamp": 86_400 * (400 + i), "predicted_class": ("positive", "negative")[i % 2]} for i in range(25_000)
+    ]
+    loaded = load_file(_write(tmp_path / "predictions.jsonl", rows), LoadContext("predictions.jsonl"))
+    stream, _ = prepare_stream([loaded], Baseline.from_mapping(SENTIMENT))
+    report = analyse_stream(stream, Baseline.from_mapping(SENTIMENT), window="1d")
+    assert report.window == "2d" and len(report.windows) == 12_500
+    assert stream.limits == ["window 1d gives more than 20,000 windows over these records: widened to 2d"]
+    narrow = analyse_stream(stream, Baseline.from_mapping(SENTIMENT), window="30d")
+    assert narrow.window == "30d"  # fits as asked: unchanged

@@ -29,7 +29,7 @@ from workbench.drift.impact import outputs_of_arrays
 from workbench.drift.metrics import ALPHA, LEGACY_THRESHOLD, MIN_EFFECT, Baseline, Comparison, compare_to_baseline
 from workbench.drift.metrics import confidence_shift as _confidence_shift
 from workbench.drift.stream import Stream, iso, prepare_stream
-from workbench.drift.windows import window_table
+from workbench.drift.windows import fit_window, window_table, window_text
 from workbench.estimates import ClassExcess, OutputShift, PredictionOutputs
 from workbench.parameters import value as option
 from workbench.records import Event, EvidenceWarning, Finding, Severity
@@ -322,7 +322,11 @@ def analyse_stream(
             inside = bincount(stream.codes[scan.start : scan.stop], minlength=k).tolist()
             exposed = compare_to_baseline(dict(zip(stream.classes, inside, strict=True)), baseline, alpha=alpha,
                                           min_effect=min_effect, seed=seed)  # fmt: skip
-        windows = window_table(stream.times, stream.labels, baseline, window, alpha=alpha, min_effect=min_effect,
+        size, widened = fit_window(stream.times, window)
+        if widened:  # evidence spread over too many windows: coarser ones, not a failed analysis
+            stream.limits.append(widened)
+            window = window_text(size)
+        windows = window_table(stream.times, stream.labels, baseline, size, alpha=alpha, min_effect=min_effect,
                                seed=seed)  # fmt: skip
     if scan.changed:
         verdict, reason = "drift", f"change point found ({scan.reason})"

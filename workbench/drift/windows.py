@@ -19,7 +19,8 @@ from scipy import stats
 from workbench.drift.columns import as_ns, at, bincount, utc_index
 from workbench.drift.metrics import ALPHA, MIN_COUNT, MIN_EFFECT, Baseline, compare_to_baseline
 
-__all__ = ["MAX_WINDOWS", "WINDOW_COLUMNS", "adjust_p_values", "class_counts", "parse_window", "window_table"]
+__all__ = ["MAX_WINDOWS", "WINDOW_COLUMNS", "adjust_p_values", "class_counts", "fit_window", "parse_window",
+           "window_table"]  # fmt: skip
 
 #: More windows than this is refused (choose a larger window).
 MAX_WINDOWS = 20_000
@@ -64,6 +65,36 @@ def _window_bounds(ns: np.ndarray, window: pd.Timedelta | int) -> tuple[np.ndarr
         cuts.append(np.flatnonzero(part[1:] != part[:-1]) + lo + 1)
     firsts = np.concatenate(cuts)
     return np.append(firsts, n), ns[firsts] // width * width
+
+
+def fit_window(timestamps: np.ndarray | pd.Series, window: str | int) -> tuple[pd.Timedelta | int, str | None]:
+    """``window`` parsed, widened (doubled until the stream fits in :data:`MAX_WINDOWS` non-empty windows) when the
+    records span too many of them, and a note saying so (None when it fits as asked).
+
+    Raises:
+        ValueError: a malformed ``window``.
+    """
+    size = parse_window(window)
+    ns = as_ns(timestamps)
+    if not len(ns):
+        return size, None
+    first = size
+    while len(_window_bounds(ns, size)[1]) > MAX_WINDOWS:
+        size = 2 * size if isinstance(size, int) else size * 2
+    if size == first:
+        return size, None
+    return size, (f"window {window} gives more than {MAX_WINDOWS:,} windows over these records: widened to "
+                  f"{window_text(size)}")  # fmt: skip
+
+
+def window_text(size: pd.Timedelta | int) -> str:
+    """A window as the options write it: ``500``, ``6h``, ``2d``, ``90min``."""
+    if isinstance(size, int):
+        return str(size)
+    for unit, text in ((pd.Timedelta("1D"), "d"), (pd.Timedelta("1h"), "h"), (pd.Timedelta("1min"), "min")):
+        if size % unit == pd.Timedelta(0):
+            return f"{size // unit}{text}"
+    return f"{int(size.total_seconds())}s"
 
 
 def adjust_p_values(p_values: Sequence[float], method: str = "holm") -> np.ndarray:
