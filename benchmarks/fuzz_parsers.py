@@ -174,7 +174,7 @@ def _big_inputs(base: Path) -> dict[str, tuple[str, Path, list[str]]]:
     bomb = base / "bomb.log.gz"
     if not bomb.exists():
         line = b"2026-11-03T10:00:00Z " + gen.INDICATOR.encode() + b"\n"
-        bomb.write_bytes(gen.gzip_bomb(2 << 30, line, line))
+        bomb.write_bytes(gen.gzip_bomb(2 << 30, line, line, line=line))
     yaml_case = base / "yaml-bomb"
     yaml_case.mkdir(exist_ok=True)
     (yaml_case / "case.yaml").write_bytes(gen.yaml_alias_bomb())
@@ -186,11 +186,13 @@ def _big_inputs(base: Path) -> dict[str, tuple[str, Path, list[str]]]:
     }
 
 
-def big(out: Path) -> int:
+def big(out: Path, only: list[str]) -> int:
     import shutil
 
     status = 0
     for title, (kind, path, extra) in _big_inputs(out / "big").items():
+        if only and not any(o in title for o in only):
+            continue
         for leftover in extra:
             shutil.rmtree(leftover, ignore_errors=True)
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
@@ -217,7 +219,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if args.big:
-        return big(args.out)
+        return big(args.out, args.only)
     return fuzz(args.minutes, args.seed, args.out, args.only, args.examples)
 
 

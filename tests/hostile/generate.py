@@ -219,13 +219,15 @@ def baseline(labels: dict[str, int]) -> bytes:
     return json.dumps(labels, indent=1).encode()
 
 
-def gzip_bomb(decompressed: int, head: bytes, tail: bytes, chunk: int = 1 << 20) -> bytes:
-    """A gzip member of ``head``, ``decompressed`` bytes of one benign line repeated, then ``tail``.
+BENIGN_LINE = b"2026-11-03T10:00:00Z step 7/9: compiling the tokenizer tables, nothing to see here\n"
+
+
+def gzip_bomb(decompressed: int, head: bytes, tail: bytes, chunk: int = 1 << 20, line: bytes = BENIGN_LINE) -> bytes:
+    """A gzip member of ``head``, ``decompressed`` bytes of ``line`` repeated (benign by default), then ``tail``.
 
     One 1 MiB block of lines is deflated once with a full flush (so that the block does not refer to what came
     before) and repeated: a few KiB per decompressed MiB, written without ever holding the expanded text.
     """
-    line = b"2026-11-03T10:00:00Z step 7/9: compiling the tokenizer tables, nothing to see here\n"
     block = line * (chunk // len(line))
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
     parts = [deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)]
