@@ -10,10 +10,10 @@ The one ``connect()`` the flags cannot remove is the network stack's IPv6 route 
 to ``[2001:4860:4860::8888]:443`` so that the kernel picks a source address; nothing is ever sent on it (this is
 asserted), and in the namespace there is no route and the probe is not even made.
 
-Inside ``investigate`` two inet sockets exist, both on loopback: urllib3 binds ``[::1]:0`` once at import to learn
-whether IPv6 works (closed at once, never listening), and ipykernel's IOPub thread binds and listens on
-``tcp://127.0.0.1`` for output from forked subprocesses even though the kernel's channels use IPC; the second is a
-strict xfail until the kernel launcher moves that pipe to IPC too.
+Inside ``investigate`` one inet socket exists, on loopback: urllib3 binds ``[::1]:0`` once at import to learn
+whether IPv6 works (closed at once, never listening). ipykernel's IOPub pipe for forked subprocesses, which binds
+and listens on ``tcp://127.0.0.1``, is kept off by the kernel launcher (``workbench.report.kernel_launcher``):
+nothing listens on TCP.
 """
 
 from __future__ import annotations
@@ -126,8 +126,6 @@ def test_investigate_connects_nowhere_and_sends_nothing(investigate_trace):
 
 
 @needs_strace
-@pytest.mark.xfail(strict=True, reason="issue 11 point 8: ipykernel's IOPub pipe for forked subprocesses binds and "
-                   "listens on tcp://127.0.0.1 (kernel.py's IPC transport does not cover it)")  # fmt: skip
 def test_nothing_listens_on_tcp_while_evidence_is_analysed(investigate_trace):
     _, calls = investigate_trace
     assert calls.listens == [], calls.listens

@@ -3,8 +3,9 @@
 :func:`execute` runs papermill in a worker thread while the calling (main) thread follows the kernel's progress
 file, so that Ctrl-C reaches the main thread at any moment; the kernel is then stopped by :func:`stop_kernels`
 (its whole process group: the kernel and any worker processes of the analyses) before the interruption goes on.
-The kernel listens on local IPC sockets only (:class:`IPCKernelManager`): nothing listens on TCP while evidence is
-analysed.
+The kernel listens on local IPC sockets only (:class:`IPCKernelManager`, started through
+:mod:`workbench.report.kernel_launcher`, which keeps ipykernel's subprocess-output pipe off TCP too): nothing
+listens on TCP while evidence is analysed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from workbench.progress import Follower
 
 __all__ = ["execute", "first_failure", "stop_kernels"]
 
+#: the module the kernel is started from (ipykernel without its TCP pipe, see workbench.report.kernel_launcher)
+LAUNCHER = "workbench.report.kernel_launcher"
 #: kernel managers started by this process and not yet stopped (so that Ctrl-C can stop them)
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 _MANAGER: type | None = None
@@ -48,6 +51,11 @@ def _ipc_kernel_manager() -> type:
             @default("transport")
             def _default_transport(self) -> str:
                 return "ipc"
+
+            def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+                """ipykernel's command, started through the launcher that keeps its IOPub pipe off TCP."""
+                cmd = super().format_kernel_cmd(extra_arguments)
+                return [LAUNCHER if part == "ipykernel_launcher" else part for part in cmd]
 
         _MANAGER = IPCKernelManager
     return _MANAGER
