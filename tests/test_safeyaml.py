@@ -101,3 +101,11 @@ def test_rule_pack_bomb_is_a_rule_error(tmp_path: Path):
     with pytest.raises(RuleError, match="alias bomb") as err:
         load_rules(tmp_path)
     assert "bomb.yaml" in str(err.value)
+
+
+def test_an_oversized_case_yaml_is_refused_like_a_bomb(tree: Path):
+    from workbench.case import MAX_CASE_YAML
+
+    (tree / "case.yaml").write_text("title: x\nnotes: " + "a" * (MAX_CASE_YAML + 10) + "\n")
+    case = Case.open(tree)
+    assert case.meta.title == "" and case.unexamined[0].startswith("case.yaml: refused (larger than")

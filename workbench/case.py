@@ -113,8 +113,11 @@ def _read_meta(root: Path, warnings: list[EvidenceWarning], unexamined: list[str
     path = root / "case.yaml"
     if not path.is_file() or path.is_symlink():
         return CaseMeta(incident_id=default_id)
-    if path.stat().st_size > MAX_CASE_YAML:
-        raise MalformedEvidence("case.yaml", f"larger than {MAX_CASE_YAML} bytes")
+    if path.stat().st_size > MAX_CASE_YAML:  # a resource bound, as a bomb: defaults, said, unexamined
+        reason = f"refused (larger than {MAX_CASE_YAML} bytes); the default metadata is used"
+        warnings.append(EvidenceWarning("case.yaml", None, reason))
+        unexamined.append(f"case.yaml: {reason}")
+        return CaseMeta(incident_id=default_id)
     try:
         data = safeyaml.load(safeio.read_text(path, errors="replace"), source="case.yaml")
     except safeyaml.YAMLLimitError as exc:
