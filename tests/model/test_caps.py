@@ -7,15 +7,14 @@ default caps give no such entry.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import io
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.model import hostile_fixtures as hf
 from workbench.investigation import Investigation
 from workbench.model import loose as loose_module
 from workbench.model import scan as scan_module
@@ -24,17 +23,6 @@ from workbench.model.limits import ScanLimits
 from workbench.model.scan import scan_model
 
 SAMPLES = Path(__file__).resolve().parents[2] / "evidence-samples"
-
-
-def _load_fixtures():
-    spec = importlib.util.spec_from_file_location("hostile_fixtures", Path(__file__).with_name("hostile_fixtures.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("hostile_fixtures", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-hf = _load_fixtures()
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

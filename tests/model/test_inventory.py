@@ -6,10 +6,8 @@ expected kind, danger and import class per fixture are in ``hostile_fixtures.FIL
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import struct
-import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.model import hostile_fixtures as hf
 from workbench.errors import EvidenceError
 from workbench.model.embedded_code import auto_map_references, keras_lambda_layers, template_issues
 from workbench.model.formats import parse_npy_header, sniff
@@ -27,17 +26,6 @@ from workbench.model.pickles import worst_safety
 from workbench.model.scan import scan_model
 
 SAMPLES = Path(__file__).resolve().parents[2] / "evidence-samples"
-
-
-def _load_fixtures():
-    spec = importlib.util.spec_from_file_location("hostile_fixtures", Path(__file__).with_name("hostile_fixtures.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("hostile_fixtures", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-hf = _load_fixtures()
 
 
 @pytest.fixture(scope="module")

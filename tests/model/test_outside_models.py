@@ -8,11 +8,9 @@ Each hostile file is crafted opcode by opcode (``hostile_fixtures``), wrapped in
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import io
 import lzma
 import shutil
-import sys
 import tarfile
 import zipfile
 import zlib
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.model import hostile_fixtures as hf
 from workbench.analysis import AnalysisContext
 from workbench.case import Case
 from workbench.collect import EvidenceSet
@@ -29,15 +28,6 @@ from workbench.model.loose import OUTSIDE_MODELS, scan_outside_models
 SAMPLES = Path(__file__).resolve().parents[2] / "evidence-samples"
 
 
-def _load_fixtures():
-    spec = importlib.util.spec_from_file_location("hostile_fixtures", Path(__file__).with_name("hostile_fixtures.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("hostile_fixtures", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-hf = _load_fixtures()
 EVIL = hf.global_reduce()  # posix.system('echo pwned')
 
 

@@ -6,31 +6,18 @@ a guard fails the test session's analysis if anything tries to unpickle.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import pickle
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.model import hostile_fixtures as hf
 from workbench.errors import RuleError
 from workbench.model.limits import ScanLimits
 from workbench.model.pickles import analyse_pickle, analyse_pickle_bytes, analyse_pickle_file, probe_pickle
 from workbench.model.picklescan_opinion import Disagreement, compare_opinions, picklescan_opinion
 from workbench.model.policy import DEFAULT_POLICY_PATH, default_policy, load_policy, split_global
-
-
-def _load_fixtures():
-    path = Path(__file__).with_name("hostile_fixtures.py")
-    spec = importlib.util.spec_from_file_location("hostile_fixtures", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("hostile_fixtures", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-hf = _load_fixtures()
 
 
 @pytest.fixture(autouse=True)

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from tests.model import hostile_fixtures as hf
 from workbench import cli as cli_mod
 from workbench.errors import EvidenceError
 from workbench.model import scan as scan_mod
 from workbench.model.inventory import Inventory
 from workbench.records import Finding
-
-
-def _load_fixtures():
-    spec = importlib.util.spec_from_file_location("hostile_fixtures", Path(__file__).with_name("hostile_fixtures.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("hostile_fixtures", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-hf = _load_fixtures()
 
 
 def _run(*args: str):
