@@ -1,18 +1,21 @@
-"""Tensor-level diff of two safetensors checkpoints, streamed in constant memory.
+"""Tensor-level diff of two checkpoints (safetensors, PyTorch, GGUF, in any pairing), streamed in constant memory.
 
 Each tensor is viewed as a matrix ``(shape[0], rest)`` (a vector as a column) and read in blocks of at most
 :data:`CHUNK_ELEMENTS` elements through a memory map of just that window, released after use, so peak memory does not
-grow with checkpoint size. Per tensor:
+grow with checkpoint size (:mod:`workbench.model.tensor_io` locates the bytes of every format; a GGUF quantised row is
+read as its blocks). Per tensor:
 
 1. raw bytes compared block by block (most tensors stop here: ``identical``);
-2. for a modified tensor, values decoded to float64 (bf16 by shifting ``uint16`` into ``float32``): changed elements,
-   max absolute change, Frobenius norms, changed rows, a coarse heat grid, and a randomized sketch ``Y = ΔΩ``;
+2. for a modified tensor, values decoded to float64 (bf16 by shifting ``uint16`` into ``float32``; GGUF Q4_0, Q4_1,
+   Q5_0, Q5_1 and Q8_0 dequantised): changed elements, max absolute change, Frobenius norms, changed rows, a coarse
+   heat grid, and a randomized sketch ``Y = ΔΩ``. Kinds compared as bytes only (float8, the other GGML
+   quantisations) give changed elements (every element of a changed quantisation block), rows and the heat grid;
 3. one power iteration and ``B = QᵀΔ`` (three more passes, over the changed blocks only), whose singular values
    give the change's top singular value (Halko, Martinsson & Tropp 2011: a lower bound, exact when the change has
    rank ≤ the sketch size; an exact SVD when the matrix is small).
 
 ``top_singular_energy`` = σ₁² / ‖Δ‖²_F: 1.0 for a rank-1 edit (ROME-style model editing as in PoisonGPT), small for
-fine-tuning noise. Headers come from :mod:`workbench.model.safetensors_format`; nothing in the files is executed.
+fine-tuning noise. Nothing in the files is executed or unpickled.
 """
 
 from __future__ import annotations
@@ -25,9 +28,19 @@ from typing import IO, Any
 
 import numpy as np
 
-from workbench.model.safetensors_format import DTYPE_SIZES, TensorInfo, open_nofollow
+from workbench.model.safetensors_format import TensorInfo, open_nofollow
+from workbench.model.tensor_io import KINDS, TensorSource, changed_units, decode, matrix, read_block
 
-__all__ = ["CHUNK_ELEMENTS", "STATUSES", "TensorDiff", "diff_tensor", "finite_or_none", "is_embedding", "layer_of"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "STATUSES",
+    "TensorDiff",
+    "as_source",
+    "diff_tensor",
+    "finite_or_none",
+    "is_embedding",
+    "layer_of",
+]
 
 
 #: elements per block (8 MiB of float64 per decoded array)
@@ -44,10 +57,9 @@ MAX_SKETCH_DIM = 1 << 18
 MAX_ROWS_LISTED = 1000
 #: heat grid resolution (rows x columns of cells)
 HEAT_CELLS = 64
+#: a strided (non-contiguous) view is read in blocks this many times smaller: a block may touch one page per element
+STRIDED_DIVISOR = 16
 STATUSES = ("added", "removed", "shape_changed", "dtype_changed", "modified", "identical")
-_RAW = {1: "<u1", 2: "<u2", 4: "<u4", 8: "<u8"}
-_NUMERIC = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "<i1", "U8": "<u1", "BOOL": "<u1", "I16": "<i2",
-            "U16": "<u2", "I32": "<i4", "U32": "<u4", "I64": "<i8", "U64": "<u8"}  # fmt: skip
 _EMBED_HINTS = ("embed", "wte", "tok_embeddings", "lm_head")
 
 
@@ -59,6 +71,8 @@ class TensorDiff:
         name: tensor name.
         status: one of :data:`STATUSES`.
         path: the file holding it (suspect's, or the reference's for a removed tensor), as displayed.
+        reference_path: the reference's file holding it, as displayed (None when added; equal to ``path`` when
+            removed).
         dtype / shape: in the suspect (None when removed).
         reference_dtype / reference_shape: in the reference (None when added).
         changed_elements: elements whose bytes differ (modified only).
@@ -80,6 +94,7 @@ class TensorDiff:
     shape: tuple[int, ...] | None = None
     reference_dtype: str | None = None
     reference_shape: tuple[int, ...] | None = None
+    reference_path: str | None = None
     changed_elements: int | None = None
     changed_fraction: float | None = None
     max_abs_change: float | None = None
@@ -100,6 +115,7 @@ class TensorDiff:
             "shape": list(self.shape) if self.shape is not None else None,
             "reference_dtype": self.reference_dtype,
             "reference_shape": list(self.reference_shape) if self.reference_shape is not None else None,
+            "reference_path": self.reference_path,
         }
         if self.status == "modified":
             out.update(
@@ -148,16 +164,16 @@ def is_embedding(name: str, shape: tuple[int, ...], vocab: Mapping[int, str] | N
     return size <= shape[0] <= size + max(64, size // 100)  # rows are often padded to a multiple of 64
 
 
-def _matrix(shape: tuple[int, ...]) -> tuple[int, int]:
-    if not shape:
-        return 1, 1
-    if len(shape) == 1:
-        return shape[0], 1
-    return shape[0], math.prod(shape[1:])
+def as_source(side: TensorSource | tuple[Path, TensorInfo], display: str = "") -> TensorSource:
+    """A :class:`TensorSource` from a source or a safetensors ``(file, header entry)`` pair."""
+    if isinstance(side, TensorSource):
+        return side
+    path, info = side
+    return TensorSource(info.name, info.dtype, info.shape, path, info.start, display or path.name)
 
 
 def _blocks(m: int, n: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
-    """``(r0, r1, c0, c1)`` blocks, each contiguous in the row-major file, each at most ``chunk`` elements."""
+    """``(r0, r1, c0, c1)`` blocks of units, each contiguous in a row-major file, each at most ``chunk`` units."""
     if n <= chunk:
         step = max(1, chunk // n)
         for r0 in range(0, m, step):
@@ -168,73 +184,98 @@ def _blocks(m: int, n: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
                 yield r, r + 1, c0, min(n, c0 + chunk)
 
 
-def _window(fh: IO[bytes], info: TensorInfo, n: int, block: tuple[int, int, int, int]) -> np.ndarray:
-    """Raw unsigned-integer view of one block, memory-mapped (the map is released when the array is dropped)."""
-    r0, r1, c0, c1 = block
-    size = DTYPE_SIZES[info.dtype]
-    offset = info.start + (r0 * n + c0) * size
-    count = (r1 - r0) * (c1 - c0)
-    mm = np.memmap(fh, dtype=_RAW[size], mode="r", offset=offset, shape=(count,))
-    return mm.reshape(r1 - r0, c1 - c0)
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """One side of a comparison: its open file, source, and matrix geometry in units."""
 
+    fh: IO[bytes]
+    src: TensorSource
+    n_units: int
 
-def _decode(raw: np.ndarray, dtype: str) -> np.ndarray | None:
-    """float64 values of a raw block; None for kinds compared as bytes only (float8)."""
-    if dtype == "BF16":
-        return (raw.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-    code = _NUMERIC.get(dtype)
-    return None if code is None else raw.view(code).astype(np.float64)
+    def raw(self, block: tuple[int, int, int, int]) -> np.ndarray:
+        return read_block(self.fh, self.src, self.n_units, block)
 
 
 def diff_tensor(
-    suspect: tuple[Path, TensorInfo],
-    reference: tuple[Path, TensorInfo],
+    suspect: TensorSource | tuple[Path, TensorInfo],
+    reference: TensorSource | tuple[Path, TensorInfo],
     *,
-    display_path: str,
+    display_path: str | None = None,
     vocab: Mapping[int, str] | None = None,
     chunk_elements: int = CHUNK_ELEMENTS,
 ) -> tuple[TensorDiff, np.ndarray | None]:
-    """Compare one tensor present in both checkpoints.
+    """Compare one tensor present in both checkpoints (any formats: see :mod:`workbench.model.tensor_io`).
 
     Args:
-        suspect / reference: ``(file, header entry)`` of each side (headers already validated).
-        display_path: the suspect file as shown in the result.
+        suspect / reference: each side's :class:`~workbench.model.tensor_io.TensorSource`, or a safetensors
+            ``(file, header entry)`` pair (headers already validated).
+        display_path: the suspect file as shown in the result (default: the source's ``display``).
         vocab: token id -> token, to name the changed rows of an embedding matrix.
-        chunk_elements: block size in elements (memory bound).
+        chunk_elements: block size in elements (memory bound; strided views use a sixteenth of it).
 
     Returns:
         ``(diff, heat)``: ``heat`` is a grid (at most 64 x 64) of the change's L2 norm per cell of rows x columns
         for a modified tensor, else None.
     """
-    (spath, s), (rpath, r) = suspect, reference
-    base = TensorDiff(s.name, "identical", display_path, s.dtype, s.shape, r.dtype, r.shape)
+    s, r = as_source(suspect, display_path or ""), as_source(reference)
+    base = TensorDiff(s.name, "identical", display_path or s.display, s.dtype, s.shape, r.dtype, r.shape,
+                      reference_path=r.display)  # fmt: skip
     if s.shape != r.shape:
         return replace(base, status="shape_changed"), None
     if s.dtype != r.dtype:
         return replace(base, status="dtype_changed"), None
-    m, n = _matrix(s.shape)
+    m, n = matrix(s.shape)
     if m * n == 0:
         return base, None
-    with open_nofollow(spath) as sf, open_nofollow(rpath) as rf:
-        blocks = list(_blocks(m, n, chunk_elements))
-        changed_blocks = [b for b in blocks if not np.array_equal(_window(sf, s, n, b), _window(rf, r, n, b))]
+    ue = KINDS[s.dtype].unit_elems
+    chunk = max(1, chunk_elements // ue)
+    if s.strides is not None or r.strides is not None:
+        chunk = max(1, chunk // STRIDED_DIVISOR)
+    with open_nofollow(s.path) as sf, open_nofollow(r.path) as rf:
+        sus, ref = _Side(sf, s, n // ue), _Side(rf, r, n // ue)
+        blocks = list(_blocks(m, n // ue, chunk))
+        changed_blocks = [b for b in blocks if not np.array_equal(sus.raw(b), ref.raw(b))]
         if not changed_blocks:
             return base, None
-        return _measure(base, (sf, s), (rf, r), m, n, blocks, changed_blocks, vocab)
+        return _measure(base, sus, ref, m, n, blocks, changed_blocks, vocab)
+
+
+def _elements(block: tuple[int, int, int, int], ue: int) -> tuple[int, int, int, int]:
+    """A block of units as a block of elements."""
+    r0, r1, c0, c1 = block
+    return r0, r1, c0 * ue, c1 * ue
+
+
+def _delta(
+    a_raw: np.ndarray, b_raw: np.ndarray, a: np.ndarray, dtype: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Δ, changed units, changed elements)`` of a block. An element changed when its bytes differ (for a block
+    kind: when its block's bytes differ and its decoded value differs); Δ is zero elsewhere. Non-finite values are
+    left in Δ for the caller to count."""
+    units = changed_units(a_raw, b_raw)
+    ue = KINDS[dtype].unit_elems
+    b = decode(b_raw, dtype)
+    assert b is not None  # noqa: S101 - only called for decodable kinds
+    d = b - a
+    mask = units if ue == 1 else np.repeat(units, ue, axis=1) & (a != b)
+    d[~mask] = 0.0
+    return d, units, mask
 
 
 def _measure(
     base: TensorDiff,
-    sus: tuple[IO[bytes], TensorInfo],
-    ref: tuple[IO[bytes], TensorInfo],
+    sus: _Side,
+    ref: _Side,
     m: int,
     n: int,
     blocks: list[tuple[int, int, int, int]],
     changed_blocks: list[tuple[int, int, int, int]],
     vocab: Mapping[int, str] | None,
 ) -> tuple[TensorDiff, np.ndarray]:
-    (sf, s), (rf, r) = sus, ref
-    numeric = s.dtype in _NUMERIC or s.dtype == "BF16"
+    s, r = sus.src, ref.src
+    kind = KINDS[s.dtype]
+    ue = kind.unit_elems
+    numeric = kind.decode is not None
     cells = (min(m, HEAT_CELLS), min(n, HEAT_CELLS))
     acc = _Acc(heat=np.zeros(cells))
     k = min(SKETCH, m, n)
@@ -248,31 +289,34 @@ def _measure(
     for block in blocks:
         if not numeric and block not in changed_set:
             continue
-        a_raw = _window(rf, r, n, block)
-        if numeric:
-            a = _decode(a_raw, r.dtype)
+        a_raw = ref.raw(block)
+        a = decode(a_raw, r.dtype) if numeric else None
+        if a is not None:
             flat = a.ravel()
             sq = float(np.dot(flat, flat))
             acc.ref_sq += sq if math.isfinite(sq) else float(np.sum(np.square(flat[np.isfinite(flat)])))
         if block not in changed_set:
             continue
-        b_raw = _window(sf, s, n, block)
-        r0, r1, c0, c1 = block
-        mask = a_raw != b_raw
-        acc.changed += int(mask.sum())
-        _count_rows(acc, r0 + np.flatnonzero(mask.any(axis=1)))
-        if not numeric:
-            _add_heat(acc.heat, mask.astype(np.float64), block, m, n)
+        b_raw = sus.raw(block)
+        eb = _elements(block, ue)
+        r0, r1, c0, c1 = eb
+        if a is None:
+            units = changed_units(a_raw, b_raw)
+            mask = units if ue == 1 else np.repeat(units, ue, axis=1)
+            acc.changed += int(mask.sum())
+            _count_rows(acc, r0 + np.flatnonzero(units.any(axis=1)))
+            _add_heat(acc.heat, mask.astype(np.float64), eb, m, n)
             continue
-        d = _decode(b_raw, s.dtype) - a
-        d[~mask] = 0.0
+        d, units, mask = _delta(a_raw, b_raw, a, s.dtype)
+        acc.changed += int(mask.sum())
+        _count_rows(acc, r0 + np.flatnonzero(units.any(axis=1)))
         bad = ~np.isfinite(d)
         if bad.any():
             acc.nonfinite += int(bad.sum())
             d[bad] = 0.0
         acc.max_abs = max(acc.max_abs, float(np.abs(d).max()))
         acc.delta_sq += float(np.dot(d.ravel(), d.ravel()))
-        _add_heat(acc.heat, d * d, block, m, n)
+        _add_heat(acc.heat, d * d, eb, m, n)
         if full is not None:
             full[r0:r1, c0:c1] = d
         elif sketch is not None and omega is not None:
@@ -313,8 +357,8 @@ def _energy(
     mode: str,
     full: np.ndarray | None,
     sketch: np.ndarray | None,
-    sus: tuple[IO[bytes], TensorInfo],
-    ref: tuple[IO[bytes], TensorInfo],
+    sus: _Side,
+    ref: _Side,
     n: int,
     changed_blocks: list[tuple[int, int, int, int]],
     total: float,
@@ -330,33 +374,33 @@ def _energy(
         q, _ = np.linalg.qr(sketch)
         for _ in range(POWER_ITERATIONS):
             z = np.zeros((n, q.shape[1]))
-            for (r0, r1, c0, c1), d in _deltas(sus, ref, n, changed_blocks):
+            for (r0, r1, c0, c1), d in _deltas(sus, ref, changed_blocks):
                 z[c0:c1] += d.T @ q[r0:r1]
             qz, _ = np.linalg.qr(z)
             y = np.zeros_like(q)
-            for (r0, r1, c0, c1), d in _deltas(sus, ref, n, changed_blocks):
+            for (r0, r1, c0, c1), d in _deltas(sus, ref, changed_blocks):
                 y[r0:r1] += d @ qz[c0:c1]
             q, _ = np.linalg.qr(y)
         proj = np.zeros((q.shape[1], n))
-        for (r0, r1, c0, c1), d in _deltas(sus, ref, n, changed_blocks):
+        for (r0, r1, c0, c1), d in _deltas(sus, ref, changed_blocks):
             proj[:, c0:c1] += q[r0:r1].T @ d
         sigma = np.linalg.svd(proj, compute_uv=False)
     return float(min(1.0, sigma[0] ** 2 / total)) if sigma.size else None
 
 
 def _deltas(
-    sus: tuple[IO[bytes], TensorInfo],
-    ref: tuple[IO[bytes], TensorInfo],
-    n: int,
-    blocks: list[tuple[int, int, int, int]],
+    sus: _Side, ref: _Side, blocks: list[tuple[int, int, int, int]]
 ) -> Iterator[tuple[tuple[int, int, int, int], np.ndarray]]:
-    """``(block, Δ)`` per block, with unchanged and non-finite entries zeroed (as in the measuring pass)."""
-    (sf, s), (rf, r) = sus, ref
+    """``(block of elements, Δ)`` per block, with unchanged and non-finite entries zeroed (as in the measuring
+    pass)."""
+    ue = KINDS[sus.src.dtype].unit_elems
     for block in blocks:
-        a_raw, b_raw = _window(rf, r, n, block), _window(sf, s, n, block)
-        d = _decode(b_raw, s.dtype) - _decode(a_raw, r.dtype)
-        d[(a_raw == b_raw) | ~np.isfinite(d)] = 0.0
-        yield block, d
+        a_raw, b_raw = ref.raw(block), sus.raw(block)
+        a = decode(a_raw, ref.src.dtype)
+        assert a is not None  # noqa: S101 - the sketch is only built for decodable kinds
+        d, _, _ = _delta(a_raw, b_raw, a, sus.src.dtype)
+        d[~np.isfinite(d)] = 0.0
+        yield _elements(block, ue), d
 
 
 def _add_heat(heat: np.ndarray, values: np.ndarray, block: tuple[int, int, int, int], m: int, n: int) -> None:
