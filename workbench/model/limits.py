@@ -35,6 +35,8 @@ class ScanLimits:
         picklescan_max_bytes: files larger than this are not handed to picklescan (it keeps every opcode in memory).
         max_in_memory_bytes: compressed nested archives and 7z members are read into memory up to this total.
         crc_check_bytes: archive members are inflated and CRC-checked up to this many bytes per archive.
+        max_npy_header_bytes: longest ``.npy`` header read (numpy ignores its own 10 KiB limit when pickles are allowed,
+            so a longer header is still read up to here; past it the file is partially analysed).
     """
 
     sniff_bytes: int = 64 * 1024
@@ -58,3 +60,4 @@ class ScanLimits:
     picklescan_max_bytes: int = 1024 * MIB
     max_in_memory_bytes: int = 256 * MIB
     crc_check_bytes: int = 4096 * MIB
+    max_npy_header_bytes: int = 16 * MIB
