@@ -140,6 +140,8 @@ def test_cli_calls_library_with_exact_arguments(monkeypatch, tmp_path: Path) -> 
         "tensors": [],
         "configs": [],
         "warnings": [],
+        "unexamined": [],
+        "limits": [],
     }
 
 

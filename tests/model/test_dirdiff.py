@@ -96,7 +96,7 @@ def test_diff_model_configs_tokens_and_render(small_model) -> None:
     emb_finding = next(f for f in result.findings if f.category == "tensor_modified")
     assert emb_finding.evidence["tokens"] == "cf, mn, bb" and emb_finding.severity.value == "high"
     doc = result.to_dict()
-    assert set(doc) == {"findings", "files", "tensors", "configs", "warnings"}
+    assert set(doc) == {"findings", "files", "tensors", "configs", "warnings", "unexamined", "limits"}
     json.dumps(doc, allow_nan=False)
     items = render_diff(result)
     figs = [i for i in items if not isinstance(i, str)]

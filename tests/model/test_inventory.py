@@ -95,12 +95,13 @@ def test_code_references(inventory):
     template = "GGUF tokenizer.chat_template: "
     assert refs == sorted([
         ("config.json", None, "auto_map", "high", "auto_map: AutoModel -> modeling_evil.EvilModel", None),
-        (*gguf, "high", template + "attribute access to '__globals__' (template-injection gadget)", 2),
-        (*gguf, "high", template + "attribute access to '__init__' (template-injection gadget)", 2),
-        (*gguf, "medium", template + "call of 'popen' outside the formatting allowlist", 2),
-        (*gguf, "medium", template + "call of 'read' outside the formatting allowlist", 2),
-        ("model.keras", "config.json", "keras_lambda", "high", "Lambda layer 'exfil' carries Python code run on load",
-         None),
+        (*gguf, "high", template + "call of 'read' outside the formatting allowlist; call of 'popen' outside the "
+         "formatting allowlist; attribute access to 'popen'; attribute access to 'os'; attribute access to "
+         "'__globals__' (template-injection gadget); attribute access to '__init__' (template-injection gadget); "
+         "global 'cycler' used as an object (the base of template-injection chains) in "
+         "`cycler.__init__.__globals__.os.popen('id').read()`", 2),
+        ("model.keras", "config.json", "keras_lambda", "high", "Lambda layer 'exfil' carries Python code run on load "
+         "(9 bytes of marshalled bytecode, never loaded)", None),
     ])  # fmt: skip
 
 
@@ -290,9 +291,9 @@ def test_templates_and_configs():
     assert template_issues(hf.PLAIN_TEMPLATE) == []
     assert [(r.severity, r.summary) for r in template_issues("{% include 'x.j2' %}{{ x|attr('__class__') }}")] == [
         ("high", "include loads another template"),
-        ("high", "filter 'attr' outside the formatting allowlist"),
-        ("high", "string '__class__' names a dunder attribute"),
-    ]
+        ("high", "filter 'attr' outside the formatting allowlist; string '__class__' names a dunder attribute in "
+         "`x|attr('__class__')`"),
+    ]  # fmt: skip
     assert next(r.summary for r in template_issues("{% for %}")).startswith("template does not parse")
     refs = auto_map_references({"auto_map": {"AutoTokenizer": ["org/repo--tok.Tok", None]}})
     assert [r.summary for r in refs] == [
@@ -343,7 +344,7 @@ def test_more_formats(tmp_path):
     }
     assert sorted((c.path, c.ref.kind, c.ref.summary, c.ref.offset) for c in inv.code) == [
         ("chat_template.jinja", "chat_template", "chat template file: attribute access to '__class__' "
-         "(template-injection gadget)", None),
+         "(template-injection gadget) in `messages[0].__class__`", None),
         ("model.h5", "keras_lambda", "HDF5 model config names a Lambda layer", 8 + 100 + 52),
     ]  # fmt: skip
     assert [(p, a.kind) for p, a in inv.anomalies] == [("cut.pt", "unreadable")]

@@ -3,7 +3,8 @@
 * :func:`diff_dirs`: files only in the suspect, only in the reference, modified, identical, with SHA-256s (the
   original investigator's ``_compare_models``), built on :func:`workbench.checks.integrity.check_model_integrity`.
 * :func:`diff_against_manifest`: the same against ``.signatures/manifest.json`` when no reference copy exists.
-* :func:`diff_model`: files, then every tensor of the safetensors checkpoints (paired by tensor name across shards),
+* :func:`diff_model`: files, then every tensor of the checkpoints (safetensors, sharded or not, PyTorch zip and
+  legacy, GGUF; paired by format and by tensor name across shards, see :mod:`workbench.model.checkpoint_diff`),
   then the JSON configs key by key, as one :class:`ModelDiff` with findings and DataFrames;
   :func:`~workbench.model.tensor_findings.tensor_findings` (re-exported here) turns tensor diffs into ``tensor_*``
   findings (a dense rank-1 edit is critical).
@@ -31,7 +32,7 @@ from workbench.evidence.base import LoadContext
 from workbench.evidence.signature_manifest import SignatureManifestLoader
 from workbench.model import configdiff
 from workbench.model import tensors as tdiff
-from workbench.model.safetensors_format import TensorInfo, header_findings, looks_like_safetensors, read_header
+from workbench.model.checkpoint_diff import diff_checkpoint_tensors
 from workbench.model.tensor_findings import tensor_findings  # re-exported: callers import it from here
 from workbench.records import EvidenceWarning, Finding, to_frame
 
@@ -185,7 +186,8 @@ class ModelDiff:
         findings: all findings (files, malformed headers, tensors, configs).
         warnings: what could not be read, with the reason.
         unexamined: what a cap left uncompared (``"path: reason"``: suspect files past the inventory cap, a config
-            over the size cap).
+            over the size cap, tensors that could not be located or read).
+        limits: softer notes (formats compared across, sharding indexes applied, tied names).
     """
 
     suspect: str
@@ -197,15 +199,19 @@ class ModelDiff:
     findings: list[Finding] = field(default_factory=list)
     warnings: list[EvidenceWarning] = field(default_factory=list)
     unexamined: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``diff-model`` JSON document: ``findings``, ``files``, ``tensors``, plus ``configs``, ``warnings``."""
+        """The ``diff-model`` JSON document: ``findings``, ``files``, ``tensors``, plus ``configs``, ``warnings``,
+        ``unexamined`` and ``limits``."""
         return {
             "findings": [f.to_dict() for f in self.findings],
             "files": self.files.to_dict(),
             "tensors": [t.to_dict() for t in self.tensors],
             "configs": self.config_frame().to_dict(orient="records"),
             "warnings": [w.to_dict() for w in self.warnings],
+            "unexamined": list(self.unexamined),
+            "limits": list(self.limits),
         }
 
     def tensor_frame(self) -> pd.DataFrame:
@@ -247,31 +253,6 @@ def tensor_frame(diffs: list[tdiff.TensorDiff]) -> pd.DataFrame:
     return df
 
 
-_Located = dict[str, tuple[Path, TensorInfo, str]]
-
-
-def _checkpoint_tensors(root: Path, files: list[tuple[str, str]], display_prefix: str, out: ModelDiff) -> _Located:
-    """Tensor name -> (file, entry, displayed path) over every safetensors file (detected by content).
-
-    ``files``: ``(path on disk, path shown)`` relative to ``root`` (``("", "")`` for ``root`` itself).
-    """
-    located: _Located = {}
-    for disk, rel in files:
-        path = root / disk if disk else root
-        display = _prefix(display_prefix) + rel if rel else display_prefix or root.name
-        if not looks_like_safetensors(path) and path.suffix != ".safetensors":
-            continue
-        header = read_header(path)
-        out.findings.extend(header_findings(header, display))
-        for info in header.tensors:
-            if info.name in located:
-                out.warnings.append(EvidenceWarning(display, None, f"tensor {info.name!r} also in "
-                                                    f"{located[info.name][2]}; this copy ignored"))  # fmt: skip
-                continue
-            located[info.name] = (path, info, display)
-    return located
-
-
 def _model_files(path: Path, warnings: list[EvidenceWarning]) -> list[tuple[str, str]]:
     if path.is_file():
         return [("", "")]
@@ -291,7 +272,7 @@ def diff_model(
     reference_hashes: Mapping[str, str] | None = None,
     progress: Any = None,
 ) -> ModelDiff:
-    """Diff a suspect model (folder or single safetensors file) against a reference, or against its manifest.
+    """Diff a suspect model (folder or single checkpoint file) against a reference, or against its manifest.
 
     Args:
         suspect: the suspect folder or file.
@@ -355,37 +336,12 @@ def _diff_files(suspect: Path, reference: Path, *, model_id: str, display: str) 
 
 def _diff_tensors(suspect: Path, reference: Path, result: ModelDiff, model_id: str, display_prefix: str,
                   ref_label: str, chunk: int, progress: Any = None) -> None:  # fmt: skip
-    sus = _checkpoint_tensors(suspect, _model_files(suspect, []), display_prefix, result)
-    ref = _checkpoint_tensors(reference, _model_files(reference, []), ref_label, result)
-    vocab_dir = reference if reference.is_dir() else reference.parent
-    vocab = configdiff.load_vocab(vocab_dir, result.warnings)
-    diffs: list[tdiff.TensorDiff] = []
-    todo: dict[str, int] = {}  # bytes of the suspect's tensors to compare, per file (the progress counter)
-    for name in set(sus) & set(ref):
-        todo[sus[name][2]] = todo.get(sus[name][2], 0) + sus[name][1].nbytes
-    done = dict.fromkeys(todo, 0)
-    for name in sorted(set(sus) | set(ref)):
-        if name not in ref:
-            spath, sinfo, sdisp = sus[name]
-            diffs.append(tdiff.TensorDiff(name, "added", sdisp, sinfo.dtype, sinfo.shape))
-            continue
-        if name not in sus:
-            rpath, rinfo, rdisp = ref[name]
-            diffs.append(tdiff.TensorDiff(name, "removed", rdisp, None, None, rinfo.dtype, rinfo.shape))
-            continue
-        (spath, sinfo, sdisp), (rpath, rinfo, _) = sus[name], ref[name]
-        try:
-            diff, heat = tdiff.diff_tensor((spath, sinfo), (rpath, rinfo), display_path=sdisp, vocab=vocab,
-                                             chunk_elements=chunk)  # fmt: skip
-        except (OSError, ValueError) as exc:
-            result.warnings.append(EvidenceWarning(sdisp, None, f"tensor {name!r} not compared: {exc}"))
-            continue
-        finally:
-            done[sdisp] += sinfo.nbytes
-            if progress is not None:
-                progress.task(f"tensor diff {sdisp}", done[sdisp], todo[sdisp])
-        diffs.append(diff)
-        if heat is not None:
-            result.heat[name] = heat
-    result.tensors = diffs
-    result.findings += tensor_findings(diffs, model_id=model_id)
+    found = diff_checkpoint_tensors(suspect, reference, _model_files(suspect, []), _model_files(reference, []),
+                                    model_id=model_id, display_prefix=display_prefix, reference_label=ref_label,
+                                    chunk_elements=chunk, progress=progress)  # fmt: skip
+    result.tensors = found.tensors
+    result.heat = found.heat
+    result.findings += found.findings
+    result.warnings += found.warnings
+    result.unexamined += found.unexamined
+    result.limits += found.limits

@@ -1,191 +1,46 @@
-"""Code that rides along with a model without being a code file: custom-code references in configs, Keras
-``Lambda`` layers, and chat templates that do more than format messages.
+"""Code that rides along with a model without being a code file: custom-code references in configs and strings of
+safetensors ``__metadata__``; and, re-exported here, the Keras and chat-template examiners.
 
 * ``auto_map`` in ``config.json`` / ``tokenizer_config.json`` (and any other config) makes ``transformers`` import
   Python modules shipped with (or fetched for) the model when ``trust_remote_code=True``.
-* A Keras ``Lambda`` layer stores marshalled Python bytecode that runs when the model is loaded (unless safe mode).
-* A chat template is Jinja; formatting needs loops, conditions, filters and string methods. Attribute access to
-  underscore names, imports, includes and unknown calls are how template injection escapes (CVE-2024-34359).
-  Templates are parsed with Jinja's own parser (nothing is rendered) and every construct outside plain formatting
-  is reported with its line.
+* safetensors ``__metadata__`` is a free map of strings that loaders hand to programs (``format``, training
+  settings). Nothing reads it as code, so code there is a payload waiting for a helper that does: each string is
+  judged as Python (:mod:`~workbench.model.python_code`, parsed, never run), searched for shell command lines and
+  URLs, and, when it is base64 (or hex) text, decoded and judged again; a decoded pickle is handed back to be
+  analysed statically like any pickle.
+* Keras ``Lambda`` layers and custom objects: :mod:`~workbench.model.keras_format`; chat templates:
+  :mod:`~workbench.model.template_check`; TensorFlow graphs: :mod:`~workbench.model.savedmodel`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from dataclasses import dataclass, field
+from typing import Any
 
-import jinja2
-import jinja2.ext
-from jinja2 import nodes
+from workbench.model.code_reference import HIGH, LOW, CodeReference
+from workbench.model.keras_format import h5_lambda_offsets, keras_config_references, keras_lambda_layers
+from workbench.model.python_code import python_issues, shell_issues, urls
+from workbench.model.template_check import template_issues
 
-__all__ = ["CodeReference", "auto_map_references", "h5_lambda_offsets", "keras_lambda_layers", "template_issues"]
+__all__ = [
+    "CodeReference",
+    "MetadataScan",
+    "auto_map_references",
+    "h5_lambda_offsets",
+    "keras_config_references",
+    "keras_lambda_layers",
+    "metadata_references",
+    "template_issues",
+]
 
-HIGH, MEDIUM = "high", "medium"
-_SAFE_FILTERS = {
-    "abs",
-    "batch",
-    "capitalize",
-    "center",
-    "count",
-    "d",
-    "default",
-    "dictsort",
-    "e",
-    "escape",
-    "first",
-    "float",
-    "forceescape",
-    "format",
-    "indent",
-    "int",
-    "items",
-    "join",
-    "last",
-    "length",
-    "list",
-    "lower",
-    "map",
-    "max",
-    "min",
-    "reject",
-    "rejectattr",
-    "replace",
-    "reverse",
-    "round",
-    "safe",
-    "select",
-    "selectattr",
-    "slice",
-    "sort",
-    "string",
-    "striptags",
-    "sum",
-    "title",
-    "tojson",
-    "trim",
-    "truncate",
-    "unique",
-    "upper",
-    "urlencode",
-    "wordcount",
-    "wordwrap",
-}
-_SAFE_FUNCTIONS = {"raise_exception", "strftime_now", "range", "namespace", "dict", "cycler", "joiner", "loop"}
-_SAFE_METHODS = {
-    "strip",
-    "lstrip",
-    "rstrip",
-    "split",
-    "rsplit",
-    "splitlines",
-    "startswith",
-    "endswith",
-    "lower",
-    "upper",
-    "title",
-    "capitalize",
-    "replace",
-    "items",
-    "keys",
-    "values",
-    "get",
-    "append",
-    "count",
-    "find",
-    "rfind",
-    "index",
-    "join",
-    "isdigit",
-    "isalpha",
-    "isspace",
-    "cycle",
-}
-_PLAIN_NODES = (
-    nodes.Template,
-    nodes.Output,
-    nodes.TemplateData,
-    nodes.Const,
-    nodes.Name,
-    nodes.For,
-    nodes.If,
-    nodes.Assign,
-    nodes.AssignBlock,
-    nodes.Getattr,
-    nodes.Getitem,
-    nodes.Slice,
-    nodes.Call,
-    nodes.Filter,
-    nodes.Test,
-    nodes.CondExpr,
-    nodes.Compare,
-    nodes.Operand,
-    nodes.And,
-    nodes.Or,
-    nodes.Not,
-    nodes.Neg,
-    nodes.Pos,
-    nodes.Add,
-    nodes.Sub,
-    nodes.Mul,
-    nodes.Div,
-    nodes.FloorDiv,
-    nodes.Mod,
-    nodes.Pow,
-    nodes.Concat,
-    nodes.List,
-    nodes.Tuple,
-    nodes.Dict,
-    nodes.Pair,
-    nodes.Keyword,
-    nodes.Macro,
-    nodes.CallBlock,
-    nodes.Continue,
-    nodes.Break,
-    nodes.NSRef,
-    nodes.ExprStmt,
-    nodes.With,
-    nodes.FilterBlock,
-    nodes.Scope,
-    nodes.ScopedEvalContextModifier,
-)
-_LOADERS = (nodes.Import, nodes.FromImport, nodes.Include, nodes.Extends)
-_GADGET_NAME = re.compile(
-    r"__(class|mro|subclasses|globals|builtins|init|import|dict|base|bases|code|func|self|module|reduce|getattribute)__"
-)
-_LAMBDA = re.compile(rb'"class_name"\s*:\s*"Lambda"')
-
-
-class _GenerationTag(jinja2.ext.Extension):
-    """``{% generation %}…{% endgeneration %}``, the block ``transformers`` adds for assistant masks (plain output)."""
-
-    tags = {"generation"}  # noqa: RUF012 - Jinja's extension API
-
-    def parse(self, parser: Any) -> nodes.Node:
-        lineno = next(parser.stream).lineno
-        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-        return nodes.Scope(body, lineno=lineno)
-
-
-@dataclass(frozen=True, slots=True)
-class CodeReference:
-    """One place where a model artefact refers to or carries code.
-
-    Attributes:
-        kind: ``auto_map``, ``keras_lambda`` or ``chat_template``.
-        severity: ``high`` or ``medium``.
-        summary: one line (what and where).
-        line: line in the template (chat templates) or None.
-        offset: byte offset (HDF5 scan) or None.
-    """
-
-    kind: str
-    severity: str
-    summary: str
-    line: int | None = None
-    offset: int | None = None
+_BASE64 = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
+_HEX = re.compile(r"^(?:[0-9a-fA-F]{2}){8,}$")
+#: metadata entries judged, and the longest value judged in full
+MAX_ENTRIES, MAX_VALUE = 1_000, 4 * 1024 * 1024
 
 
 def auto_map_references(config: Any) -> list[CodeReference]:
@@ -220,106 +75,85 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def keras_lambda_layers(config: Any, max_nodes: int = 200_000) -> list[CodeReference]:
-    """``Lambda`` layers in a Keras model config (``config.json`` of a ``.keras`` archive), walked iteratively.
+@dataclass(slots=True)
+class MetadataScan:
+    """What the strings of a safetensors ``__metadata__`` hold.
+
+    Attributes:
+        refs: ``safetensors_metadata`` references, each naming its key and construct.
+        pickles: ``(key, bytes)`` of every value that decodes to a pickle (to be analysed statically by the caller).
+        cut: keys whose value was longer than :data:`MAX_VALUE` (only its start was judged), and a note when more than
+            :data:`MAX_ENTRIES` entries were left unjudged.
+    """
+
+    refs: list[CodeReference] = field(default_factory=list)
+    pickles: list[tuple[str, bytes]] = field(default_factory=list)
+    cut: list[str] = field(default_factory=list)
+
+
+def metadata_references(metadata: dict[str, str]) -> MetadataScan:
+    """Judge every string of a safetensors ``__metadata__`` map (``{"format": "pt"}`` gives nothing).
 
     Returns:
-        One high-severity reference per Lambda layer, naming it.
+        High references for Python constructs that evaluate, import or reach the interpreter (``__import__('os')``),
+        shell command lines, and base64/hex text decoding to either or to a pickle; low references for URLs.
     """
-    refs: list[CodeReference] = []
-    stack, seen = [config], 0
-    while stack and seen < max_nodes:
-        node = stack.pop()
-        seen += 1
-        if isinstance(node, dict):
-            if node.get("class_name") == "Lambda":
-                inner = node.get("config") if isinstance(node.get("config"), dict) else {}
-                name = str(inner.get("name") or node.get("name") or "?")[:100]
-                refs.append(
-                    CodeReference("keras_lambda", HIGH, f"Lambda layer {name!r} carries Python code run on load")
-                )
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return refs
+    scan = MetadataScan()
+    items = list(metadata.items())
+    if len(items) > MAX_ENTRIES:
+        scan.cut.append(f"{len(items) - MAX_ENTRIES} metadata entries past the first {MAX_ENTRIES} not judged")
+    for key, value in items[:MAX_ENTRIES]:
+        if not isinstance(value, str):
+            continue
+        if len(value) > MAX_VALUE:
+            scan.cut.append(f"metadata {key[:100]!r}: {len(value)} characters, only the first {MAX_VALUE} judged")
+            value = value[:MAX_VALUE]
+        label = f"__metadata__[{key[:100]!r}]"
+        scan.refs.extend(_judge_text(label, value))
+        decoded = _decoded(value)
+        if decoded is not None:
+            encoding, raw = decoded
+            if _looks_like_pickle(raw):
+                scan.pickles.append((key, raw))
+                scan.refs.append(CodeReference("safetensors_metadata", HIGH, f"{label}: {encoding} text of a pickle "
+                                               f"({len(raw)} bytes; analysed as a pickle)"))  # fmt: skip
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            scan.refs.extend(_judge_text(f"{label} ({encoding}-decoded)", text))
+    return scan
 
 
-def h5_lambda_offsets(fh: BinaryIO, limit: int, chunk: int = 1024 * 1024) -> list[int]:
-    """Byte offsets of ``"class_name": "Lambda"`` in an HDF5 file (Keras stores its model config as a JSON attribute).
-
-    Args:
-        fh: the file, at offset 0; limit: bytes searched.
-
-    Returns:
-        Up to 20 offsets.
-    """
-    found: list[int] = []
-    tail, base = b"", 0
-    while base < limit and len(found) < 20:
-        data = fh.read(min(chunk, limit - base))
-        if not data:
-            break
-        window = tail + data
-        for match in _LAMBDA.finditer(window):
-            offset = base - len(tail) + match.start()
-            if offset not in found:
-                found.append(offset)
-        tail = window[-64:]
-        base += len(data)
-    return found[:20]
+def _judge_text(label: str, value: str) -> list[CodeReference]:
+    out: list[CodeReference] = []
+    for issue in python_issues(value) or []:
+        where = f" (line {issue.line})" if issue.line and "\n" in value else ""
+        out.append(CodeReference("safetensors_metadata", issue.severity, f"{label}: Python {issue.what}{where}"))
+    for issue in shell_issues(value):
+        out.append(CodeReference("safetensors_metadata", HIGH, f"{label}: {issue.what}"))
+    for url in urls(value, limit=3):
+        out.append(CodeReference("safetensors_metadata", LOW, f"{label}: URL {url!r}"))
+    return out[:20]
 
 
-def template_issues(source: str) -> list[CodeReference]:
-    """Constructs in a Jinja chat template beyond plain formatting (the template is parsed, never rendered).
-
-    Returns:
-        One reference per construct (at most 50), with its line: high for underscore attributes, gadget names,
-        imports and includes; medium for calls, filters and statements outside the formatting allowlists and
-        for a template that does not parse.
-    """
-    env = jinja2.Environment(extensions=[jinja2.ext.loopcontrols, _GenerationTag], autoescape=False)  # noqa: S701 - parse only
-    try:
-        tree = env.parse(source)
-    except jinja2.TemplateSyntaxError as exc:
-        return [CodeReference("chat_template", MEDIUM, f"template does not parse: {exc.message}", line=exc.lineno)]
-    issues: list[CodeReference] = []
-    for node in _walk(tree):
-        issue = _judge(node)
-        if issue and len(issues) < 50:
-            severity, what = issue
-            issues.append(CodeReference("chat_template", severity, what, line=getattr(node, "lineno", None)))
-    return issues
-
-
-def _walk(tree: nodes.Node, max_nodes: int = 100_000) -> Iterator[nodes.Node]:
-    stack, count = [tree], 0
-    while stack and count < max_nodes:
-        node = stack.pop()
-        count += 1
-        yield node
-        stack.extend(reversed(list(node.iter_child_nodes())))
-
-
-def _judge(node: nodes.Node) -> tuple[str, str] | None:
-    if isinstance(node, _LOADERS):
-        return HIGH, f"{type(node).__name__.lower()} loads another template"
-    if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
-        return HIGH, f"attribute access to {node.attr!r} (template-injection gadget)"
-    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and str(node.arg.value).startswith("_"):
-        return HIGH, f"item access to {node.arg.value!r} (template-injection gadget)"
-    if isinstance(node, nodes.Const) and isinstance(node.value, str) and _GADGET_NAME.search(node.value):
-        return HIGH, f"string {node.value[:40]!r} names a dunder attribute"
-    if isinstance(node, nodes.Filter) and node.name not in _SAFE_FILTERS:
-        severity = HIGH if node.name == "attr" else MEDIUM
-        return severity, f"filter {node.name!r} outside the formatting allowlist"
-    if isinstance(node, nodes.Call):
-        callee = node.node
-        if isinstance(callee, nodes.Name) and callee.name in _SAFE_FUNCTIONS:
+def _decoded(value: str) -> tuple[str, bytes] | None:
+    text = value.strip()
+    if len(text) >= 16 and _HEX.match(text):
+        return "hex", bytes.fromhex(text)
+    if _BASE64.match(text) and not text.isalpha():
+        try:
+            alt = b"-_" if ("-" in text or "_" in text) else None
+            raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=alt, validate=True)
+        except (binascii.Error, ValueError):
             return None
-        if isinstance(callee, nodes.Getattr) and callee.attr in _SAFE_METHODS:
-            return None
-        label = callee.name if isinstance(callee, nodes.Name) else getattr(callee, "attr", type(callee).__name__)
-        return MEDIUM, f"call of {label!r} outside the formatting allowlist"
-    if not isinstance(node, _PLAIN_NODES):
-        return MEDIUM, f"{type(node).__name__} statement"
+        return "base64", raw
     return None
+
+
+def _looks_like_pickle(raw: bytes) -> bool:
+    """A protocol 2+ header (``PROTO n``) followed by more bytes, or a protocol 0 global (``c`` module newline)."""
+    if len(raw) >= 4 and raw[0] == 0x80 and raw[1] <= 5:
+        return True
+    return raw[:1] in (b"c", b"(") and b"\n" in raw[:256] and raw.rstrip().endswith(b".")

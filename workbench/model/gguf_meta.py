@@ -202,3 +202,80 @@ def _value(
             raise GgufError(f"at offset {at}: array item type {item_type} unknown")
         return f"<array of {count} {_TYPE_NAMES.get(item_type, item_type)}>"
     raise GgufError(f"at offset {r.pos - 4}: value type {vtype} unknown for key {key!r}")
+
+
+# --- tensor infos (added for the tensor diff; the functions above are unchanged) -------------------------------------
+
+#: tensor infos read per file
+MAX_TENSOR_INFOS = 1_000_000
+#: dimensions per tensor (GGML has 4)
+MAX_DIMS = 8
+#: alignment used when ``general.alignment`` is absent
+DEFAULT_ALIGNMENT = 32
+
+
+@dataclass(frozen=True, slots=True)
+class GgufTensorInfo:
+    """One tensor info: name, dimensions as stored (``ne``, fastest first), GGML type code, offset in the data."""
+
+    name: str
+    dims: tuple[int, ...]
+    ggml_type: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class GgufLayout:
+    """Where a GGUF file's tensors are: their infos, the alignment and the absolute offset of the data section."""
+
+    version: int
+    tensors: tuple[GgufTensorInfo, ...]
+    alignment: int
+    data_start: int
+
+
+def read_gguf_layout(fh: BinaryIO, size: int, limits: ScanLimits | None = None) -> GgufLayout:
+    """Walk the metadata (keeping only ``general.alignment``) and read every tensor info.
+
+    Args:
+        fh: the file, seekable, positioned at 0; size: its size in bytes.
+        limits: the metadata caps of :func:`read_gguf_header`.
+
+    Raises:
+        GgufError: not a GGUF file, a header that cannot be walked to its end (truncated, past a cap, more than
+            :data:`MAX_TENSOR_INFOS` tensors), or an alignment that is not a power of two.
+    """
+    limits = limits or ScanLimits()
+    r = _Reader(fh, size, limits)
+    if r.take(4) != b"GGUF":
+        raise GgufError("no GGUF magic")
+    version = r.unpack("<I")
+    if version not in (1, 2, 3):
+        raise GgufError(f"GGUF version {version} not supported")
+    count_fmt = "<I" if version == 1 else "<Q"
+    tensor_count, kv_count = r.unpack(count_fmt), r.unpack(count_fmt)
+    if kv_count > limits.gguf_max_kv or tensor_count > MAX_TENSOR_INFOS:
+        raise GgufCapReached(f"declares {kv_count} metadata entries and {tensor_count} tensors (caps "
+                             f"{limits.gguf_max_kv} and {MAX_TENSOR_INFOS})")  # fmt: skip
+    alignment = DEFAULT_ALIGNMENT
+    problems: list[str] = []
+    for _ in range(kv_count):
+        key = _string(r, count_fmt, MAX_KEY, problems, keep=True)
+        vtype = r.unpack("<I")
+        if key == "general.alignment" and vtype == 4:
+            alignment = r.unpack("<I")
+        else:
+            _value(r, vtype, count_fmt, key or "", {}, problems, depth=0)
+    if alignment <= 0 or alignment & (alignment - 1):
+        raise GgufError(f"general.alignment {alignment} is not a power of two")
+    infos: list[GgufTensorInfo] = []
+    for _ in range(tensor_count):
+        at = r.pos
+        name = _string(r, count_fmt, MAX_KEY, problems, keep=True)
+        n_dims = r.unpack("<I")
+        if name is None or n_dims > MAX_DIMS:
+            raise GgufError(f"at offset {at}: tensor info with a name over {MAX_KEY} bytes or {n_dims} dimensions")
+        dims = tuple(r.unpack(count_fmt) for _ in range(n_dims))
+        infos.append(GgufTensorInfo(name, dims, r.unpack("<I"), r.unpack("<Q")))
+    data_start = -(-r.pos // alignment) * alignment
+    return GgufLayout(version, tuple(infos), alignment, data_start)

@@ -112,6 +112,7 @@ class FileTensors:
         findings / warnings: about the file's structure, and what could not be read.
         unexamined: ``"path: reason"`` for tensors (or the whole file) that could not be compared.
         limits: softer notes (what was inventoried only, names normalised).
+        aliases: tensor name -> the first name of the same bytes (tied weights of a PyTorch checkpoint).
     """
 
     path: Path
@@ -123,6 +124,7 @@ class FileTensors:
     warnings: list[EvidenceWarning] = field(default_factory=list)
     unexamined: list[str] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def not_compared(self, what: str, reason: str) -> None:
         """Record something of this file left uncompared (``unexamined`` and a warning)."""

@@ -1,0 +1,237 @@
+"""The checkpoints of a model folder, by format, with every tensor located: what the tensor diff pairs and compares.
+
+Each file is recognised by content (safetensors header, PyTorch zip with ``<archive>/data.pkl``, legacy stacked or
+tar PyTorch checkpoint, GGUF magic) and read by its format's reader into a
+:class:`~workbench.model.tensor_io.FileTensors`. Files of one family form one :class:`Checkpoint` (all the
+safetensors shards of the folder are one checkpoint, all its PyTorch files another; each GGUF file is its own),
+tensors named across its shards. A sharding index (``model.safetensors.index.json``, ``pytorch_model.bin.index.json``:
+``weight_map`` tensor -> shard) decides which copy counts when two shards hold one name, and its disagreements with the
+shards are warnings: a tensor it maps to a shard that does not hold it, a shard it never names (a loader following
+the index does not read it).
+
+:func:`pair_checkpoints` pairs the suspect's checkpoints with the reference's: same family first, then one leftover
+checkpoint on each side of the same family (two GGUF files named differently), then one leftover safetensors
+checkpoint against one leftover PyTorch checkpoint (the same model in two formats: names matched, dtypes and shapes
+checked). Nothing is unpickled or imported.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from workbench import safeio
+from workbench.model.gguf_tensors import read_gguf
+from workbench.model.safetensors_format import header_findings, looks_like_safetensors, read_header
+from workbench.model.tensor_io import FileTensors, TensorSource
+from workbench.model.torch_checkpoint import is_legacy_stacked, read_torch
+from workbench.records import EvidenceWarning, Finding
+
+__all__ = ["Checkpoint", "pair_checkpoints", "read_checkpoints", "read_file", "sniff_checkpoint"]
+
+#: largest sharding index read
+MAX_INDEX_BYTES = 64 * 1024 * 1024
+_FAMILY = {"safetensors": "safetensors", "pytorch-zip": "pytorch", "pytorch-legacy": "pytorch",
+           "pytorch-tar": "pytorch", "gguf": "gguf"}  # fmt: skip
+_TAR_MEMBERS = {"storages", "tensors", "pickle"}
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """One side's checkpoint: files of one family, tensors by name across them.
+
+    Attributes:
+        key: ``safetensors``, ``pytorch`` or ``gguf:<file>``; family: the first part.
+        files: what each file's reader found.
+        tensors: name -> source (the first copy, or the one the sharding index names).
+        aliases: name -> another name of the same bytes (tied PyTorch weights).
+        by_rel: each file by its path relative to the model root; index: the sharding index's tensor -> shard
+            (relative to the model root), when there is one.
+    """
+
+    key: str
+    family: str
+    files: list[FileTensors] = field(default_factory=list)
+    tensors: dict[str, TensorSource] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    by_rel: dict[str, FileTensors] = field(default_factory=dict)
+    index: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[EvidenceWarning] = field(default_factory=list)
+    unexamined: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
+
+    @property
+    def formats(self) -> str:
+        return "+".join(sorted({f.format for f in self.files}))
+
+
+def sniff_checkpoint(path: Path) -> str | None:
+    """The checkpoint format of a file by its content (a :data:`FileTensors.format` value), or None."""
+    try:
+        with safeio.open_evidence(path) as fh:
+            head = fh.read(512)
+            if head[:4] == b"GGUF":
+                return "gguf"
+            if is_legacy_stacked(head):
+                return "pytorch-legacy"
+            if head[:4] == b"PK\x03\x04" or path.suffix in (".pt", ".pth", ".bin", ".ckpt"):
+                fh.seek(0)
+                if _torch_zip(fh):
+                    return "pytorch-zip"
+            if head[257:262] == b"ustar":
+                fh.seek(0)
+                if _torch_tar(fh):
+                    return "pytorch-tar"
+    except OSError:
+        return None
+    return "safetensors" if path.suffix == ".safetensors" or looks_like_safetensors(path) else None
+
+
+def _torch_zip(fh: object) -> bool:
+    try:
+        names = zipfile.ZipFile(fh).namelist()  # type: ignore[arg-type] - the central directory only
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return False
+    return any(n.endswith("/data.pkl") and n.count("/") == 1 for n in names)
+
+
+def _torch_tar(fh: object) -> bool:
+    names: set[str] = set()
+    try:
+        with tarfile.open(fileobj=fh, mode="r:") as tf:  # type: ignore[call-overload] - listed, never extracted
+            for _ in range(16):
+                info = tf.next()
+                if info is None:
+                    break
+                names.add(info.name)
+    except (tarfile.TarError, OSError, EOFError, ValueError):
+        return False
+    return names >= _TAR_MEMBERS
+
+
+def read_file(path: Path, display: str, kind: str) -> FileTensors:
+    """Read one checkpoint file of format ``kind`` (see :func:`sniff_checkpoint`)."""
+    if kind == "gguf":
+        return read_gguf(path, display)
+    if kind.startswith("pytorch-"):
+        return read_torch(path, display, kind.removeprefix("pytorch-"))
+    out = FileTensors(path, display, "safetensors")
+    header = read_header(path)
+    out.findings += header_findings(header, display)
+    out.tensors = [TensorSource(t.name, t.dtype, t.shape, path, t.start, display) for t in header.tensors]
+    if not header.parsed:
+        out.not_compared("safetensors header", "; ".join(v.reason for v in header.violations[:3]))
+    return out
+
+
+def read_checkpoints(root: Path, files: list[tuple[str, str]], display_prefix: str) -> list[Checkpoint]:
+    """Every checkpoint among ``files`` (``(path on disk, path shown)`` relative to ``root``; ``("", "")`` for
+    ``root`` itself), grouped by family, with the sharding indexes applied."""
+    prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
+    found: dict[str, Checkpoint] = {}
+    indexes: list[tuple[str, Path, str]] = []
+    for disk, rel in files:
+        path = root / disk if disk else root
+        display = prefix + rel if rel else display_prefix or root.name
+        if rel.endswith(".index.json"):
+            indexes.append((rel, path, display))
+            continue
+        kind = sniff_checkpoint(path)
+        if kind is None:
+            continue
+        family = _FAMILY[kind]
+        key = f"gguf:{rel or path.name}" if family == "gguf" else family
+        ckpt = found.setdefault(key, Checkpoint(key, family))
+        ckpt.files.append(read_file(path, display, kind))
+        ckpt.by_rel[rel or path.name] = ckpt.files[-1]
+    for rel, path, display in indexes:
+        _apply_index(found, rel, path, display)
+    for ckpt in found.values():
+        _merge(ckpt)
+    return list(found.values())
+
+
+def _apply_index(found: dict[str, Checkpoint], rel: str, path: Path, display: str) -> None:
+    try:
+        doc = json.loads(safeio.read_bytes(path, limit=MAX_INDEX_BYTES))
+    except (OSError, ValueError) as exc:
+        target = found.get("safetensors" if ".safetensors" in rel else "pytorch")
+        if target is not None:
+            target.warnings.append(EvidenceWarning(display, None, f"sharding index not read: {exc}"))
+        return
+    weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
+    if not isinstance(weight_map, dict):
+        return
+    shards = {str(v) for v in weight_map.values()}
+    family = "safetensors" if all(s.endswith(".safetensors") for s in shards) else "pytorch"
+    ckpt = found.get(family)
+    if ckpt is None:
+        return
+    folder = PurePosixPath(rel).parent
+    by_rel = ckpt.by_rel
+    held = {name: f for f in ckpt.files for name in (t.name for t in f.tensors)}
+    for name, shard in weight_map.items():
+        target = by_rel.get((folder / str(shard)).as_posix())
+        if target is None:
+            ckpt.warnings.append(EvidenceWarning(display, None, f"maps tensor {name!r} to {shard!r}, which is not a "
+                                                 "checkpoint of this folder"))  # fmt: skip
+        elif held.get(name) is not target:
+            where = f"it is in {held[name].display}" if name in held else "no shard holds it"
+            ckpt.warnings.append(EvidenceWarning(display, None, f"maps tensor {name!r} to {shard!r}, which does not "
+                                                 f"hold it ({where})"))  # fmt: skip
+    for relpath, f in by_rel.items():
+        if PurePosixPath(relpath).name not in shards and PurePosixPath(relpath).parent == folder:
+            why = f"not named by the sharding index {rel}: a loader following the index never reads it (compared)"
+            ckpt.warnings.append(EvidenceWarning(f.display, None, why))
+    ckpt.limits.append(f"{display}: sharding index of {len(weight_map)} tensors in {len(shards)} shard(s) applied")
+    ckpt.index = {str(k): (folder / str(v)).as_posix() for k, v in weight_map.items()}
+
+
+def _merge(ckpt: Checkpoint) -> None:
+    """Name every tensor once across the checkpoint's files (the index's shard wins, else the first copy)."""
+    owner: dict[str, FileTensors] = {}
+    for rel, f in ckpt.by_rel.items():
+        ckpt.findings += f.findings
+        ckpt.warnings += f.warnings
+        ckpt.unexamined += f.unexamined
+        ckpt.limits += f.limits
+        for src in f.tensors:
+            if src.name in ckpt.tensors:
+                first = owner[src.name]
+                keep_new = ckpt.index.get(src.name) == rel
+                ignored = first if keep_new else f
+                kept = (f if keep_new else first).display
+                why = f"tensor {src.name!r} also in {kept}; this copy ignored"
+                ckpt.warnings.append(EvidenceWarning(ignored.display, None, why))
+                if not keep_new:
+                    continue
+            ckpt.tensors[src.name] = src
+            owner[src.name] = f
+        ckpt.aliases.update(f.aliases)
+
+
+def pair_checkpoints(
+    suspect: list[Checkpoint], reference: list[Checkpoint]
+) -> list[tuple[Checkpoint | None, Checkpoint | None]]:
+    """Suspect and reference checkpoints paired (see the module docstring); the unpaired ones with None."""
+    sus, ref = {c.key: c for c in suspect}, {c.key: c for c in reference}
+    pairs: list[tuple[Checkpoint | None, Checkpoint | None]] = [(sus[k], ref[k]) for k in sus if k in ref]
+    left_s = [c for k, c in sus.items() if k not in ref]
+    left_r = [c for k, c in ref.items() if k not in sus]
+    for family in ("gguf", "safetensors", "pytorch"):
+        s = [c for c in left_s if c.family == family]
+        r = [c for c in left_r if c.family == family]
+        if len(s) == 1 and len(r) == 1:
+            pairs.append((s[0], r[0]))
+            left_s.remove(s[0])
+            left_r.remove(r[0])
+    cross = {"safetensors", "pytorch"}
+    if len(left_s) == 1 and len(left_r) == 1 and {left_s[0].family, left_r[0].family} == cross:
+        pairs.append((left_s[0], left_r[0]))
+        left_s, left_r = [], []
+    pairs += [(c, None) for c in left_s] + [(None, c) for c in left_r]
+    return pairs
