@@ -4,7 +4,8 @@
 format, and compares every tensor of each pair by name (:func:`workbench.model.tensors.diff_tensor`, memory-mapped
 windows, nothing loaded whole): added, removed, shape or dtype changed, modified with changed rows and the share of
 the change in its top singular value. A name only one side has that is a tied alias of a name both sides have (a
-PyTorch checkpoint keeps both names, a safetensors conversion drops one) is not reported as added or removed.
+PyTorch checkpoint keeps both names, a safetensors conversion drops one) is not reported as added or removed, nor is
+a name the other side holds but could not locate (it is ``unexamined`` there).
 """
 
 from __future__ import annotations
@@ -87,11 +88,13 @@ def _compare(s: Checkpoint | None, r: Checkpoint | None, out: TensorComparison, 
     tied = 0
     for name in sorted(set(sus) | set(ref)):
         if name not in ref or name not in sus:
-            side = s if name not in ref else r
+            side, other = (s, r) if name not in ref else (r, s)
             alias = side.aliases.get(name) if side is not None else None
             if alias is not None and alias in sus and alias in ref:
                 tied += 1
                 continue
+            if other is not None and name in other.listed:
+                continue  # found on the other side but not comparable there: unexamined, neither added nor removed
             src = sus.get(name) or ref[name]
             if name in sus:
                 out.tensors.append(tdiff.TensorDiff(name, "added", src.display, src.dtype, src.shape))

@@ -48,6 +48,7 @@ class Checkpoint:
         files: what each file's reader found.
         tensors: name -> source (the first copy, or the one the sharding index names).
         aliases: name -> another name of the same bytes (tied PyTorch weights).
+        listed: names found but not comparable (each in ``unexamined``): never reported as added or removed.
         by_rel: each file by its path relative to the model root; index: the sharding index's tensor -> shard
             (relative to the model root), when there is one.
     """
@@ -57,6 +58,7 @@ class Checkpoint:
     files: list[FileTensors] = field(default_factory=list)
     tensors: dict[str, TensorSource] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    listed: set[str] = field(default_factory=set)
     by_rel: dict[str, FileTensors] = field(default_factory=dict)
     index: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -212,6 +214,7 @@ def _merge(ckpt: Checkpoint) -> None:
             ckpt.tensors[src.name] = src
             owner[src.name] = f
         ckpt.aliases.update(f.aliases)
+        ckpt.listed.update(f.listed)
 
 
 def pair_checkpoints(

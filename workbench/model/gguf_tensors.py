@@ -45,17 +45,18 @@ def read_gguf(path: Path, display: str) -> FileTensors:
             continue
         seen.add(name)
         if gtype is None:
-            out.not_compared(f"tensor {name}", f"GGML type {info.ggml_type} unknown")
+            out.not_compared(f"tensor {name}", f"GGML type {info.ggml_type} unknown", name)
             continue
         numel = math.prod(shape)
         if gtype.quantized and (len(shape) < 2 or not info.dims or info.dims[0] % gtype.block_size):
             out.not_compared(f"tensor {name}", f"{gtype.name} rows of {info.dims[:1]} elements are not whole blocks "
-                             f"of {gtype.block_size}, or the tensor has one dimension")  # fmt: skip
+                             f"of {gtype.block_size}, or the tensor has one dimension", name)  # fmt: skip
             continue
         start = layout.data_start + info.offset
         nbytes = numel // gtype.block_size * gtype.type_size
         if start + nbytes > size:
-            out.not_compared(f"tensor {name}", f"its {nbytes} bytes at offset {start} run past the end of the file")
+            why = f"its {nbytes} bytes at offset {start} run past the end of the file"
+            out.not_compared(f"tensor {name}", why, name)
             continue
         if info.offset % layout.alignment:
             out.warnings.append(EvidenceWarning(display, None, f"tensor {name!r} at offset {info.offset} is not "

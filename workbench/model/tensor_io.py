@@ -108,7 +108,7 @@ class FileTensors:
         path / display: the file, and as shown.
         format: ``safetensors``, ``pytorch-zip``, ``pytorch-legacy``, ``pytorch-tar`` or ``gguf``.
         tensors: the comparable tensors, in file order.
-        listed: names of tensors inventoried but not comparable (a legacy tar checkpoint).
+        listed: names of tensors found but not comparable (unlocated, unknown type: each also in ``unexamined``).
         findings / warnings: about the file's structure, and what could not be read.
         unexamined: ``"path: reason"`` for tensors (or the whole file) that could not be compared.
         limits: softer notes (what was inventoried only, names normalised).
@@ -126,8 +126,11 @@ class FileTensors:
     limits: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
 
-    def not_compared(self, what: str, reason: str) -> None:
-        """Record something of this file left uncompared (``unexamined`` and a warning)."""
+    def not_compared(self, what: str, reason: str, name: str | None = None) -> None:
+        """Record something of this file left uncompared (``unexamined`` and a warning; ``name``: the tensor's, kept
+        in ``listed`` so that a pairing does not call it added or removed)."""
+        if name is not None:
+            self.listed.append(name)
         self.unexamined.append(f"{self.display}: {what} not compared: {reason}")
         self.warnings.append(EvidenceWarning(self.display, None, f"{what} not compared: {reason}"))
 

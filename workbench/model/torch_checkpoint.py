@@ -251,7 +251,7 @@ def _named(walked: tp.Walk, out: FileTensors) -> tp.Named:
     named = tp.name_tensors(walked.result)
     out.warnings += [EvidenceWarning(out.display, None, p) for p in named.problems]
     for name, func in named.unsupported:
-        out.not_compared(f"tensor {name}", f"rebuilt by {func}")
+        out.not_compared(f"tensor {name}", f"rebuilt by {func}", name)
     return named
 
 
@@ -283,18 +283,19 @@ def _sources(named: tp.Named, out: FileTensors, locate: Any, big: bool, member_p
         name = name or "<root>"
         dtype = _dtype(rec)
         if dtype is None:
-            out.not_compared(f"tensor {name}", f"storage {rec.storage.storage_type} / dtype {rec.dtype} not read")
+            why = f"storage {rec.storage.storage_type} / dtype {rec.dtype} not read"
+            out.not_compared(f"tensor {name}", why, name)
             continue
         where = locate(rec.storage)
         if isinstance(where, str):
-            out.not_compared(f"tensor {name}", where)
+            out.not_compared(f"tensor {name}", where, name)
             continue
         start, nbytes = where
         esize = KINDS[dtype].unit_bytes
         extent = sum((d - 1) * s for d, s in zip(rec.shape, rec.stride, strict=True)) if all(rec.shape) else -1
         if rec.offset < 0 or any(s < 0 for s in rec.stride) or (rec.offset + extent + 1) * esize > nbytes:
             out.not_compared(f"tensor {name}", f"its view (offset {rec.offset}, shape {list(rec.shape)}, stride "
-                             f"{list(rec.stride)}) runs past its storage of {nbytes} bytes")  # fmt: skip
+                             f"{list(rec.stride)}) runs past its storage of {nbytes} bytes", name)  # fmt: skip
             continue
         strides = None if rec.stride == _contiguous(rec.shape) or len(rec.shape) == 0 else rec.stride
         region = (start, rec.offset, rec.shape, rec.stride, dtype)
