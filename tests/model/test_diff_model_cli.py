@@ -62,6 +62,29 @@ def test_text_output_and_fail_on(pair) -> None:
     assert same.exit_code == 0 and "0 modified" in same.stdout
 
 
+def test_pytorch_and_gguf_checkpoints_end_to_end(tmp_path: Path) -> None:
+    from tests.model import checkpoint_writers as cw
+    from tests.model.test_tensor_torch import ADDED, RANK1, ROW, edited, reference_arrays
+
+    ref = reference_arrays()
+    tensors = cw.simple(edited(ref))
+    r = cw.write_torch_zip(tmp_path / "ref.pt", cw.simple(ref))
+    s = cw.write_torch_zip(tmp_path / "sus.pt", tensors, compress_key="3")  # the float16 embedding, compressed
+    res = run(str(s), str(r), "--json", "--fail-on", "critical")
+    assert res.exit_code == 1, res.output  # the rank-1 edit is critical
+    doc = json.loads(res.stdout)
+    assert {t["name"]: t["status"] for t in doc["tensors"] if t["status"] != "identical"} == {
+        ROW: "modified", RANK1: "modified", ADDED: "added"}  # fmt: skip
+    assert next(t for t in doc["tensors"] if t["name"] == ROW)["changed_rows"] == [5]
+    assert doc["unexamined"] == ["sus.pt: tensor embeddings.weight not compared: storage member archive/data/3 is "
+                                 "compressed (method 8): not inflated"]  # fmt: skip
+    text = run(str(s), str(r)).stdout
+    assert "not examined: sus.pt: tensor embeddings.weight not compared" in text
+    g = cw.write_gguf(tmp_path / "m.gguf", {"w": ("F32", (2, 3), np.zeros(6, np.float32).tobytes())})
+    same = run(str(g), str(g), "--json")
+    assert [t["status"] for t in json.loads(same.stdout)["tensors"]] == ["identical"]
+
+
 def test_manifest_mode_and_key(small_model, ec_keys, write_signed_manifest) -> None:
     key, _, pub = ec_keys
     model = small_model("m")

@@ -37,11 +37,13 @@ def _fail(message: str) -> None:
 @click.option("--fail-on", type=click.Choice(SEVERITIES), help="Exit 1 when a finding reaches this severity.")
 def command(suspect: Path, reference: Path | None, manifest: Path | None, key: Path | None, as_json: bool,
             fail_on: str | None) -> None:  # fmt: skip
-    """Diff SUSPECT against REFERENCE (folders or safetensors files), or against its signed manifest.
+    """Diff SUSPECT against REFERENCE (folders or checkpoint files), or against its signed manifest.
 
-    Reports files only in one side, modified and identical (SHA-256); every tensor of the safetensors checkpoints
-    (added, removed, shape/dtype changed, modified with changed fraction, max and relative change, changed rows and
-    the share of the change in its top singular value); JSON configs key by key. Nothing is executed or unpickled.
+    Reports files only in one side, modified and identical (SHA-256); every tensor of the checkpoints (safetensors,
+    sharded or not; PyTorch zip, legacy stacked and tar; GGUF; a safetensors checkpoint against a PyTorch one):
+    added, removed, shape/dtype changed, modified with changed fraction, max and relative change, changed rows and
+    the share of the change in its top singular value; JSON configs key by key; what could not be compared. Nothing
+    is executed or unpickled.
     """
     from workbench.checks.integrity import hash_model_dir
     from workbench.model.dirdiff import diff_model
@@ -90,5 +92,9 @@ def _print_text(result: ModelDiff, findings: list[Finding]) -> None:
     echo(f"tensors: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items())) or 'none compared'}")
     for f in findings:
         echo(f"{f.severity.value:8} {f.category:22} {f.title}")
+    for item in result.unexamined:
+        echo(f"not examined: {item}")
+    for note in result.limits:
+        echo(f"limit: {note}")
     for w in result.warnings:
         echo(f"warning: {w}", err=True)
