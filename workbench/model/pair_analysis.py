@@ -70,6 +70,7 @@ class PairResult:
         folders_read: the case folders the analysis read for this pair (a ``--reference`` outside the case is not
             evidence and is not listed).
         unexamined: what a cap left uncompared (see :attr:`ModelDiff.unexamined`).
+        limits: softer notes of the diff (formats compared across, sharding indexes, tied names).
     """
 
     pair: ModelPair
@@ -84,6 +85,7 @@ class PairResult:
     warnings: list[EvidenceWarning] = field(default_factory=list)
     folders_read: list[str] = field(default_factory=list)
     unexamined: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -227,6 +229,7 @@ def analyse_pair(
         out.findings += out.diff.findings
         out.warnings += out.diff.warnings
         out.unexamined += out.diff.unexamined
+        out.limits += [f"{pair.name}: {note}" for note in out.diff.limits]
     out.findings += signature_findings
     out.warnings += out.signature.warnings
     return out
