@@ -83,6 +83,7 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
         result.findings += pr.findings
         result.warnings += pr.warnings
         result.unexamined += pr.unexamined
+        result.limits += pr.limits
     primary = done[0]
     result.data.update(scan=primary.scan, diff=primary.diff, signature=primary.signature, **primary.frames())
     result.data.update(pairs=done, model_pairs=pairs_frame(done), outside_scan=outside)
