@@ -34,6 +34,7 @@ __all__ = [
     "looks_like_safetensors",
     "open_nofollow",
     "read_header",
+    "read_metadata",
 ]
 
 DETECTOR = "workbench.model.safetensors_format"
@@ -213,6 +214,34 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
     except OSError as exc:
         return SafetensorsHeader(path, size, 0, 0, violations=(Violation("unreadable", f"cannot read: {exc}"),))
     return _parse(path, size, n, raw)
+
+
+def read_metadata(fh: IO[bytes], size: int) -> tuple[dict[str, str], str | None]:
+    """The ``__metadata__`` of a safetensors stream (a file or an archive member, at its start), for inspection.
+
+    Values that are not strings (the format forbids them; readers may still hand them on) are returned as their JSON
+    text, so that nothing in the map goes unexamined.
+
+    Returns:
+        ``(metadata, problem)``: ``problem`` says why no metadata could be read (header over the size limit,
+        truncated, not JSON), else None.
+    """
+    prefix = fh.read(8)
+    if len(prefix) < 8:
+        return {}, "shorter than the 8-byte header length"
+    n = int.from_bytes(prefix, "little")
+    if n > MAX_HEADER_BYTES or 8 + n > size:
+        return {}, f"header length {n} is over the {MAX_HEADER_BYTES}-byte limit or runs past the end of the file"
+    raw = fh.read(n)
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        return {}, f"header is not JSON: {str(exc)[:200]}"
+    meta = doc.get("__metadata__") if isinstance(doc, dict) else None
+    if not isinstance(meta, dict):
+        return {}, None
+    meta, _changed = clean_data(meta)
+    return {str(k): v if isinstance(v, str) else json.dumps(v)[:MAX_HEADER_BYTES] for k, v in meta.items()}, None
 
 
 def _parse(path: Path, size: int, n: int, raw: bytes) -> SafetensorsHeader:

@@ -4,7 +4,8 @@
 * ``pickle_dangerous_import``: critical, one per dangerous global per file or member, with the call it makes.
 * ``pickle_suspicious_import``: high, one per file or member listing the globals not on the safe list.
 * ``archive_anomaly``: by kind (name mismatch, duplicate names, bombs, bad CRCs, encryption flags ...).
-* ``custom_code_reference``: ``auto_map``, Keras ``Lambda`` layers, chat templates beyond plain formatting.
+* ``custom_code_reference``: ``auto_map``, Keras ``Lambda`` layers and custom objects, chat templates beyond plain
+  formatting, TensorFlow graph ops, TorchScript sources, safetensors metadata (by the worst reference).
 * ``file_type_mismatch``: content and name disagree, or data follows the last pickle stream.
 * ``scanner_disagreement``: picklescan and the genops analysis differ (medium when only picklescan sees danger).
 """
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from workbench.model.archives import ArchiveAnomaly
+from workbench.model.code_reference import KIND_PHRASES
 from workbench.model.pickles import PickleCall, PickleImport, PickleReport
 from workbench.model.picklescan_opinion import Disagreement
 from workbench.model.policy import DANGEROUS, UNKNOWN
@@ -273,19 +275,21 @@ def _anomaly(path: str, anomaly: ArchiveAnomaly) -> Finding:
     )
 
 
+#: severities of code references, worst first (the finding takes the worst; its detail lists the worst first)
+_CODE_RANK = {"high": 3, "medium": 2, "low": 1}
+
+
 def _code(code: Iterable[CodeFinding]) -> list[Finding]:
+    """One ``custom_code_reference`` finding per file or member and kind of reference (``KIND_PHRASES``), at the
+    worst severity among them, listing up to 10 with their line or offset."""
     groups: dict[tuple[str, str | None, str], list[CodeFinding]] = defaultdict(list)
     for item in code:
         groups[(item.path, item.member, item.ref.kind)].append(item)
     out = []
     for (path, member, kind), items in groups.items():
-        refs = [i.ref for i in items]
-        severity = Severity.HIGH if any(r.severity == "high" for r in refs) else Severity.MEDIUM
-        what = {
-            "auto_map": "refers to custom code (auto_map)",
-            "keras_lambda": "has Keras Lambda layers",
-            "chat_template": "has a chat template with Jinja beyond plain formatting",
-        }.get(kind, kind)
+        refs = sorted((i.ref for i in items), key=lambda r: -_CODE_RANK.get(r.severity, 0))
+        severity = next((Severity(r.severity) for r in refs if r.severity in _CODE_RANK), Severity.MEDIUM)
+        what = KIND_PHRASES.get(kind, kind)
         listed = "; ".join(
             f"{r.summary}"
             + (f" (line {r.line})" if r.line else "")
