@@ -39,7 +39,8 @@ def test_adapter_passes_arguments(calls, tmp_path):
     assert res.exit_code == 0, res.output
     assert calls == [{"path": tmp_path, "use_picklescan": False}]
     assert res.output.splitlines() == ["files: 0 classified, 0 of a dangerous type",
-                                       "high     dangerous_file_type      x.pkl: pickle"]  # fmt: skip
+                                       "high     dangerous_file_type      x.pkl: pickle",
+                                       "coverage: complete (every file and member analysed)"]  # fmt: skip
 
 
 @pytest.mark.parametrize(("threshold", "code"), [("critical", 0), ("high", 1), ("info", 1)])
@@ -88,11 +89,19 @@ def test_json_end_to_end(hostile_dir):
     res = _run(str(hostile_dir), "--json")
     assert res.exit_code == 0
     doc = json.loads(res.stdout)  # exactly one JSON document on stdout
-    assert set(doc) == {"findings", "files", "warnings"}
+    assert set(doc) == {"findings", "files", "warnings", "unexamined", "coverage"}
+    assert doc["coverage"] == "partial"
+    assert any(u.startswith("truncated.pkl: pickle stream 0 not followed to its STOP") for u in doc["unexamined"])
     files = {f["path"]: f for f in doc["files"]}
     assert sorted(files) == sorted(hf.FILES)
     opt = files["optimizer.pkl"]
-    assert (opt["kind"], opt["dangerous"]) == ("pickle", True)
+    assert (opt["kind"], opt["dangerous"], opt["coverage"]) == ("pickle", True, "analysed")
+    assert files["truncated.pkl"]["coverage"].startswith("partially analysed: pickle stream 0 not followed")
+    encrypted = files["encrypted.pt"]
+    assert encrypted["coverage"].startswith("partially analysed: 3 member(s) not fully analysed")
+    assert {m["member"]: m["coverage"] for m in encrypted["members"]}["archive/data.pkl"] == (
+        "partially analysed: encryption flag set: bytes read as they are, as PyTorch reads them"
+    )
     assert opt["imports"] == [{"name": "posix.system", "class": "dangerous", "offset": 2, "member": None,
                                "stream": 0, "opcode": "GLOBAL"}]  # fmt: skip
     assert opt["calls"] == [{"call": "posix.system('echo pwned')", "offset": 32, "member": None}]
@@ -114,8 +123,15 @@ def test_json_end_to_end(hostile_dir):
     assert files["picture.pt"]["kind"] == "image" and files["picture.pt"]["dangerous"] is False
     severities = [f["severity"] for f in doc["findings"]]
     assert severities == sorted(severities, key=["critical", "high", "medium", "low", "info"].index)
+    flag = "encryption flag set: bytes read as they are, as PyTorch reads them"
     assert [(w["path"], w["reason"]) for w in doc["warnings"]] == [
         ("cut.gguf", "GGUF header: at offset 69: header truncated (needs 8 more bytes)"),
+        *(("encrypted.pt", f"member archive/{m}: {flag}") for m in ("data.pkl", "version", "byteorder")),
+        (
+            "truncated.pkl",
+            "pickle stream 0 not followed to its STOP (at offset 16: BINUNICODE: not enough data in "
+            "stream to read uint4): what follows is not analysed",
+        ),
         ("bad_utf8.pkl", "pickle: at offset 2: GLOBAL/INST argument is not valid UTF-8 (the unpickler fails here)"),
         ("truncated.pkl", "pickle: stream 0: at offset 16: BINUNICODE: not enough data in stream to read uint4"),
     ]

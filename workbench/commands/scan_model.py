@@ -53,9 +53,17 @@ def command(path: Path, as_json: bool, fail_on: str | None, no_picklescan: bool)
     else:
         artefacts = [a for a in scan.inventory.artefacts if a.member is None]
         dangerous = sum(a.dangerous for a in artefacts)
+        gaps = [a for a in scan.inventory.artefacts if a.coverage != "analysed"]
         echo(f"files: {len(artefacts)} classified, {dangerous} of a dangerous type")
         for f in findings:
             echo(f"{f.severity.value:8} {f.category:24} {f.title}")
+        if scan.unexamined:
+            echo(f"coverage: partial ({len(gaps)} file(s) or member(s) not fully analysed, "
+                 f"{len(scan.unexamined)} gap(s)); not clean")  # fmt: skip
+        else:
+            echo("coverage: complete (every file and member analysed)")
+        for a in gaps:
+            echo(f"  {a.path}" + (f" [{a.member}]" if a.member else "") + f": {a.coverage}")
         for w in scan.warnings:
             echo(f"warning: {w}", err=True)
     if fail_on and any(f.severity.rank >= Severity.parse(fail_on).rank for f in findings):

@@ -12,29 +12,35 @@ from __future__ import annotations
 
 import bz2
 import io
+import lzma
+import re
 import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from workbench.model.limits import MIB, ScanLimits
 
 __all__ = [
+    "SUPPORTED_METHODS",
     "ArchiveAnomaly",
-    "SevenZipContents",
     "ZipListing",
     "ZipMember",
     "check_member_crc",
     "list_zip",
     "open_member",
-    "read_7z",
     "window",
 ]
 
 _LOCAL = struct.Struct("<4s2B4HL2L2H")
 _CHUNK = 256 * 1024
-_SUPPORTED_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2"}
+#: compression methods whose members are read (zip method number -> name); others are not analysed
+SUPPORTED_METHODS = {
+    zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma",
+}  # fmt: skip
+#: names a loader looks a pickle up by (PyTorch's ``data.pkl``, TorchScript's ``constants.pkl`` ...)
+_PICKLE_NAME = re.compile(r"(\.pkl|\.pickle|\.debug_pkl)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +75,8 @@ class ArchiveAnomaly:
 
     ``kind`` is one of ``unreadable``, ``too_many_members``, ``decompression_bomb``, ``name_mismatch``,
     ``encrypted``, ``bad_crc``, ``size_mismatch``, ``duplicate_name``, ``unsafe_path``, ``unsupported_method``,
-    ``bad_local_header``, ``too_deep``.
+    ``bad_local_header``, ``header_mismatch`` (local header and central directory disagree on method, sizes or CRC),
+    ``too_deep``.
     """
 
     member: str | None
@@ -79,11 +86,21 @@ class ArchiveAnomaly:
 
 @dataclass(frozen=True, slots=True)
 class ZipListing:
-    """The members (at most ``max_members``), the anomalies, and whether member data may be read at all."""
+    """The members examined, the anomalies, and whether member data may be read at all.
+
+    Attributes:
+        members: the first ``max_members`` entries of the central directory, then, past that cap, up to
+            ``max_late_pickles`` entries named like a pickle (``data.pkl``, ``*.pkl`` ...: a loader finds them by name
+            wherever they are).
+        names: every central-directory name (the archive's kind is judged from all of them).
+        total: entries in the central directory.
+    """
 
     members: tuple[ZipMember, ...]
     anomalies: tuple[ArchiveAnomaly, ...]
     readable: bool
+    names: tuple[str, ...] = ()
+    total: int = 0
 
 
 def list_zip(fh: BinaryIO, limits: ScanLimits) -> ZipListing:
@@ -110,13 +127,15 @@ def list_zip(fh: BinaryIO, limits: ScanLimits) -> ZipListing:
         struct.error,
     ) as exc:
         return ZipListing((), (ArchiveAnomaly(None, "unreadable", f"central directory unreadable: {exc}"),), False)
+    names = tuple(i.filename for i in infos)
     if len(infos) > limits.max_members:
-        anomalies.append(
-            ArchiveAnomaly(
-                None, "too_many_members", f"{len(infos)} members; only the first {limits.max_members} are examined"
-            )
-        )
-        infos = infos[: limits.max_members]
+        late = [i for i in infos[limits.max_members :] if _PICKLE_NAME.search(i.filename)]
+        kept = late[: limits.max_late_pickles]
+        detail = f"{len(infos)} members; only the first {limits.max_members} are examined"
+        if late:
+            detail += f" (and {len(kept)} of the {len(late)} named like a pickle after them)"
+        anomalies.append(ArchiveAnomaly(None, "too_many_members", detail))
+        infos = infos[: limits.max_members] + kept
     members: list[ZipMember] = []
     seen: set[str] = set()
     for info in infos:
@@ -154,7 +173,7 @@ def list_zip(fh: BinaryIO, limits: ScanLimits) -> ZipListing:
             )
         )
     readable = not any(a.kind == "decompression_bomb" and a.member is None for a in anomalies)
-    return ZipListing(tuple(members), tuple(anomalies), readable)
+    return ZipListing(tuple(members), tuple(anomalies), readable, names, len(names))
 
 
 def _member(fh: BinaryIO, info: zipfile.ZipInfo) -> tuple[ZipMember, list[ArchiveAnomaly]]:
@@ -175,6 +194,7 @@ def _member(fh: BinaryIO, info: zipfile.ZipInfo) -> tuple[ZipMember, list[Archiv
         local_name = raw_name.decode("utf-8" if fields[3] & 0x800 else "cp437", "replace")
         data_offset = info.header_offset + _LOCAL.size + fields[10] + fields[11]
         encrypted = encrypted or bool(fields[3] & 0x1)
+        problems.extend(_header_disagreements(info, fields))
     except (OSError, ValueError, struct.error) as exc:
         problems.append(ArchiveAnomaly(name, "bad_local_header", f"at offset {info.header_offset}: {exc}"))
     if local_name is not None and local_name != info.orig_filename:
@@ -189,12 +209,31 @@ def _member(fh: BinaryIO, info: zipfile.ZipInfo) -> tuple[ZipMember, list[Archiv
                 name, "encrypted", "encryption flag set (PyTorch ignores it and reads the bytes as they are)"
             )
         )
-    if info.compress_type not in _SUPPORTED_METHODS:
+    if info.compress_type not in SUPPORTED_METHODS:
         problems.append(ArchiveAnomaly(name, "unsupported_method", f"compression method {info.compress_type} not read"))
     member = ZipMember(
         name, local_name, info.file_size, info.compress_size, info.compress_type, encrypted, info.CRC, data_offset
     )
     return member, problems
+
+
+def _header_disagreements(info: zipfile.ZipInfo, fields: tuple) -> list[ArchiveAnomaly]:
+    """Where the local header and the central directory disagree on the compression method, the sizes or the CRC
+    (sizes and CRC only when the local header carries them: no data descriptor, no ZIP64 placeholder)."""
+    said = {"method": (fields[4], info.compress_type)}
+    if not fields[3] & 0x8:
+        said.update(
+            crc=(fields[7], info.CRC), compressed=(fields[8], info.compress_size), size=(fields[9], info.file_size)
+        )
+    differ = [f"{what} {local} locally, {central} in the central directory" for what, (local, central) in said.items()
+              if local != central and not (what != "method" and local == 0xFFFFFFFF)]  # fmt: skip
+    if not differ:
+        return []
+    detail = (
+        "; ".join(differ) + ": loaders reading the local header and those reading the central directory get "
+        "different bytes (the central reading is examined)"
+    )
+    return [ArchiveAnomaly(info.filename, "header_mismatch", detail)]
 
 
 class _Window(io.RawIOBase):
@@ -229,7 +268,8 @@ class _Window(io.RawIOBase):
 
 
 class _Inflate(io.RawIOBase):
-    """Inflates a deflate or bzip2 window, never producing more than ``limit`` bytes (``overflow`` says if it would)."""
+    """Inflates a deflate, bzip2 or LZMA window, never producing more than ``limit`` bytes (``overflow`` says if it
+    would)."""
 
     def __init__(self, window: _Window, method: int, limit: int) -> None:
         self._window = window
@@ -237,7 +277,9 @@ class _Inflate(io.RawIOBase):
         self._limit = limit
         self._out = 0
         self._zlib = zlib.decompressobj(-15) if method == zipfile.ZIP_DEFLATED else None
-        self._bz2 = bz2.BZ2Decompressor() if method == zipfile.ZIP_BZIP2 else None
+        self._bz2: Any = bz2.BZ2Decompressor() if method == zipfile.ZIP_BZIP2 else None
+        if method == zipfile.ZIP_LZMA:
+            self._bz2 = _zip_lzma(window)
         self._tail = b""
         self.overflow = False
 
@@ -274,8 +316,23 @@ class _Inflate(io.RawIOBase):
     def _more_output(self) -> bool:
         try:
             return bool(self._decompress(1))
-        except (zlib.error, OSError, EOFError, ValueError):
+        except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError):
             return False
+
+
+def _zip_lzma(window: _Window) -> Any:
+    """The decompressor of a zip LZMA member (method 14): a 4-byte header (version, properties size), the LZMA1
+    properties, then the raw stream (as :mod:`zipfile` reads it)."""
+    head = window.read(4)
+    if len(head) < 4:
+        raise ValueError("LZMA member header truncated")
+    (psize,) = struct.unpack("<H", head[2:4])
+    props = window.read(psize)
+    try:
+        filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)  # as zipfile does
+    except lzma.LZMAError as exc:
+        raise ValueError(f"LZMA member properties unusable: {exc}") from None
+    return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
 
 
 def window(fh: BinaryIO, start: int, length: int) -> io.RawIOBase:
@@ -292,7 +349,7 @@ def open_member(fh: BinaryIO, member: ZipMember) -> tuple[BinaryIO, io.RawIOBase
     Raises:
         ValueError: the member's data cannot be located or its compression method is not supported.
     """
-    if member.data_offset is None or member.method not in _SUPPORTED_METHODS:
+    if member.data_offset is None or member.method not in SUPPORTED_METHODS:
         raise ValueError(f"member {member.name!r} cannot be read")
     window = _Window(fh, member.data_offset, member.compressed)
     raw: io.RawIOBase = window if member.method == zipfile.ZIP_STORED else _Inflate(window, member.method, member.size)
@@ -314,7 +371,7 @@ def check_member_crc(fh: BinaryIO, member: ZipMember) -> ArchiveAnomaly | None:
         while chunk := stream.read(_CHUNK):
             crc = zlib.crc32(chunk, crc)
             total += len(chunk)
-    except (ValueError, OSError, zlib.error, EOFError) as exc:
+    except (ValueError, OSError, zlib.error, lzma.LZMAError, EOFError) as exc:
         return ArchiveAnomaly(member.name, "bad_crc", f"data cannot be inflated: {exc}")
     if getattr(raw, "overflow", False):
         return ArchiveAnomaly(member.name, "decompression_bomb", f"inflates past its declared {member.size} bytes")
@@ -323,57 +380,3 @@ def check_member_crc(fh: BinaryIO, member: ZipMember) -> ArchiveAnomaly | None:
     if crc != member.crc:
         return ArchiveAnomaly(member.name, "bad_crc", f"CRC-32 {crc:08x} does not match the declared {member.crc:08x}")
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class SevenZipContents:
-    """A 7z archive's members (name, declared size), anomalies, and the bytes of the members that were read."""
-
-    members: tuple[tuple[str, int], ...]
-    anomalies: tuple[ArchiveAnomaly, ...]
-    data: dict[str, bytes]
-
-
-def read_7z(fh: BinaryIO, limits: ScanLimits) -> SevenZipContents:
-    """List a 7z archive with ``py7zr`` and read its members into memory, within the member-count and size caps.
-
-    Returns:
-        The :class:`SevenZipContents`; encrypted, oversized and unreadable archives give an anomaly and no data.
-    """
-    import py7zr
-    from py7zr.io import BytesIOFactory
-
-    anomalies: list[ArchiveAnomaly] = []
-    try:
-        with py7zr.SevenZipFile(fh, mode="r", max_extract_size=limits.max_in_memory_bytes) as archive:
-            if archive.needs_password():
-                return SevenZipContents(
-                    (), (ArchiveAnomaly(None, "encrypted", "7z archive is password-protected"),), {}
-                )
-            infos = [i for i in archive.list() if not i.is_directory][: limits.max_members + 1]
-            members = tuple((i.filename, int(i.uncompressed or 0)) for i in infos[: limits.max_members])
-            if len(infos) > limits.max_members:
-                anomalies.append(ArchiveAnomaly(None, "too_many_members", f"more than {limits.max_members} members"))
-            total = sum(size for _, size in members)
-            if total > limits.max_in_memory_bytes:
-                anomalies.append(
-                    ArchiveAnomaly(
-                        None,
-                        "decompression_bomb",
-                        f"members declare {total} bytes, above the {limits.max_in_memory_bytes}-byte "
-                        "cap for 7z contents; not read",
-                    )
-                )
-                return SevenZipContents(members, tuple(anomalies), {})
-            factory = BytesIOFactory(limits.max_in_memory_bytes)
-            archive.extract(targets=[name for name, _ in members], factory=factory)
-            data = {}
-            for name, _ in members:
-                if name in factory.products:
-                    product = factory.get(name)
-                    product.seek(0)
-                    data[name] = product.read()
-            return SevenZipContents(members, tuple(anomalies), data)
-    except Exception as exc:  # noqa: BLE001 - py7zr raises many types on hostile input; recorded as an anomaly
-        anomalies.append(ArchiveAnomaly(None, "unreadable", f"7z archive unreadable: {type(exc).__name__}: {exc}"))
-        return SevenZipContents((), tuple(anomalies), {})

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable
 from typing import BinaryIO
 
-__all__ = ["DECOMPRESSORS", "DECOMPRESS_ERRORS", "OwningStream", "ZlibReader"]
+__all__ = ["DECOMPRESSORS", "DECOMPRESS_ERRORS", "OwningStream", "RecordingStream", "ZlibReader"]
 
 _CHUNK = 64 * 1024
 
@@ -76,8 +76,49 @@ class OwningStream:
     def read(self, n: int = -1) -> bytes:
         return self._stream.read(n)
 
+    def readline(self, limit: int = -1) -> bytes:
+        return self._stream.readline(limit)
+
     def close(self) -> None:
         try:
             self._stream.close()
         finally:
             self._raw.close()
+
+
+class RecordingStream:
+    """A decompressing stream that remembers the first error its reads raised (a damaged or truncated stream) and how
+    many bytes it produced before, for readers that swallow read errors (the pickle analysis ends its stream there).
+
+    Attributes:
+        error: ``"TypeName: message"`` of the first read error, or None.
+        produced: decompressed bytes returned so far.
+    """
+
+    def __init__(self, stream: BinaryIO | OwningStream) -> None:
+        self._stream = stream
+        self.error: str | None = None
+        self.produced = 0
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self._stream.read(n)
+        except DECOMPRESS_ERRORS as exc:
+            if self.error is None:
+                self.error = f"{type(exc).__name__}: {exc}"
+            raise
+        self.produced += len(data)
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:
+        try:
+            data = self._stream.readline(limit)  # type: ignore[union-attr]
+        except DECOMPRESS_ERRORS as exc:
+            if self.error is None:
+                self.error = f"{type(exc).__name__}: {exc}"
+            raise
+        self.produced += len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()

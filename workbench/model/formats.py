@@ -6,7 +6,6 @@ headers are examined further by their own modules. Nothing is loaded with the fo
 
 from __future__ import annotations
 
-import ast
 import json
 import lzma
 import re
@@ -16,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from workbench.model.npy_header import parse_npy_header
 from workbench.model.pickles import probe_pickle
+from workbench.model.sniff_pickle import PickleHead, pickle_head
 
 __all__ = [
     "CODE_KINDS",
@@ -30,7 +31,8 @@ __all__ = [
 ]
 
 #: kinds whose loading unpickles data
-PICKLE_KINDS = {"pickle", "pytorch_zip", "pytorch_legacy", "torchscript", "joblib", "compressed_pickle"}
+PICKLE_KINDS = {"pickle", "pytorch_zip", "pytorch_legacy", "pytorch_legacy_tar", "torchscript", "joblib",
+                "compressed_pickle"}  # fmt: skip
 #: kinds that are code
 CODE_KINDS = {
     "python": "Python source",
@@ -38,28 +40,13 @@ CODE_KINDS = {
     "shared_library": "shared library or executable",
     "script": "script with an interpreter line (#!)",
 }
-#: names under which a pickle is expected (elsewhere a pickle is in disguise)
+#: names under which a pickle is expected (elsewhere a pickle is in disguise); ``.debug_pkl`` only inside TorchScript
 PICKLE_EXTENSIONS = {
-    ".pkl",
-    ".pickle",
-    ".pt",
-    ".pth",
-    ".bin",
-    ".ckpt",
-    ".joblib",
-    ".dat",
-    ".data",
-    ".npy",
-    ".npz",
-    ".pkl.gz",
-    ".jbl",
-    ".mar",
-    ".7z",
-    ".zip",
-    ".tar",
-}
+    ".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dat", ".data", ".npy", ".npz", ".pkl.gz", ".jbl",
+    ".mar", ".7z", ".zip", ".tar",
+}  # fmt: skip
 #: compression suffixes looked through when judging a name (``model.pkl.gz`` says pickle)
-COMPRESSION_SUFFIXES = {".gz", ".bz2", ".xz", ".lzma", ".z", ".zlib", ".zst", ".lz4"}
+COMPRESSION_SUFFIXES = {".gz", ".gzip", ".bz2", ".xz", ".lzma", ".z", ".zlib", ".zst", ".lz4"}
 TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _EXT_KIND = {
     ".safetensors": "safetensors",
@@ -96,7 +83,7 @@ _EXT_KIND = {
 }
 #: detected kinds acceptable under each declared kind (anything else is a mismatch)
 COMPATIBLE = {
-    "pytorch": {"pytorch_zip", "pytorch_legacy", "torchscript", "pickle", "7z", "zip"},
+    "pytorch": {"pytorch_zip", "pytorch_legacy", "pytorch_legacy_tar", "torchscript", "pickle", "7z", "zip"},
     "pickle": {"pickle", "pytorch_legacy", "joblib", "compressed_pickle"},
     "joblib": {"pickle", "joblib", "compressed_pickle"},
     "npz": {"npz", "zip"},
@@ -106,7 +93,7 @@ COMPATIBLE = {
     "sentencepiece": {"tokenizer"},
     "text": {"text", "tokenizer", "python", "empty"},
     "zip": {"zip", "pytorch_zip", "torchscript", "npz", "keras"},
-    "tar": {"tar"},
+    "tar": {"tar", "pytorch_legacy_tar"},
     "script": {"script", "text"},
 }
 _MAGICS: list[tuple[bytes, str]] = [
@@ -138,7 +125,6 @@ _LZMA_ALONE = b"\x5d\x00\x00"
 _TAR_MAGIC_AT = 257
 _ONNX_FIELDS = {(1, 0), (2, 2), (3, 2), (4, 2), (5, 0), (6, 2), (7, 2), (8, 2), (14, 2), (20, 2), (25, 2), (26, 2)}
 _SPM_FIELDS = {(1, 2), (2, 2), (3, 2), (4, 2), (5, 2)}
-_OBJECT_DESCR = re.compile(r"^[<>|=]?O\d*$")
 _TOKENIZER_NAMES = {
     "tokenizer.json",
     "tokenizer_config.json",
@@ -169,6 +155,12 @@ def declared_kind(name: str) -> str | None:
 def sniff(head: bytes, name: str, size: int) -> Sniffed:
     """Classify by content: magic numbers, then structure (safetensors header, pickle opcodes, JSON, protobuf).
 
+    When the bytes could also begin a pickle (a head that walks as pickle opcodes, :mod:`workbench.model.sniff_pickle`)
+    but another signature matched, or the head cannot settle it (an argument runs past the sniff budget), the kind
+    found is kept and ``details["also_pickle"]`` is set: the inventory then analyses the file as a pickle as well and
+    decides. ``details["structure"]`` then says whether the other signature's own structure holds (``valid``,
+    ``invalid``, ``unverified``).
+
     Args:
         head: the first bytes (at most the sniff budget).
         name: file or member name, used only to tell tokenizer and config files apart and for Python source.
@@ -180,6 +172,31 @@ def sniff(head: bytes, name: str, size: int) -> Sniffed:
     base = PurePosixPath(name).name.lower()
     if size == 0 or not head:
         return Sniffed("empty")
+    walk = pickle_head(head, size)
+    signed = _signature(head, size)
+    if signed is not None:
+        if walk is not None and (walk.is_pickle or walk.is_candidate):
+            signed.details.update(also_pickle=True, structure=_structure(signed.kind, head))
+        return signed
+    whole = len(head) >= size
+    if head[0] == 0x80 and len(head) > 1 and head[1] <= 5 and _is_pickle(head, whole, walk):
+        return Sniffed("pytorch_legacy" if _is_torch_magic(head) else "pickle", {"protocol": head[1]})
+    if head[:1] in (b"{", b"[") or head.lstrip()[:1] in (b"{", b"["):
+        return _json_kind(head, base, size)
+    if (fields := _protobuf_fields(head)) and _looks_like(fields, _ONNX_FIELDS, (1, 0)):
+        return Sniffed("onnx")
+    if fields and _looks_like(fields, _SPM_FIELDS, (1, 2)) and base.endswith(".model"):
+        return Sniffed("tokenizer", {"format": "sentencepiece"})
+    if (ops := probe_pickle(head, whole_file=whole)) is not None or (walk is not None and walk.is_pickle):
+        return Sniffed("pickle", {"protocol": 0, "probe_opcodes": ops if ops is not None else walk.opcodes})
+    sniffed = _text_kind(head, base)
+    if walk is not None and walk.is_candidate:
+        sniffed.details["also_pickle"] = True
+    return sniffed
+
+
+def _signature(head: bytes, size: int) -> Sniffed | None:
+    """The kind a magic number or a fixed structure gives (archives, executables, images, safetensors ...)."""
     for magic, kind in _MAGICS:
         if head.startswith(magic):
             if kind == "compressed":
@@ -195,17 +212,51 @@ def sniff(head: bytes, name: str, size: int) -> Sniffed:
         return safetensors
     if (compression := _raw_compression(head)) is not None:
         return Sniffed("compressed", {"compression": compression})
-    if head[0] == 0x80 and len(head) > 1 and head[1] <= 5 and probe_pickle(head, whole_file=len(head) >= size):
-        return Sniffed("pytorch_legacy" if _is_torch_magic(head) else "pickle", {"protocol": head[1]})
-    if head[:1] in (b"{", b"[") or head.lstrip()[:1] in (b"{", b"["):
-        return _json_kind(head, base, size)
-    if (fields := _protobuf_fields(head)) and _looks_like(fields, _ONNX_FIELDS, (1, 0)):
-        return Sniffed("onnx")
-    if fields and _looks_like(fields, _SPM_FIELDS, (1, 2)) and base.endswith(".model"):
-        return Sniffed("tokenizer", {"format": "sentencepiece"})
-    if (ops := probe_pickle(head, whole_file=len(head) >= size)) is not None:
-        return Sniffed("pickle", {"protocol": 0, "probe_opcodes": ops})
-    return _text_kind(head, base)
+    return None
+
+
+def _is_pickle(head: bytes, whole: bool, walk: PickleHead | None) -> bool:
+    return (walk is not None and walk.is_pickle) or probe_pickle(head, whole_file=whole) is not None
+
+
+def _structure(kind: str, head: bytes) -> str:
+    """Whether the signature that matched is backed by its format's structure, for a head that is also a pickle:
+    ``valid``, ``invalid`` (the signature is all there is: the file is what the pickle reading finds) or
+    ``unverified``."""
+    checks = {
+        "safetensors": _safetensors_json,
+        "shared_library": _pe_signature,
+        "gguf": lambda h: None if len(h) < 8 else 1 <= struct.unpack_from("<I", h, 4)[0] <= 3,
+        "image": _image_structure,
+    }
+    check = checks.get(kind)
+    verdict = check(head) if check else None
+    return "unverified" if verdict is None else "valid" if verdict else "invalid"
+
+
+def _safetensors_json(head: bytes) -> bool | None:
+    (n,) = struct.unpack("<Q", head[:8])
+    if 8 + n > len(head):
+        return None
+    try:
+        return isinstance(json.loads(head[8 : 8 + n].decode("utf-8")), dict)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+
+
+def _pe_signature(head: bytes) -> bool | None:
+    if head[:2] != b"MZ":
+        return None  # ELF and Mach-O magics are not pickle opcodes: a pickle cannot start like them
+    (at,) = struct.unpack_from("<I", head, 0x3C)
+    return None if at + 4 > len(head) else head[at : at + 4] == b"PE\0\0"
+
+
+def _image_structure(head: bytes) -> bool:
+    if head.startswith(b"\x89PNG"):
+        return head[12:16] == b"IHDR"
+    if head.startswith(b"GIF8"):
+        return head[:6] in (b"GIF87a", b"GIF89a")
+    return True
 
 
 def _compression(head: bytes) -> str:
@@ -335,47 +386,3 @@ def _protobuf_fields(buf: bytes, max_fields: int = 32) -> list[tuple[int, int]] 
 
 def _looks_like(fields: list[tuple[int, int]], allowed: set[tuple[int, int]], first: tuple[int, int]) -> bool:
     return fields[0] == first and len(fields) >= 2 and all(f in allowed for f in fields)
-
-
-def parse_npy_header(head: bytes, max_header: int = 65536) -> tuple[dict[str, Any], int]:
-    """Read a ``.npy`` header without numpy (``ast.literal_eval`` of the header dict only; never ``np.load``).
-
-    Returns:
-        ``(header, data_offset)`` where header has ``descr``, ``fortran_order``, ``shape`` and ``has_object``
-        (True when the dtype holds Python objects, i.e. the data is a pickle).
-
-    Raises:
-        ValueError: not a valid npy header (the message says why).
-    """
-    if not head.startswith(b"\x93NUMPY") or len(head) < 10:
-        raise ValueError("not an npy file")
-    major = head[6]
-    if major == 1:
-        (hlen,), start = struct.unpack("<H", head[8:10]), 10
-    elif major in (2, 3) and len(head) >= 12:
-        (hlen,), start = struct.unpack("<I", head[8:12]), 12
-    else:
-        raise ValueError(f"npy format version {major}.{head[7]} not supported")
-    if hlen > max_header:
-        raise ValueError(f"npy header of {hlen} bytes is larger than the {max_header}-byte cap")
-    if start + hlen > len(head):
-        raise ValueError(f"npy header of {hlen} bytes is truncated")
-    raw = head[start : start + hlen].decode("utf-8" if major == 3 else "latin-1")
-    try:
-        header = ast.literal_eval(raw)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-        raise ValueError(f"npy header is not a Python literal: {exc}") from None
-    if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= set(header):
-        raise ValueError("npy header lacks descr, fortran_order or shape")
-    header["has_object"] = _descr_has_object(header["descr"])
-    return header, start + hlen
-
-
-def _descr_has_object(descr: Any, depth: int = 0) -> bool:
-    if depth > 32:
-        return True
-    if isinstance(descr, str):
-        return bool(_OBJECT_DESCR.match(descr))
-    if isinstance(descr, list | tuple):
-        return any(_descr_has_object(part, depth + 1) for part in descr)
-    return False

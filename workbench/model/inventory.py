@@ -6,21 +6,25 @@ sniffed (:mod:`~workbench.model.formats`); archives are listed and their members
 GGUF headers and chat templates to :mod:`~workbench.model.embedded_code`. Dangerous types are flagged: pickle-based
 formats (in disguise when the name does not say pickle), Python source and bytecode, shared libraries, numpy object
 arrays, Keras ``Lambda`` layers.
+
+Fail closed: every artefact carries a coverage state (:mod:`workbench.model.coverage`): ``analysed``, ``partially
+analysed: why`` or ``not analysed: why``; every state other than ``analysed`` is also an ``unexamined`` entry of the
+inventory (one per gap, naming the file and member), so a model with any file not fully analysed is never clean.
+A file whose first bytes also walk as pickle opcodes is analysed as a pickle too (:mod:`workbench.model.sniff_pickle`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from workbench.errors import EvidenceError
 from workbench.evidence_tree import EvidenceFile, walk_tree
-from workbench.model import archives, embedded_code
-from workbench.model.decompress import DECOMPRESS_ERRORS, DECOMPRESSORS, OwningStream
+from workbench.model import archives
+from workbench.model.coverage import ANALYSED, Gaps, is_complete
 from workbench.model.formats import (
     CODE_KINDS,
     COMPATIBLE,
@@ -28,17 +32,15 @@ from workbench.model.formats import (
     PICKLE_EXTENSIONS,
     PICKLE_KINDS,
     declared_kind,
-    parse_npy_header,
     sniff,
 )
-from workbench.model.gguf_meta import GgufError, read_gguf_header
 from workbench.model.inventory_archives import READ_ERRORS, ArchiveWalker, Source
+from workbench.model.inventory_content import CodeFinding, ContentReader
 from workbench.model.limits import ScanLimits
-from workbench.model.pickles import PickleReport, analyse_pickle
+from workbench.model.pickles import PickleReport
 from workbench.model.policy import ImportPolicy, default_policy
 from workbench.model.streams import open_evidence
 from workbench.records import EvidenceWarning
-from workbench.textsafe import clean_data, replaced_reason
 
 __all__ = ["Artefact", "CodeFinding", "Inventory", "take_inventory"]
 
@@ -61,6 +63,9 @@ class Artefact:
         dangerous: loading it can execute code.
         why: why it is dangerous, or why its name and content disagree ('' when neither).
         details: small facts (pickle protocol, members, npy dtype, GGUF metadata ...).
+        coverage: ``analysed``, ``partially analysed: why`` or ``not analysed: why`` (:mod:`workbench.model.coverage`;
+            an archive is partial when one of its members is not fully analysed). Kind ``unexamined``: a file or
+            member whose content could not be read at all.
     """
 
     path: str
@@ -71,15 +76,7 @@ class Artefact:
     dangerous: bool
     why: str = ""
     details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class CodeFinding:
-    """A code reference (``auto_map``, Keras ``Lambda``, chat template construct) located in a file or member."""
-
-    path: str
-    member: str | None
-    ref: embedded_code.CodeReference
+    coverage: str = ANALYSED
 
 
 @dataclass(slots=True)
@@ -87,8 +84,10 @@ class Inventory:
     """What the walk found: artefacts, pickle reports, archive anomalies, code references and warnings.
 
     Attributes:
-        unexamined: what a cap (size, count, depth, budget) or an unreadable file left unexamined, one
-            ``"path [member]: reason"`` each (the analysis' coverage is then partial).
+        unexamined: what a cap (size, count, depth, budget), damage, encryption or an unreadable file left
+            unexamined, one ``"path [member]: reason"`` each (the analysis' coverage is then partial); every artefact
+            whose coverage is not ``analysed`` has at least one entry, and files past the inventory's own cap have one
+            each without an artefact.
         limits: softer notes: checks done only in part although the content was examined (CRC verification beyond
             its budget, picklescan not asked about a file over its size cap).
     """
@@ -142,48 +141,82 @@ def take_inventory(
     return examiner.inv
 
 
-class _Examiner(ArchiveWalker):
+class _Examiner(ArchiveWalker, ContentReader):
     def __init__(self, inv: Inventory, limits: ScanLimits, policy: ImportPolicy, prefix: str) -> None:
         self.inv, self.limits, self.policy = inv, limits, policy
         self.prefix = prefix.rstrip("/") + "/" if prefix else ""
+        self._gaps: dict[tuple[str, str | None], Gaps] = {}
+        self._budget = _FileBudget(limits)
 
     def examine_file(self, abs_path: Path, rel: str) -> None:
         path = self.prefix + rel
+        self._budget = _FileBudget(self.limits)
         try:
             size = abs_path.stat(follow_symlinks=False).st_size
-            self._examine(Source(path, None, rel, size, lambda: open_evidence(abs_path), True), depth=0)
-        except READ_ERRORS as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            self.inv.warnings.append(EvidenceWarning(path, None, f"not readable, not classified: {reason}"))
-            self.inv.unexamined.append(f"{path}: not readable ({reason})")
+        except OSError as exc:
+            self._unreadable(Source(path, None, rel, 0, lambda: open_evidence(abs_path), True), exc)
+            return
+        self._examine(Source(path, None, rel, size, lambda: open_evidence(abs_path), True), depth=0)
 
+    # -- what was examined and what was not ------------------------------------------------------------------------
     def _warn(self, src: Source, reason: str) -> None:
         where = f"member {src.member}: " if src.member else ""
         self.inv.warnings.append(EvidenceWarning(src.path, None, where + reason))
 
-    def _unexamined(self, src: Source, reason: str) -> None:
-        """A cap left (part of) a file or member unexamined: a warning, and an entry of the coverage record."""
+    def _gap(self, src: Source, reason: str) -> Gaps:
         self._warn(src, reason)
         where = f"{src.path} [{src.member}]" if src.member else src.path
         self.inv.unexamined.append(f"{where}: {reason}")
+        return self._gaps.setdefault((src.path, src.member), Gaps())
+
+    def _unexamined(self, src: Source, reason: str) -> None:
+        """Part of a file or member was left unexamined (a cap, damage): a warning, an entry of the coverage record,
+        and the artefact's coverage ``partially analysed``."""
+        self._gap(src, reason).partial.append(reason)
+
+    def _not_analysed(self, src: Source, reason: str) -> None:
+        """Nothing of a file or member's content could be examined: its coverage is ``not analysed``."""
+        self._gap(src, reason).missing.append(reason)
 
     def _limit(self, src: Source, reason: str) -> None:
         self._warn(src, reason)
         self.inv.limits.append(f"{src.path}: {reason}")
 
+    def _unreadable(self, src: Source, exc: BaseException) -> Artefact:
+        reason = getattr(exc, "strerror", None) or exc
+        self._not_analysed(src, f"not readable ({reason})")
+        return self._record(src, "unexamined", {})
+
+    def _skipped(self, src: Source, reason: str) -> Artefact:
+        """An archive member whose content is not examined at all (encrypted, unsupported method, over a budget)."""
+        self._not_analysed(src, reason)
+        return self._record(src, "unexamined", {})
+
     # -- one file or member ------------------------------------------------------------------------------------------
     def _examine(self, src: Source, depth: int) -> Artefact:
-        with closing(src.opener()) as fh:
-            head = fh.read(self.limits.sniff_bytes)
+        try:
+            with closing(src.opener()) as fh:
+                head = fh.read(self.limits.sniff_bytes)
+        except READ_ERRORS as exc:
+            return self._unreadable(src, exc)
         sniffed = sniff(head, src.name, src.size)
-        data_json = PurePosixPath(src.name).name in _DATA_JSON
         kind, details = sniffed.kind, dict(sniffed.details)
+        try:
+            kind = self._content(src, depth, kind, head, details)
+            if details.get("also_pickle") and kind not in PICKLE_KINDS:
+                kind = self._pickle_reading(src, kind, details)
+        except READ_ERRORS as exc:
+            self._unexamined(src, f"content unreadable after its first bytes ({type(exc).__name__}: {exc})")
+        return self._record(src, kind, details)
+
+    def _content(self, src: Source, depth: int, kind: str, head: bytes, details: dict[str, Any]) -> str:
+        data_json = PurePosixPath(src.name).name in _DATA_JSON
         if kind == "zip":
             kind = self._zip(src, depth, details)
         elif kind == "7z":
             self._sevenzip(src, depth, details)
         elif kind == "tar":
-            self._tar(src, depth, details)
+            kind = self._tar(src, depth, details)
         elif kind in ("pickle", "pytorch_legacy"):
             kind = self._pickle(src, kind, details, skip=0)
         elif kind == "compressed":
@@ -198,21 +231,33 @@ class _Examiner(ArchiveWalker):
             self._json(src, details)
         elif kind == "text" and src.name.endswith(".jinja"):
             self._template(src, self._read_all(src, self.limits.max_text_bytes), "chat template file")
-        artefact = self._judge(src, kind, details)
+        return kind
+
+    def _record(self, src: Source, kind: str, details: dict[str, Any]) -> Artefact:
+        """Judge the artefact, state its coverage (rolled up into the archive holding it), keep it."""
+        gaps = self._gaps.pop((src.path, src.member), None)
+        coverage = gaps.state() if gaps else ANALYSED
+        if src.member is not None and not is_complete(coverage):
+            parent = src.member.rsplit("!", 1)[0] if "!" in src.member else None
+            name = src.member.rsplit("!", 1)[-1]
+            self._gaps.setdefault((src.path, parent), Gaps()).member(name, coverage[:300])
+        artefact = self._judge(src, kind, details, coverage)
         self.inv.artefacts.append(artefact)
         return artefact
 
-    def _judge(self, src: Source, kind: str, details: dict[str, Any]) -> Artefact:
+    def _judge(self, src: Source, kind: str, details: dict[str, Any], coverage: str) -> Artefact:
         declared = declared_kind(src.name)
         name = PurePosixPath(src.name)
         suffix = name.suffix.lower()
-        said = PurePosixPath(name.stem).suffix.lower() if suffix in COMPRESSION_SUFFIXES else suffix
         why = ""
         if kind in PICKLE_KINDS or details.get("has_object") or details.get("pickle_members"):
             why = "pickle-based: loading it runs the pickle"
-            if said not in PICKLE_EXTENSIONS:
-                why = f"pickle in disguise (named {PurePosixPath(src.name).name!r}): loading it runs the pickle"
+            if _disguised(src, kind):
+                why = f"pickle in disguise (named {name.name!r}): loading it runs the pickle"
                 details["disguised"] = True
+        elif details.get("polyglot"):
+            why = f"pickle in disguise: the content is {kind} and also a pickle that loading it as one runs"
+            details["disguised"] = True
         elif kind in CODE_KINDS:
             why = f"{CODE_KINDS[kind]}: runs code when imported or loaded"
         elif details.get("lambda_layers"):
@@ -225,163 +270,33 @@ class _Examiner(ArchiveWalker):
             not dangerous
             and declared
             and kind not in compatible
-            and kind != "empty"
+            and kind not in ("empty", "unexamined")
             and suffix not in _AMBIGUOUS_SUFFIXES
         ):
             why = f"content is {kind}, the name suggests {declared}"
             details["mismatch"] = True
-        return Artefact(src.path, src.member, src.size, kind, declared, dangerous, why, details)
+        return Artefact(src.path, src.member, src.size, kind, declared, dangerous, why, details, coverage)
 
-    def _read_all(self, src: Source, cap: int) -> bytes | None:
-        if src.size > cap:
-            self._unexamined(src, f"{src.size} bytes, larger than the {cap}-byte cap: content not analysed")
-            return None
-        with closing(src.opener()) as fh:
-            return fh.read(cap + 1)
 
-    # -- formats -----------------------------------------------------------------------------------------------------
-    def _pickle(
-        self, src: Source, kind: str, details: dict[str, Any], *, skip: int, stream: BinaryIO | None = None
-    ) -> str:
-        with closing(stream or src.opener()) as fh:
-            if skip:
-                fh.read(skip)
-            report = analyse_pickle(
-                fh,
-                member=src.member,
-                size=(src.size - skip) if src.seekable and not stream else None,
-                policy=self.policy,
-                limits=self.limits,
-            )
-        self.inv.pickles.append((src.path, report))
-        for reason in report.unexamined:
-            self._unexamined(src, f"pickle: {reason}")
-        details.update(streams=len(report.streams), imports=len(report.imports))
-        if report.trailing is not None:
-            details["trailing_offset"] = report.trailing + skip
-        if kind == "pickle" and any((i.module or "").startswith("joblib") for i in report.imports):
-            return "joblib"
-        return kind
+def _disguised(src: Source, kind: str) -> bool:
+    """Whether a pickle's name hides what it is: its extension (looked through compression suffixes) is neither a
+    pickle's nor, for a compressed pickle, silent (``model.gz``, ``x_py27.gz`` only say "compressed": joblib's own
+    names). ``*.debug_pkl`` members of a TorchScript archive are its debug-information pickles."""
+    name = PurePosixPath(src.name.lower())
+    compressed = kind in ("compressed_pickle", "joblib") and name.suffix in COMPRESSION_SUFFIXES
+    while name.suffix in COMPRESSION_SUFFIXES:
+        name = PurePosixPath(name.stem)
+    if name.suffix in PICKLE_EXTENSIONS:
+        return False
+    if name.suffix == ".debug_pkl" and src.context == "torchscript":
+        return False
+    return not compressed or declared_kind(name.name) is not None
 
-    def _compressed(self, src: Source, depth: int, details: dict[str, Any]) -> str:
-        opener = DECOMPRESSORS.get(details.get("compression", ""))
-        if opener is None:
-            self._unexamined(src, f"{details.get('compression')} compression is not inspected: content not examined")
-            return "compressed"
-        try:
-            with closing(src.opener()) as raw, closing(opener(raw)) as inner:
-                head = inner.read(self.limits.sniff_bytes)
-            inner_name = src.name.rsplit(".", 1)[0]
-            inner_kind = sniff(head, inner_name, len(head) + 1).kind
-            details["inner_kind"] = inner_kind
-            if inner_kind == "tar":
 
-                def decompressed() -> BinaryIO:
-                    raw = src.opener()
-                    return OwningStream(opener(raw), raw)
+@dataclass(slots=True)
+class _FileBudget:
+    """Work one top-level file may cause across all its nesting levels (members examined, bytes held in memory)."""
 
-                inner_src = Source(src.path, src.member, inner_name, src.size, decompressed, False)
-                self._tar(inner_src, depth, details)
-                return "compressed"
-            if inner_kind not in ("pickle", "pytorch_legacy"):
-                return "compressed"
-            with closing(src.opener()) as raw:
-                kind = self._pickle(src, "compressed_pickle", details, skip=0, stream=opener(raw))
-            return "joblib" if kind == "joblib" else "compressed_pickle"
-        except DECOMPRESS_ERRORS as exc:
-            self._warn(src, f"{details.get('compression')} data cannot be decompressed: {exc}")
-            return "compressed"
-
-    def _npy(self, src: Source, head: bytes, details: dict[str, Any]) -> None:
-        try:
-            header, offset = parse_npy_header(head, max_header=self.limits.sniff_bytes - 12)
-        except ValueError as exc:
-            if "cap" in str(exc):  # the header is larger than what is read: its dtype (object or not) is unknown
-                self._unexamined(src, f"npy header not read: {exc}")
-            else:
-                self._warn(src, f"npy header unusable: {exc}")
-            details["npy_error"] = str(exc)
-            return
-        details.update(
-            descr=str(header["descr"])[:200], shape=str(header["shape"])[:100], has_object=header["has_object"]
-        )
-        if header["has_object"]:
-            self._pickle(src, "npy", details, skip=offset)
-
-    def _gguf(self, src: Source, details: dict[str, Any]) -> None:
-        if not src.seekable:
-            self._warn(src, "GGUF inside a compressed archive member: header not read")
-            return
-        try:
-            with closing(src.opener()) as fh:
-                header = read_gguf_header(fh, src.size, self.limits)
-        except GgufError as exc:
-            self._warn(src, f"GGUF header unusable: {exc}")
-            details["gguf_error"] = str(exc)
-            return
-        meta = header.metadata
-        details.update(
-            version=header.version,
-            tensor_count=header.tensor_count,
-            kv_count=header.kv_count,
-            architecture=meta.get("general.architecture"),
-            name=meta.get("general.name"),
-            chat_templates=sorted(header.chat_templates),
-        )
-        for problem in header.problems:
-            self._warn(src, f"GGUF header: {problem}")
-        for reason in header.capped:
-            self._unexamined(src, f"GGUF header: {reason}")
-        for key, text in header.chat_templates.items():
-            self._template(src, text.encode("utf-8", "replace"), f"GGUF {key}")
-
-    def _hdf5(self, src: Source, details: dict[str, Any]) -> None:
-        with closing(src.opener()) as fh:
-            offsets = embedded_code.h5_lambda_offsets(fh, self.limits.h5_scan_bytes)
-        if src.size > self.limits.h5_scan_bytes:
-            self._unexamined(src, f"HDF5 file of {src.size} bytes: only the first {self.limits.h5_scan_bytes} searched "
-                             "for a Keras Lambda layer")  # fmt: skip
-        for off in offsets:
-            ref = embedded_code.CodeReference(
-                "keras_lambda", "high", "HDF5 model config names a Lambda layer", offset=off
-            )
-            self.inv.code.append(CodeFinding(src.path, src.member, ref))
-        if offsets:
-            details["lambda_layers"] = len(offsets)
-
-    def _template(self, src: Source, data: bytes | None, label: str) -> None:
-        if data is None:
-            return
-        for ref in embedded_code.template_issues(data.decode("utf-8", "replace")):
-            ref = embedded_code.CodeReference(ref.kind, ref.severity, f"{label}: {ref.summary}", ref.line, ref.offset)
-            self.inv.code.append(CodeFinding(src.path, src.member, ref))
-
-    def _json(self, src: Source, details: dict[str, Any]) -> None:
-        data = self._read_all(src, self.limits.max_json_bytes)
-        if data is None:
-            return
-        try:
-            doc = json.loads(data.decode("utf-8-sig"))
-        except (ValueError, RecursionError) as exc:
-            self._warn(src, f"not valid JSON: {str(exc)[:200]}")
-            details["json_error"] = True
-            return
-        doc, changed = clean_data(doc)
-        if changed:
-            self._warn(src, replaced_reason("JSON text"))
-        refs = embedded_code.auto_map_references(doc) + embedded_code.keras_lambda_layers(doc)
-        for kind, key in (("keras_lambda", "lambda_layers"), ("auto_map", "auto_map")):
-            if count := sum(r.kind == kind for r in refs):
-                details[key] = count
-        self.inv.code.extend(CodeFinding(src.path, src.member, r) for r in refs)
-        template = doc.get("chat_template") if isinstance(doc, dict) else None
-        templates = (
-            [template]
-            if isinstance(template, str)
-            else [t.get("template") for t in template or [] if isinstance(t, dict)]
-            if isinstance(template, list)
-            else []
-        )
-        for text in templates:
-            if isinstance(text, str):
-                self._template(src, text.encode("utf-8", "replace"), "chat_template")
+    limits: ScanLimits
+    members: int = 0
+    in_memory: int = 0

@@ -35,6 +35,11 @@ class ScanLimits:
         picklescan_max_bytes: files larger than this are not handed to picklescan (it keeps every opcode in memory).
         max_in_memory_bytes: compressed nested archives and 7z members are read into memory up to this total.
         crc_check_bytes: archive members are inflated and CRC-checked up to this many bytes per archive.
+        max_late_pickles: members named like a pickle (``data.pkl``, ``*.pkl``) past ``max_members`` that are still
+            examined (a loader finds them by name wherever they are in the central directory).
+        max_file_members: archive members examined per top-level file, all nesting levels together.
+        bomb_scan_bytes: a member flagged as a decompression bomb is still examined, inflated up to this many bytes
+            (the rest is unexamined).
         max_npy_header_bytes: longest ``.npy`` header read (numpy ignores its own 10 KiB limit when pickles are allowed,
             so a longer header is still read up to here; past it the file is partially analysed).
     """
@@ -61,3 +66,6 @@ class ScanLimits:
     max_in_memory_bytes: int = 256 * MIB
     crc_check_bytes: int = 4096 * MIB
     max_npy_header_bytes: int = 16 * MIB
+    max_late_pickles: int = 64
+    max_file_members: int = 100_000
+    bomb_scan_bytes: int = 1024 * MIB

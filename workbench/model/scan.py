@@ -69,9 +69,10 @@ class ModelScan:
         """One row per file and examined archive member.
 
         Columns: ``path`` str, ``member`` str or None, ``kind`` str, ``declared`` str or None, ``size`` Int64,
-        ``dangerous`` bool, ``why`` str.
+        ``dangerous`` bool, ``why`` str, ``coverage`` str (``analysed``, ``partially analysed: why``, ``not
+        analysed: why``).
         """
-        cols = ["path", "member", "kind", "declared", "size", "dangerous", "why"]
+        cols = ["path", "member", "kind", "declared", "size", "dangerous", "why", "coverage"]
         df = pd.DataFrame([{c: getattr(a, c) for c in cols} for a in self.inventory.artefacts], columns=cols)
         return df.astype({"size": "Int64", "dangerous": bool})
 
@@ -153,7 +154,9 @@ class ModelScan:
         return pd.DataFrame(rows, columns=["path", "import", "ours", "theirs", "note"])
 
     def to_json(self) -> dict[str, Any]:
-        """The ``scan-model --json`` document: ``findings``, ``files`` (one per file), ``warnings``."""
+        """The ``scan-model --json`` document: ``findings``, ``files`` (one per file, each and each member with its
+        ``coverage``), ``warnings``, ``unexamined`` (every gap, ``"path [member]: reason"``) and ``coverage``
+        (``complete`` or ``partial``: partial when anything was left unexamined)."""
         files = []
         for art in (a for a in self.inventory.artefacts if a.member is None):
             reports = [r for p, r in self.inventory.pickles if p == art.path]
@@ -165,6 +168,7 @@ class ModelScan:
                     "dangerous": art.dangerous,
                     "size": art.size,
                     "why": art.why,
+                    "coverage": art.coverage,
                     "imports": [
                         {
                             "name": i.qualified,
@@ -181,7 +185,13 @@ class ModelScan:
                         {"call": c.text, "offset": c.offset, "member": c.member} for r in reports for c in r.calls
                     ],
                     "members": [
-                        {"member": m.member, "kind": m.kind, "dangerous": m.dangerous, "why": m.why}
+                        {
+                            "member": m.member,
+                            "kind": m.kind,
+                            "dangerous": m.dangerous,
+                            "why": m.why,
+                            "coverage": m.coverage,
+                        }
                         for m in self.inventory.artefacts
                         if m.path == art.path and m.member is not None
                     ],
@@ -203,6 +213,8 @@ class ModelScan:
             "findings": [f.to_dict() for f in self.findings],
             "files": files,
             "warnings": [w.to_dict() for w in self.warnings],
+            "unexamined": list(self.unexamined),
+            "coverage": "partial" if self.unexamined else "complete",
         }
 
 
