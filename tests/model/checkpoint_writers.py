@@ -81,19 +81,25 @@ class Tensor:
     """What to write for one tensor: its storage key and array, and the view (offset, shape, stride) into it."""
 
     def __init__(self, key: str, storage: np.ndarray, shape: tuple[int, ...], offset: int = 0,
-                 stride: tuple[int, ...] | None = None, parameter: bool = False) -> None:  # fmt: skip
+                 stride: tuple[int, ...] | None = None, parameter: bool = False, v3: bool = False) -> None:  # fmt: skip
         self.key, self.storage, self.shape, self.offset = key, storage.ravel(), shape, offset
         self.stride = stride if stride is not None else _contiguous(shape)
         self.parameter = parameter
+        #: written as torch 2 writes dtypes without a storage class: _rebuild_tensor_v3 on an UntypedStorage
+        self.v3 = v3
 
 
 def _tensor(p: Ops, t: Tensor, legacy: bool) -> None:
     if t.parameter:
         p.glob("torch._utils", "_rebuild_parameter").op(b"(")
-    p.glob("torch._utils", "_rebuild_tensor_v2").op(b"(")
-    p.op(b"(").str("storage").glob("torch", STORAGE[str(t.storage.dtype)]).str(t.key).str("cpu").int(t.storage.size)
-    p.op(b"N" if legacy else b"").op(b"tQ")
-    p.int(t.offset).ints(t.shape).ints(t.stride).op(b"\x89").ordered_dict().op(b"tR")
+    p.glob("torch._utils", "_rebuild_tensor_v3" if t.v3 else "_rebuild_tensor_v2").op(b"(")
+    storage = "UntypedStorage" if t.v3 else STORAGE[str(t.storage.dtype)]
+    p.op(b"(").str("storage").glob("torch", storage).str(t.key).str("cpu")
+    p.int(t.storage.nbytes if t.v3 else t.storage.size).op(b"N" if legacy else b"").op(b"tQ")
+    p.int(t.offset).ints(t.shape).ints(t.stride).op(b"\x89").ordered_dict()
+    if t.v3:
+        p.glob("torch", str(t.storage.dtype))
+    p.op(b"tR")
     if t.parameter:
         p.op(b"\x88").ordered_dict().op(b"tR")
 

@@ -119,6 +119,19 @@ def test_views_into_shared_storages_and_strides(tmp_path: Path) -> None:
     assert (src["wt"].strides, src["k"].member) == ((1, 3), "archive/data/0")
 
 
+def test_untyped_storage_with_dtype(tmp_path: Path) -> None:
+    """torch 2 writes uint16 (and the other dtypes without a storage class) by _rebuild_tensor_v3."""
+    ref = np.arange(60, dtype=np.uint16).reshape(6, 10)
+    sus = ref.copy()
+    sus[4, 9] = 7
+    r = cw.write_torch_zip(tmp_path / "ref.pt", {"ids": cw.Tensor("0", ref, (6, 10), v3=True)})
+    s = cw.write_torch_zip(tmp_path / "sus.pt", {"ids": cw.Tensor("0", sus, (6, 10), v3=True)})
+    (src,) = read_file(s, "sus.pt", "pytorch-zip").tensors
+    assert (src.dtype, src.shape, src.nbytes) == ("U16", (6, 10), 120)
+    (diff,) = diff_model(s, r).tensors
+    assert (diff.status, diff.changed_rows, diff.changed_elements, diff.max_abs_change) == ("modified", (4,), 1, 42.0)
+
+
 def test_big_endian_storages_compared_by_value(tmp_path: Path) -> None:
     ref = reference_arrays()
     sus = edited(ref)
