@@ -62,9 +62,12 @@ def test_text_output_and_fail_on(pair) -> None:
     assert same.exit_code == 0 and "0 modified" in same.stdout
 
 
-def test_pytorch_and_gguf_checkpoints_end_to_end(tmp_path: Path) -> None:
+def test_pytorch_and_gguf_checkpoints_end_to_end(tmp_path: Path, monkeypatch) -> None:
     from tests.model import checkpoint_writers as cw
     from tests.model.test_tensor_torch import ADDED, RANK1, ROW, edited, reference_arrays
+    from workbench.model import torch_checkpoint
+
+    monkeypatch.setattr(torch_checkpoint, "MAX_INFLATED_BYTES", 0)
 
     ref = reference_arrays()
     tensors = cw.simple(edited(ref))
@@ -76,8 +79,10 @@ def test_pytorch_and_gguf_checkpoints_end_to_end(tmp_path: Path) -> None:
     assert {t["name"]: t["status"] for t in doc["tensors"] if t["status"] != "identical"} == {
         ROW: "modified", RANK1: "modified", ADDED: "added"}  # fmt: skip
     assert next(t for t in doc["tensors"] if t["name"] == ROW)["changed_rows"] == [5]
-    assert doc["unexamined"] == ["sus.pt: tensor embeddings.weight not compared: storage member archive/data/3 is "
-                                 "compressed (method 8): not inflated"]  # fmt: skip
+    assert doc["unexamined"] == [
+        "sus.pt: tensor embeddings.weight not compared: storage member archive/data/3 is "
+        "compressed and would take the inflated bytes past the 0-byte cap: not inflated"
+    ]
     text = run(str(s), str(r)).stdout
     assert "not examined: sus.pt: tensor embeddings.weight not compared" in text
     g = cw.write_gguf(tmp_path / "m.gguf", {"w": ("F32", (2, 3), np.zeros(6, np.float32).tobytes())})

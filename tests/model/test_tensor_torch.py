@@ -141,20 +141,40 @@ def test_big_endian_storages_compared_by_value(tmp_path: Path) -> None:
     check_edits(diff_model(s, r), ref, sus)
 
 
-def test_compressed_member_and_bad_view_are_unexamined(tmp_path: Path) -> None:
+def test_bad_view_is_unexamined(tmp_path: Path) -> None:
     ref = reference_arrays()
     r = cw.write_torch_zip(tmp_path / "ref.pt", cw.simple(ref))
     tensors = cw.simple(ref)
     tensors[BIAS] = cw.Tensor("2", ref[BIAS], (41,))  # one element past its storage of 40
-    s = cw.write_torch_zip(tmp_path / "sus.pt", tensors, compress_key="1")
-    result = diff_model(s, r)
-    assert sorted(result.unexamined) == [
-        f"sus.pt: tensor {BIAS} not compared: its view (offset 0, shape [41], stride [1]) runs past its storage of "
-        "160 bytes",
-        f"sus.pt: tensor {RANK1} not compared: storage member archive/data/1 is compressed (method 8): not inflated",
-    ]
+    result = diff_model(cw.write_torch_zip(tmp_path / "sus.pt", tensors), r)
+    assert result.unexamined == [f"sus.pt: tensor {BIAS} not compared: its view (offset 0, shape [41], stride [1]) "
+                                 "runs past its storage of 160 bytes"]  # fmt: skip
     # a tensor that could not be located is unexamined, neither removed nor identical
-    assert {t.name: t.status for t in result.tensors} == {ROW: "identical", EMB: "identical"}
+    assert {t.name: t.status for t in result.tensors} == {ROW: "identical", RANK1: "identical", EMB: "identical"}
+
+
+def test_compressed_member_inflated_within_the_cap(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    from workbench.model import torch_checkpoint
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    ref = reference_arrays()
+    sus = edited(ref)
+    r = cw.write_torch_zip(tmp_path / "ref.pt", cw.simple(ref))
+    s = cw.write_torch_zip(tmp_path / "sus.pt", cw.simple(sus), compress_key="1")  # RANK1's storage, deflated
+    result = diff_model(s, r)
+    check_edits(result, ref, sus)
+    assert result.limits == ["sus.pt: archive/data/1 is compressed (method 8); inflated to 10240 bytes in a "
+                             "temporary file to be compared"]  # fmt: skip
+    assert list(scratch.iterdir()) == []  # the temporary file is gone
+    monkeypatch.setattr(torch_checkpoint, "MAX_INFLATED_BYTES", 10239)
+    result = diff_model(s, r)
+    assert result.unexamined == [f"sus.pt: tensor {RANK1} not compared: storage member archive/data/1 is compressed "
+                                 "and would take the inflated bytes past the 10239-byte cap: not inflated"]  # fmt: skip
+    assert RANK1 not in {t.name for t in result.tensors} and list(scratch.iterdir()) == []
 
 
 def test_tied_weights_across_formats_are_not_added(tmp_path: Path) -> None:

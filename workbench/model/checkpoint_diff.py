@@ -67,11 +67,16 @@ def diff_checkpoint_tensors(
         out.unexamined += ckpt.unexamined
         out.limits += ckpt.limits
     vocab = configdiff.load_vocab(reference if reference.is_dir() else reference.parent, out.warnings)
-    for s, r in pair_checkpoints(sus, ref):
-        if s is not None and r is not None and s.family != r.family:
-            out.limits.append(f"{s.formats} checkpoint compared with a {r.formats} reference: tensors matched by "
-                              "name, dtypes and shapes checked")  # fmt: skip
-        _compare(s, r, out, vocab, chunk_elements, progress)
+    try:
+        for s, r in pair_checkpoints(sus, ref):
+            if s is not None and r is not None and s.family != r.family:
+                out.limits.append(f"{s.formats} checkpoint compared with a {r.formats} reference: tensors matched "
+                                  "by name, dtypes and shapes checked")  # fmt: skip
+            _compare(s, r, out, vocab, chunk_elements, progress)
+    finally:
+        for ckpt in sus + ref:
+            for f in ckpt.files:
+                f.release()  # inflated members' temporary files
     out.tensors.sort(key=lambda d: d.name)
     out.findings += tensor_findings(out.tensors, model_id=model_id)
     return out

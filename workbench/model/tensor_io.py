@@ -113,6 +113,8 @@ class FileTensors:
         unexamined: ``"path: reason"`` for tensors (or the whole file) that could not be compared.
         limits: softer notes (what was inventoried only, names normalised).
         aliases: tensor name -> the first name of the same bytes (tied weights of a PyTorch checkpoint).
+        scratch: private temporary files holding inflated bytes (a compressed zip member), removed by
+            :meth:`release`.
     """
 
     path: Path
@@ -125,6 +127,13 @@ class FileTensors:
     unexamined: list[str] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
+    scratch: list[Path] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Remove the temporary files of inflated members (the sources pointing at them become unreadable)."""
+        for path in self.scratch:
+            path.unlink(missing_ok=True)
+        self.scratch.clear()
 
     def not_compared(self, what: str, reason: str, name: str | None = None) -> None:
         """Record something of this file left uncompared (``unexamined`` and a warning; ``name``: the tensor's, kept

@@ -6,8 +6,9 @@ path of keys; this module maps each tensor's storage to its bytes in the file, s
 
 * **zip** (``torch.save`` since 1.6): ``<archive>/data.pkl`` is the pickle, each storage is the member
   ``<archive>/data/<key>``, stored (uncompressed) and read in place by its offset in the zip; ``<archive>/byteorder``
-  says ``big`` for a checkpoint saved on a big-endian machine. A compressed member is not inflated: its tensors are
-  listed, not compared (``unexamined``).
+  says ``big`` for a checkpoint saved on a big-endian machine. A compressed member (a checkpoint re-zipped by hand)
+  is inflated, at most to its declared size and within :data:`MAX_INFLATED_BYTES` per checkpoint, into a private
+  temporary file (``FileTensors.scratch``) read like the others; past the cap its tensors are ``unexamined``.
 * **legacy stacked** (``_use_new_zipfile_serialization=False``): four pickles (magic number, protocol and system
   information, the object, the list of storage keys), then each storage as an 8-byte element count and its bytes, in
   the order of that list.
@@ -21,14 +22,17 @@ Every storage and tensor extent is checked against the bytes that hold it; what 
 
 from __future__ import annotations
 
+import os
 import struct
+import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from workbench import safeio
 from workbench.model import torch_pickle as tp
-from workbench.model.archives import list_zip, open_member, window
+from workbench.model.archives import ZipMember, list_zip, open_member, window
 from workbench.model.limits import ScanLimits
 from workbench.model.streams import BoundedReader
 from workbench.model.tar_listing import TarMember, list_tar
@@ -57,6 +61,9 @@ TORCH_DTYPES = {
 _UNTYPED = "torch.UntypedStorage"
 #: zip members listed per checkpoint (a storage per member)
 MAX_MEMBERS = 200_000
+#: bytes of compressed storage members inflated per checkpoint (into private temporary files)
+MAX_INFLATED_BYTES = 2048 * 1024 * 1024
+_INFLATE_CHUNK = 1024 * 1024
 #: bytes of the small pickles and records of the legacy formats read per stream
 _SMALL = 64 * 1024 * 1024
 
@@ -106,20 +113,51 @@ def _zip(fh: BinaryIO, size: int, out: FileTensors) -> None:
         stream, _ = open_member(fh, order)
         big = stream.read(16).strip() == b"big"
     named = _named(walked, out)
+    bombs = {a.member for a in listing.anomalies if a.kind == "decompression_bomb"}
+    inflated: dict[str, tuple[Path, int, int] | str] = {}
 
-    def locate(ref: tp.StorageRef) -> tuple[int, int] | str:
+    def locate(ref: tp.StorageRef) -> tuple[Path, int, int] | str:
         member = names.get(f"{prefix}/data/{ref.key}")
         if member is None:
             return f"storage member {prefix}/data/{ref.key} missing"
-        if member.method != zipfile.ZIP_STORED:
-            return f"storage member {member.name} is compressed (method {member.method}): not inflated"
         if member.encrypted or member.data_offset is None:
             return f"storage member {member.name} is encrypted or its local header unreadable"
+        if member.method != zipfile.ZIP_STORED:
+            if member.name in bombs or not listing.readable:
+                return f"storage member {member.name} is a decompression bomb: not inflated"
+            if member.name not in inflated:
+                inflated[member.name] = _inflate(fh, member, out)
+            return inflated[member.name]
         if member.data_offset + member.size > size:
             return f"storage member {member.name} runs past the end of the file"
-        return member.data_offset, member.size
+        return out.path, member.data_offset, member.size
 
     _sources(named, out, locate, big, f"{prefix}/data/")
+
+
+def _inflate(fh: BinaryIO, member: ZipMember, out: FileTensors) -> tuple[Path, int, int] | str:
+    """Inflate a compressed storage member into a private temporary file (within the checkpoint's budget)."""
+    spent = sum(p.stat().st_size for p in out.scratch)
+    if spent + member.size > MAX_INFLATED_BYTES:
+        return (f"storage member {member.name} is compressed and would take the inflated bytes past the "
+                f"{MAX_INFLATED_BYTES}-byte cap: not inflated")  # fmt: skip
+    fd, name = tempfile.mkstemp(prefix="wb-inflated-", suffix=".bin")
+    path = Path(name)
+    out.scratch.append(path)
+    try:
+        stream, raw = open_member(fh, member)
+        total = 0
+        with os.fdopen(fd, "wb") as dest:
+            while chunk := stream.read(_INFLATE_CHUNK):
+                dest.write(chunk)
+                total += len(chunk)
+    except (OSError, ValueError, zlib.error, EOFError) as exc:
+        return f"storage member {member.name} cannot be inflated: {exc}"
+    if getattr(raw, "overflow", False) or total != member.size:
+        return f"storage member {member.name} inflates to other than its declared {member.size} bytes: not compared"
+    out.limits.append(f"{out.display}: {member.name} is compressed (method {member.method}); inflated to "
+                      f"{member.size} bytes in a temporary file to be compared")  # fmt: skip
+    return path, 0, member.size
 
 
 # --- legacy stacked -------------------------------------------------------------------------------------------------
@@ -139,7 +177,7 @@ def _stacked(fh: BinaryIO, size: int, out: FileTensors) -> None:
         raise ValueError("the storage key list is not a list of strings")
     named = _named(walked, out)
     pos = reader.tell()
-    where: dict[str, tuple[int, int] | str] = {}
+    where: dict[str, tuple[Path, int, int] | str] = {}
     for key in keys:
         ref = walked.storages.get(key)
         esize = _element_size(ref) if ref is not None else None
@@ -151,7 +189,7 @@ def _stacked(fh: BinaryIO, size: int, out: FileTensors) -> None:
         if count < 0 or pos + 8 + count * esize > size:
             where[key] = f"storage {key} declares {count} elements past the end of the file"
             break
-        where[key] = (pos + 8, count * esize)
+        where[key] = (out.path, pos + 8, count * esize)
         pos += 8 + count * esize
     _sources(named, out, lambda ref: where.get(ref.key, f"storage {ref.key} not in the storage list"), not little, "")
 
@@ -177,7 +215,7 @@ def _tar(fh: BinaryIO, size: int, out: FileTensors) -> None:
         else:
             named.tensors.append((name, found))
     named.persistent.clear()
-    located = {key: (start, n) for key, (_label, start, n) in storages.items()}
+    located = {key: (out.path, start, n) for key, (_label, start, n) in storages.items()}
     _sources(named, out, lambda ref: located.get(ref.key, f"storage {ref.key} missing"), False, "storages:")
 
 
@@ -290,7 +328,7 @@ def _sources(named: tp.Named, out: FileTensors, locate: Any, big: bool, member_p
         if isinstance(where, str):
             out.not_compared(f"tensor {name}", where, name)
             continue
-        start, nbytes = where
+        path, start, nbytes = where
         esize = KINDS[dtype].unit_bytes
         extent = sum((d - 1) * s for d, s in zip(rec.shape, rec.stride, strict=True)) if all(rec.shape) else -1
         if rec.offset < 0 or any(s < 0 for s in rec.stride) or (rec.offset + extent + 1) * esize > nbytes:
@@ -298,11 +336,11 @@ def _sources(named: tp.Named, out: FileTensors, locate: Any, big: bool, member_p
                              f"{list(rec.stride)}) runs past its storage of {nbytes} bytes", name)  # fmt: skip
             continue
         strides = None if rec.stride == _contiguous(rec.shape) or len(rec.shape) == 0 else rec.stride
-        region = (start, rec.offset, rec.shape, rec.stride, dtype)
+        region = (path, start, rec.offset, rec.shape, rec.stride, dtype)
         if region in seen:
             out.aliases[name] = seen[region]
         seen.setdefault(region, name)
-        out.tensors.append(TensorSource(name, dtype, rec.shape, out.path, start + rec.offset * esize, out.display,
+        out.tensors.append(TensorSource(name, dtype, rec.shape, path, start + rec.offset * esize, out.display,
                                         strides, big and esize > 1, member_prefix + rec.storage.key))  # fmt: skip
     for name, pid in named.persistent:
         if not isinstance(pid, tp.PidRef) or out.format != "pytorch-tar":
