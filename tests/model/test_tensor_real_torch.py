@@ -1,0 +1,61 @@
+"""Tensor diff on checkpoints written by real torch 2.13 (the benign set, ``tests/data/benign/torch``).
+
+The files hold one tiny ResNet saved in several ways (state dict in the zip and the legacy formats, float16 and
+bfloat16 copies, TorchScript, safetensors); the values of the copies differ slightly from one save to another, so
+the assertions are on names, statuses and on edits made here in a copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.model.checkpoints import read_file
+from workbench.model.dirdiff import diff_model
+
+TORCH = Path(__file__).resolve().parents[1] / "data" / "benign" / "torch"
+pytestmark = pytest.mark.skipif(not (TORCH / "resnet_tiny_state_dict.pth").is_file(), reason="benign set not present")
+
+
+def statuses(result) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in result.tensors:
+        out[t.status] = out.get(t.status, 0) + 1
+    return out
+
+
+def test_legacy_and_zip_saves_of_one_state_dict_are_identical() -> None:
+    result = diff_model(TORCH / "resnet_tiny_state_dict_legacy.pth", TORCH / "resnet_tiny_state_dict.pth")
+    assert statuses(result) == {"identical": 74} and result.unexamined == [] and result.warnings == []
+
+
+@pytest.mark.parametrize("other", ["resnet_tiny.safetensors", "resnet_tiny_scripted.pt", "resnet_tiny_traced.pt",
+                                   "resnet_tiny_lite.ptl"])  # fmt: skip
+def test_every_format_names_the_same_tensors(other: str) -> None:
+    result = diff_model(TORCH / other, TORCH / "resnet_tiny_state_dict.pth")
+    assert not {"added", "removed", "shape_changed", "dtype_changed"} & set(statuses(result))
+    assert len(result.tensors) == 74 and result.unexamined == []
+
+
+def test_half_precision_copies_are_dtype_changes() -> None:
+    result = diff_model(TORCH / "resnet_tiny_fp16.pth", TORCH / "resnet_tiny_state_dict.pth")
+    assert statuses(result) == {"dtype_changed": 62, "identical": 12}  # the int64 num_batches_tracked stay
+    assert {t.dtype for t in result.tensors if t.status == "dtype_changed"} == {"F16"}
+
+
+def test_a_row_edited_in_place_in_a_real_checkpoint(tmp_path: Path) -> None:
+    copy = tmp_path / "resnet.pth"
+    shutil.copyfile(TORCH / "resnet_tiny_state_dict.pth", copy)
+    src = {t.name: t for t in read_file(copy, "resnet.pth", "pytorch-zip").tensors}["conv1.weight"]
+    assert (src.dtype, src.shape) == ("F32", (4, 3, 7, 7))
+    with copy.open("r+b") as fh:  # output channel 2, every input weight scaled
+        fh.seek(src.offset + 2 * 147 * 4)
+        row = np.frombuffer(fh.read(147 * 4), np.float32) * np.float32(1.5)
+        fh.seek(src.offset + 2 * 147 * 4)
+        fh.write(row.tobytes())
+    result = diff_model(copy, TORCH / "resnet_tiny_state_dict.pth")
+    (changed,) = [t for t in result.tensors if t.status != "identical"]
+    assert (changed.name, changed.changed_rows, changed.changed_elements) == ("conv1.weight", (2,), 147)
