@@ -37,6 +37,7 @@ from workbench.model.limits import ScanLimits
 from workbench.model.streams import BoundedReader
 from workbench.model.tar_listing import TarMember, list_tar
 from workbench.model.tensor_io import KINDS, FileTensors, TensorSource
+from workbench.model.torch_names import MAX_TENSORS, Named, name_tensors
 from workbench.records import EvidenceWarning
 
 __all__ = ["LEGACY_MAGIC", "STORAGE_DTYPES", "TORCH_DTYPES", "is_legacy_stacked", "read_torch"]
@@ -277,7 +278,7 @@ def _tar_tensors(fh: BinaryIO, member: TarMember, storages: dict[str, tuple[str,
 
 
 def _count(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= tp.MAX_TENSORS:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_TENSORS:
         raise ValueError(f"record count {value!r} is not a count")
     return value
 
@@ -285,8 +286,8 @@ def _count(value: Any) -> int:
 # --- shared ---------------------------------------------------------------------------------------------------------
 
 
-def _named(walked: tp.Walk, out: FileTensors) -> tp.Named:
-    named = tp.name_tensors(walked.result)
+def _named(walked: tp.Walk, out: FileTensors) -> Named:
+    named = name_tensors(walked.result)
     out.warnings += [EvidenceWarning(out.display, None, p) for p in named.problems]
     for name, func in named.unsupported:
         out.not_compared(f"tensor {name}", f"rebuilt by {func}", name)
@@ -314,7 +315,7 @@ def _contiguous(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(strides))
 
 
-def _sources(named: tp.Named, out: FileTensors, locate: Any, big: bool, member_prefix: str) -> None:
+def _sources(named: Named, out: FileTensors, locate: Any, big: bool, member_prefix: str) -> None:
     """Turn named tensor records into :class:`TensorSource` s (bounds checked); aliases of one region are noted."""
     seen: dict[tuple[Any, ...], str] = {}
     for name, rec in named.tensors:

@@ -9,7 +9,7 @@ PyTorch writes are interpreted; every other global becomes an opaque object whos
 still walked, so tensors inside ``nn.Module`` objects or TorchScript modules are named by their attribute path
 (``_parameters``, ``_buffers`` and ``_modules`` levels left out, as ``state_dict()`` names them).
 
-:func:`name_tensors` then walks the result from its root and names every tensor by its path of keys. The security
+:func:`workbench.model.torch_names.name_tensors` then names every tensor by its path of keys. The security
 analysis of the same pickle (imports, calls) is :mod:`workbench.model.pickles`' job; this module only reads layout.
 """
 
@@ -20,26 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from workbench.model.streams import BoundedReader
-from workbench.textsafe import clean_text
 
-__all__ = ["DictNode", "Obj", "PidRef", "StorageRef", "TensorRecord", "Unsupported", "WalkError", "label",
-           "name_tensors", "read_stream", "walk"]  # fmt: skip
+__all__ = ["DictNode", "Obj", "PidRef", "StorageRef", "TensorRecord", "Unsupported", "Walk", "WalkError", "label",
+           "read_stream", "walk"]  # fmt: skip
 
 #: pickle bytes read per stream
 MAX_PICKLE_BYTES = 256 * 1024 * 1024
 MAX_OPCODES = 20_000_000
 MAX_STACK = 100_000
 MAX_MEMO = 4_000_000
-#: tensors named per checkpoint
-MAX_TENSORS = 1_000_000
-#: nodes visited while naming (shared subtrees are visited once per path)
-MAX_VISITS = 4_000_000
-MAX_DEPTH = 64
 #: longest string kept as a dict key (cut there)
 MAX_KEY = 4096
 #: longest argument read (a longer one is skipped unread and reads as empty; PyTorch writes none near this)
 MAX_ARG = 1024 * 1024
-_MODULE_LEVELS = {"_parameters", "_buffers", "_modules"}
 _REBUILD_V2 = "torch._utils._rebuild_tensor_v2"
 _REBUILD_V3 = "torch._utils._rebuild_tensor_v3"
 _REBUILD_V1 = "torch._utils._rebuild_tensor"
@@ -353,92 +346,3 @@ def label(value: Any) -> str:
     if isinstance(value, Obj):
         return f"<result of {value.cls}>"
     return f"<{type(value).__name__}>"
-
-
-@dataclass(slots=True)
-class Named:
-    """What :func:`name_tensors` found: tensors, unsupported tensors and other persistent ids, each by name."""
-
-    tensors: list[tuple[str, TensorRecord]] = field(default_factory=list)
-    unsupported: list[tuple[str, str]] = field(default_factory=list)
-    persistent: list[tuple[str, Any]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-def name_tensors(root: Any) -> Named:
-    """Name every tensor reachable from the pickle's root by its path of keys (``encoder.layer.0.weight``).
-
-    Dict keys that are not strings are written as their text (``state.0.exp_avg``); list items by index. A tensor
-    reachable by two paths (tied weights) gets both names. Caps: :data:`MAX_TENSORS` named, :data:`MAX_VISITS`
-    nodes, :data:`MAX_DEPTH` levels; what a cap cut is said in ``problems``.
-    """
-    out = Named()
-    visits = 0
-    repeated = 0
-    stack: list[tuple[str, Any, int, frozenset[int]]] = [("", root, 0, frozenset())]
-    while stack:
-        prefix, node, depth, path = stack.pop()
-        visits += 1
-        if visits > MAX_VISITS or len(out.tensors) >= MAX_TENSORS:
-            out.problems.append(f"naming stopped after {visits - 1} nodes and {len(out.tensors)} tensors (cap)")
-            break
-        if isinstance(node, TensorRecord):
-            out.tensors.append((prefix, node))
-            continue
-        if isinstance(node, Unsupported):
-            out.unsupported.append((prefix, node.func))
-            continue
-        if isinstance(node, PidRef | StorageRef):
-            out.persistent.append((prefix, node))
-            continue
-        children = _children(node)
-        if not children:
-            continue
-        if depth >= MAX_DEPTH or id(node) in path:
-            out.problems.append(f"{prefix or '<root>'}: nested deeper than {MAX_DEPTH} levels or cyclic; not named")
-            continue
-        repeated += node.repeated if isinstance(node, DictNode) else 0
-        inner = path | {id(node)}
-        for key, child in reversed(children):
-            stack.append((_join(prefix, key), child, depth + 1, inner))
-    if repeated:
-        out.problems.append(f"{repeated} dict key(s) appear more than once (the last value wins in a load)")
-    return out
-
-
-def _children(node: Any) -> list[tuple[str | None, Any]]:
-    if isinstance(node, DictNode):
-        return [(_key(k), v) for k, v in node.items.items()]
-    if isinstance(node, list | tuple):
-        return [(str(i), v) for i, v in enumerate(node)]
-    if isinstance(node, Obj):
-        out: list[tuple[str | None, Any]] = []
-        state = node.state
-        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], DictNode):  # (dict, slotstate)
-            state = state[0]
-        if isinstance(state, DictNode):
-            out += [(None if _key(k) in _MODULE_LEVELS else _key(k), v) for k, v in state.items.items()]
-        out += [(str(i), v) for i, v in enumerate(node.items) if not isinstance(v, tuple)]
-        out += [(_key(v[0]), v[1]) for v in node.items if isinstance(v, tuple) and len(v) == 2]
-        if isinstance(node.args, tuple) and any(_holds_tensor(a) for a in node.args):
-            out += [(f"<arg {i}>", a) for i, a in enumerate(node.args)]
-        return out
-    return []
-
-
-def _holds_tensor(value: Any) -> bool:
-    return isinstance(value, TensorRecord | DictNode | Obj | list | tuple)
-
-
-def _key(key: Any) -> str:
-    if isinstance(key, str):
-        return clean_text(key[:MAX_KEY])[0]
-    if isinstance(key, int | float | bool) or key is None:
-        return str(key)
-    return f"<{type(key).__name__} key>"
-
-
-def _join(prefix: str, key: str | None) -> str:
-    if key is None:
-        return prefix
-    return f"{prefix}.{key}" if prefix else key
