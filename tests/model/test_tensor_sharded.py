@@ -135,3 +135,13 @@ def test_both_formats_on_both_sides_pair_by_format(tmp_path: Path) -> None:
     assert changed == [(ROW, "modified", "pytorch_model.bin"), (ADDED, "added", "pytorch_model.bin"),
                        (RANK1, "modified", "pytorch_model.bin")]  # fmt: skip
     assert sum(t.status == "identical" for t in result.tensors) == 6
+
+
+def test_data_parallel_prefix_removed_when_no_name_is_shared(tmp_path: Path) -> None:
+    ref = reference_arrays()
+    sus = edited(ref)
+    save_file(ref, str(tmp_path / "model.safetensors"))
+    s = cw.write_torch_zip(tmp_path / "dp.pt", cw.simple({f"module.{n}": a for n, a in sus.items()}))
+    result = diff_model(s, tmp_path / "model.safetensors")
+    check_edits(result, ref, sus)
+    assert "every suspect tensor name starts with 'module.'; compared without it" in result.limits

@@ -5,12 +5,14 @@ format, and compares every tensor of each pair by name (:func:`workbench.model.t
 windows, nothing loaded whole): added, removed, shape or dtype changed, modified with changed rows and the share of
 the change in its top singular value. A name only one side has that is a tied alias of a name both sides have (a
 PyTorch checkpoint keeps both names, a safetensors conversion drops one) is not reported as added or removed, nor is
-a name the other side holds but could not locate (it is ``unexamined`` there).
+a name the other side holds but could not locate (it is ``unexamined`` there). When the two sides share no name but
+every name of one side carries one extra leading component (``module.`` of a ``DataParallel`` save), it is removed
+(a ``limits`` note says so).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ from workbench.model.tensor_findings import tensor_findings
 from workbench.records import EvidenceWarning, Finding
 
 __all__ = ["TensorComparison", "diff_checkpoint_tensors"]
+
+_Sources = dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -86,6 +90,9 @@ def _compare(s: Checkpoint | None, r: Checkpoint | None, out: TensorComparison, 
              progress: Any) -> None:  # fmt: skip
     sus = s.tensors if s is not None else {}
     ref = r.tensors if r is not None else {}
+    sus, ref, note = _align(sus, ref)
+    if note:
+        out.limits.append(note)
     todo: dict[str, int] = {}  # bytes of the suspect's tensors to compare, per file (the progress counter)
     for name in set(sus) & set(ref):
         todo[sus[name].display] = todo.get(sus[name].display, 0) + sus[name].nbytes
@@ -124,3 +131,20 @@ def _compare(s: Checkpoint | None, r: Checkpoint | None, out: TensorComparison, 
     if tied:
         out.limits.append(f"{tied} tied tensor name(s) present on one side only (an alias of a tensor both sides "
                           "hold) compared through the name both sides have")  # fmt: skip
+
+
+def _align(sus: _Sources, ref: _Sources) -> tuple[_Sources, _Sources, str | None]:
+    """When no name is shared but every name of one side starts with one component (``module.`` of
+    ``DataParallel``, ``_orig_mod.`` of ``torch.compile``) whose removal makes names shared, remove it."""
+    if not sus or not ref or set(sus) & set(ref):
+        return sus, ref, None
+    for side, names, other in (("suspect", sus, ref), ("reference", ref, sus)):
+        heads = {n.split(".", 1)[0] for n in names}
+        if len(heads) != 1 or not all("." in n for n in names):
+            continue
+        prefix = heads.pop() + "."
+        stripped = {n[len(prefix) :]: replace(v, name=n[len(prefix) :]) for n, v in names.items()}
+        if set(stripped) & set(other):
+            note = f"every {side} tensor name starts with {prefix!r}; compared without it"
+            return (stripped, ref, note) if side == "suspect" else (sus, stripped, note)
+    return sus, ref, None
