@@ -145,3 +145,19 @@ def test_data_parallel_prefix_removed_when_no_name_is_shared(tmp_path: Path) -> 
     result = diff_model(s, tmp_path / "model.safetensors")
     check_edits(result, ref, sus)
     assert "every suspect tensor name starts with 'module.'; compared without it" in result.limits
+
+
+def test_formats_that_cannot_be_paired_are_unexamined_not_added(tmp_path: Path) -> None:
+    ref = reference_arrays()
+    (tmp_path / "sus").mkdir()
+    (tmp_path / "ref").mkdir()
+    cw.write_gguf(tmp_path / "sus" / "model.gguf", {"w": ("F32", (2, 3), np.zeros(6, np.float32).tobytes())})
+    save_file(ref, str(tmp_path / "ref" / "model.safetensors"))
+    result = diff_model(tmp_path / "sus", tmp_path / "ref")
+    assert result.tensors == []
+    assert result.unexamined == [
+        "model.gguf: tensors not compared: the reference has no checkpoint of this format (gguf) to pair it with, "
+        "only safetensors",
+        "(reference)/model.safetensors: tensors not compared: the suspect has no checkpoint of this format "
+        "(safetensors) to pair it with, only gguf",
+    ]

@@ -71,8 +71,18 @@ def diff_checkpoint_tensors(
         out.unexamined += ckpt.unexamined
         out.limits += ckpt.limits
     vocab = configdiff.load_vocab(reference if reference.is_dir() else reference.parent, out.warnings)
+    pairs = pair_checkpoints(sus, ref)
+    alone_s = [s for s, r in pairs if r is None]
+    alone_r = [r for s, r in pairs if s is None]
+    if alone_s and alone_r:  # checkpoints of formats that cannot be paired on both sides: not compared
+        pairs = [(s, r) for s, r in pairs if s is not None and r is not None]
+        for side, mine, theirs in (("reference", alone_s, alone_r), ("suspect", alone_r, alone_s)):
+            formats = ", ".join(sorted({c.formats for c in theirs}))
+            for f in (f for c in mine for f in c.files):
+                out.unexamined.append(f"{f.display}: tensors not compared: the {side} has no checkpoint of this "
+                                      f"format ({f.format}) to pair it with, only {formats}")  # fmt: skip
     try:
-        for s, r in pair_checkpoints(sus, ref):
+        for s, r in pairs:
             if s is not None and r is not None and s.family != r.family:
                 out.limits.append(f"{s.formats} checkpoint compared with a {r.formats} reference: tensors matched "
                                   "by name, dtypes and shapes checked")  # fmt: skip

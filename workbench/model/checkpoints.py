@@ -12,7 +12,9 @@ the index does not read it).
 :func:`pair_checkpoints` pairs the suspect's checkpoints with the reference's: same family first, then one leftover
 checkpoint on each side of the same family (two GGUF files named differently), then one leftover safetensors
 checkpoint against one leftover PyTorch checkpoint (the same model in two formats: names matched, dtypes and shapes
-checked). Nothing is unpickled or imported.
+checked). A checkpoint left unpaired is returned with None: :mod:`workbench.model.checkpoint_diff` reports its tensors
+as added or removed when only one side has such leftovers, as not compared (``unexamined``) when both do (a GGUF
+suspect against a safetensors reference). Nothing is unpickled or imported.
 """
 
 from __future__ import annotations
