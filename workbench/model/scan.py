@@ -282,10 +282,12 @@ def scan_model(
             continue
         opinion = picklescan_opinion(abs_path, display=art.path)
         scan.opinions[art.path] = opinion
-        if opinion.error:
+        if opinion.error and not opinion.ran:
+            inv.limits.append(f"{art.path}: picklescan's {opinion.error}")
+        elif opinion.error:
             inv.warnings.append(EvidenceWarning(art.path, None, f"picklescan failed: {opinion.error}"))
-        ours = [i for p, r in inv.pickles if p == art.path for i in r.imports]
-        scan.disagreements[art.path] = compare_opinions(ours, opinion)
+        reports = [r for p, r in inv.pickles if p == art.path]
+        scan.disagreements[art.path] = compare_opinions([i for r in reports for i in r.imports], opinion, reports)
     for p, report in inv.pickles:
         for problem in report.problems:
             where = f"member {report.member}: " if report.member else ""
