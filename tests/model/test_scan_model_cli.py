@@ -128,6 +128,11 @@ def test_json_end_to_end(hostile_dir):
         ("cut.gguf", "GGUF header: at offset 69: header truncated (needs 8 more bytes)"),
         *(("encrypted.pt", f"member archive/{m}: {flag}") for m in ("data.pkl", "version", "byteorder")),
         (
+            "model.keras",
+            "member model.weights.h5: Keras config not examined: h5py could not read it (OSError: "
+            "Unable to synchronously open file (bad byte number in an address))",
+        ),
+        (
             "truncated.pkl",
             "pickle stream 0 not followed to its STOP (at offset 16: BINUNICODE: not enough data in "
             "stream to read uint4): what follows is not analysed",

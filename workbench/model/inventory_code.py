@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 from contextlib import closing
 from pathlib import PurePosixPath
 from typing import Any
@@ -30,17 +31,21 @@ __all__ = ["carried_code", "config_references", "hdf5_references"]
 
 #: Keras root attributes of an HDF5 file judged as Keras configs
 _CONFIG_ATTRIBUTES = ("model_config", "training_config")
+#: an HDF5 archive member is copied to an unnamed temporary file (outside the evidence) for the h5py child up to this
+MAX_H5_MEMBER = 4 * 1024**3
+_BLOCK = 1024 * 1024
 
 
 def hdf5_references(ex: Any, src: Any, details: dict[str, Any]) -> list[CodeReference]:
     """An HDF5 file's Keras ``model_config`` and ``training_config`` read by the h5py child and judged as Keras
-    configs. A file the child cannot read (crash, timeout, not HDF5) is ``not analysed``; its raw bytes are then
-    searched for a Lambda layer so that the reason to look is not lost."""
+    configs (an archive member is first copied to an unnamed temporary file, up to :data:`MAX_H5_MEMBER`). A file
+    the child cannot read (crash, timeout, not HDF5) is ``not analysed``; its raw bytes are then searched for a
+    Lambda layer so that the reason to look is not lost."""
     attrs = _h5_attrs(ex, src)
     if attrs is None:
         return []
     if attrs.error is not None:
-        ex._not_analysed(src, f"HDF5 attributes not read ({attrs.error}): its Keras config is not examined")
+        ex._not_analysed(src, f"Keras config not examined: {attrs.error}")
         return _raw_lambdas(ex, src, details)
     if keras_version := attrs.attrs.get("keras_version"):
         details["keras_version"] = keras_version[:40]
@@ -71,12 +76,20 @@ def _h5_attrs(ex: Any, src: Any) -> H5Attrs | None:
                 fd = None
             if fd is not None:
                 return read_h5_attrs(fd=fd, max_bytes=cap)
-    if src.size > ex.limits.h5_scan_bytes:
-        ex._not_analysed(src, f"HDF5 member of {src.size} bytes, over the {ex.limits.h5_scan_bytes}-byte cap for "
-                         "members read into memory: its Keras config is not examined")  # fmt: skip
+    if src.size > MAX_H5_MEMBER:
+        ex._not_analysed(src, f"HDF5 member of {src.size} bytes, over the {MAX_H5_MEMBER}-byte cap for members "
+                         "copied out to be read: its Keras config is not examined")  # fmt: skip
         return None
-    data = ex._read_all(src, ex.limits.h5_scan_bytes)
-    return None if data is None else read_h5_attrs(data=data, max_bytes=cap)
+    with tempfile.TemporaryFile(prefix="workbench-h5-") as spool, closing(src.opener()) as fh:
+        copied = 0
+        while block := fh.read(min(_BLOCK, MAX_H5_MEMBER + 1 - copied)):
+            spool.write(block)
+            copied += len(block)
+        if copied > MAX_H5_MEMBER:
+            ex._not_analysed(src, f"HDF5 member inflates past the {MAX_H5_MEMBER}-byte cap: not examined")
+            return None
+        spool.flush()
+        return read_h5_attrs(fd=spool.fileno(), max_bytes=cap)
 
 
 def _raw_lambdas(ex: Any, src: Any, details: dict[str, Any]) -> list[CodeReference]:
