@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable
 from typing import BinaryIO
 
-__all__ = ["DECOMPRESSORS", "DECOMPRESS_ERRORS", "OwningStream", "RecordingStream", "ZlibReader"]
+__all__ = ["DECOMPRESSORS", "DECOMPRESS_ERRORS", "JOBLIB_ZF_HEADER", "OwningStream", "RecordingStream", "ZlibReader"]
 
 _CHUNK = 64 * 1024
 
@@ -57,6 +57,17 @@ def _zlib(fh: BinaryIO) -> BinaryIO:
     return io.BufferedReader(ZlibReader(fh), buffer_size=_CHUNK)  # type: ignore[return-value]
 
 
+#: joblib's own zlib container before 0.10 (``ZF``, the length as ``0x...`` text padded to 19 bytes, then zlib)
+JOBLIB_ZF_HEADER = 21
+
+
+def _joblib_zf(fh: BinaryIO) -> BinaryIO:
+    head = fh.read(JOBLIB_ZF_HEADER)
+    if len(head) != JOBLIB_ZF_HEADER or not head.startswith(b"ZF"):
+        raise EOFError("joblib ZF header truncated")
+    return _zlib(fh)
+
+
 #: compression label (as :func:`workbench.model.formats.sniff` names it) -> opener; the stream is closed by the caller
 DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
     "gzip": lambda fh: gzip.GzipFile(fileobj=fh),
@@ -64,6 +75,7 @@ DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
     "xz": lambda fh: lzma.LZMAFile(fh),  # noqa: SIM115 - closed by the caller
     "lzma": lambda fh: lzma.LZMAFile(fh, format=lzma.FORMAT_ALONE),  # noqa: SIM115 - closed by the caller
     "zlib": _zlib,
+    "joblib_zf": _joblib_zf,
 }
 
 

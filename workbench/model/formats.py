@@ -43,7 +43,7 @@ CODE_KINDS = {
 #: names under which a pickle is expected (elsewhere a pickle is in disguise); ``.debug_pkl`` only inside TorchScript
 PICKLE_EXTENSIONS = {
     ".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dat", ".data", ".npy", ".npz", ".pkl.gz", ".jbl",
-    ".mar", ".7z", ".zip", ".tar",
+    ".mar", ".7z", ".zip", ".tar", ".ptl", ".pt2", ".tgz",
 }  # fmt: skip
 #: compression suffixes looked through when judging a name (``model.pkl.gz`` says pickle)
 COMPRESSION_SUFFIXES = {".gz", ".gzip", ".bz2", ".xz", ".lzma", ".z", ".zlib", ".zst", ".lz4"}
@@ -52,6 +52,8 @@ _EXT_KIND = {
     ".safetensors": "safetensors",
     ".pt": "pytorch",
     ".pth": "pytorch",
+    ".ptl": "pytorch",  # PyTorch Lite (TorchScript for mobile)
+    ".pt2": "pytorch",  # torch.export archive
     ".ckpt": "pytorch",
     ".bin": "pytorch",
     ".pkl": "pickle",
@@ -273,10 +275,13 @@ def _compression(head: bytes) -> str:
 
 
 def _raw_compression(head: bytes) -> str | None:
-    """``zlib`` or ``lzma`` (alone format) when the head has the header and its first bytes really inflate.
+    """``zlib``, ``joblib_zf`` or ``lzma`` (alone format) when the head has the header and its first bytes really
+    inflate.
 
     Both headers are short and could begin other data (``x^`` is text), so the head must decompress as well.
     """
+    if head.startswith(b"ZF0x") and head[21:23] in _ZLIB_HEADERS and _raw_compression(head[21:]) == "zlib":
+        return "joblib_zf"  # joblib's own zlib container (joblib before 0.10)
     if head[:2] in _ZLIB_HEADERS:
         try:
             zlib.decompressobj().decompress(head[:4096], 64)

@@ -34,7 +34,7 @@ from workbench.model.formats import (
     declared_kind,
     sniff,
 )
-from workbench.model.inventory_archives import READ_ERRORS, ArchiveWalker, Source
+from workbench.model.inventory_archives import LEGACY_TAR_MEMBERS, READ_ERRORS, ArchiveWalker, Source
 from workbench.model.inventory_content import CodeFinding, ContentReader
 from workbench.model.limits import ScanLimits
 from workbench.model.pickles import PickleReport
@@ -231,7 +231,6 @@ class _Examiner(ArchiveWalker, ContentReader):
             self._json(src, details)
         elif kind == "text" and src.name.endswith(".jinja"):
             self._template(src, self._read_all(src, self.limits.max_text_bytes), "chat template file")
-        self._carried_code(src, kind, details)
         return kind
 
     def _record(self, src: Source, kind: str, details: dict[str, Any]) -> Artefact:
@@ -282,7 +281,8 @@ class _Examiner(ArchiveWalker, ContentReader):
 def _disguised(src: Source, kind: str) -> bool:
     """Whether a pickle's name hides what it is: its extension (looked through compression suffixes) is neither a
     pickle's nor, for a compressed pickle, silent (``model.gz``, ``x_py27.gz`` only say "compressed": joblib's own
-    names). ``*.debug_pkl`` members of a TorchScript archive are its debug-information pickles."""
+    names). ``*.debug_pkl`` members of a TorchScript archive are its debug-information pickles, and the members of a
+    legacy torch tar checkpoint are its pickles."""
     name = PurePosixPath(src.name.lower())
     compressed = kind in ("compressed_pickle", "joblib") and name.suffix in COMPRESSION_SUFFIXES
     while name.suffix in COMPRESSION_SUFFIXES:
@@ -291,6 +291,8 @@ def _disguised(src: Source, kind: str) -> bool:
         return False
     if name.suffix == ".debug_pkl" and src.context == "torchscript":
         return False
+    if src.context == "pytorch_legacy_tar" and name.name in LEGACY_TAR_MEMBERS:
+        return False  # torch's legacy tar checkpoint names its pickles sys_info, pickle, storages, tensors
     return not compressed or declared_kind(name.name) is not None
 
 

@@ -112,10 +112,10 @@ class ArchiveWalker:
                 if not self._take_member(inner):
                     continue
                 if member.data_offset is None:
-                    self._skipped(inner, "not analysed: local header unreadable, member data not located")
+                    self._skipped(inner, "local header unreadable, member data not located")
                     continue
                 if member.method not in archives.SUPPORTED_METHODS:
-                    self._skipped(inner, f"not analysed: unsupported compression (zip method {member.method})")
+                    self._skipped(inner, f"unsupported compression (zip method {member.method})")
                     continue
                 if member.name not in bombs and not member.encrypted:
                     crc_budget -= member.size
@@ -152,7 +152,7 @@ class ArchiveWalker:
             head = b""
         sniffed = sniff(head, inner.name, inner.size)
         if sniffed.kind == "unknown" and not sniffed.details.get("also_pickle"):
-            self._skipped(inner, "not analysed: encrypted (the encryption flag is set; its bytes are no known format)")
+            self._skipped(inner, "encrypted (the encryption flag is set; its bytes are no known format)")
             return False
         self._unexamined(inner, "encryption flag set: bytes read as they are, as PyTorch reads them")
         return True
@@ -194,7 +194,7 @@ class ArchiveWalker:
             if not self._take_member(inner):
                 continue
             if data is None:
-                self._skipped(inner, f"not analysed: {reason or 'member not extracted'}")
+                self._skipped(inner, reason or "member not extracted")
                 continue
             tally.add(name, self._member(inner, depth))
         tally.store(details)

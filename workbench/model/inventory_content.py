@@ -13,7 +13,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from workbench.model import embedded_code, inventory_code
+from workbench.model import embedded_code, joblib_layout
 from workbench.model.decompress import DECOMPRESS_ERRORS, DECOMPRESSORS, OwningStream, RecordingStream
 from workbench.model.formats import PICKLE_KINDS, sniff
 from workbench.model.gguf_meta import GgufError, read_gguf_header
@@ -79,7 +79,24 @@ class ContentReader:
     def _pickle(
         self, src: Source, kind: str, details: dict[str, Any], *, skip: int, stream: BinaryIO | None = None
     ) -> str:
-        return self._keep_pickle(src, kind, details, self._analyse(src, skip, stream), skip)
+        report = self._analyse(src, skip, stream)
+        if stream is None:
+            report = self._joblib(src, report, src.opener, skip)
+        return self._keep_pickle(src, kind, details, report, skip)
+
+    def _joblib(self, src: Source, report: PickleReport, opener: Any, skip: int) -> PickleReport:
+        """A joblib stream stopped by an inline array is read again with its arrays stepped over
+        (:mod:`~workbench.model.joblib_layout`); the nested streams of object arrays are kept as reports of their own.
+        """
+        if not joblib_layout.needs_reread(report):
+            return report
+        again, *nested = joblib_layout.reread(opener, skip, report, member=src.member, policy=self.policy,
+                                              limits=self.limits)  # fmt: skip
+        for inner in nested:
+            self.inv.pickles.append((src.path, inner))
+            for reason in inner.unexamined:
+                self._unexamined(src, f"pickle (object array): {reason}")
+        return again
 
     def _keep_pickle(self, src: Source, kind: str, details: dict[str, Any], report: PickleReport, skip: int) -> str:
         """Record a pickle report: its caps as unexamined, a stream not followed to its STOP as a partial reading."""
@@ -96,8 +113,9 @@ class ContentReader:
         details.update(streams=len(report.streams), imports=len(report.imports))
         if report.trailing is not None:
             details["trailing_offset"] = report.trailing + skip
-        if kind == "pickle" and any((i.module or "").startswith("joblib") for i in report.imports):
-            return "joblib"
+        joblib = any((i.module or "").startswith("joblib") for i in report.imports)
+        if kind in ("pickle", "compressed_pickle") and joblib:
+            return "joblib"  # a compressed joblib file is joblib (details["compression"] says how it is compressed)
         return kind
 
     def _pickle_reading(self, src: Source, kind: str, details: dict[str, Any]) -> str:
@@ -158,6 +176,7 @@ class ContentReader:
         elif inner.kind in ("pickle", "pytorch_legacy") or inner.details.get("also_pickle"):
             recording = RecordingStream(decompressed())
             report = self._analyse(src, 0, stream=recording)  # type: ignore[arg-type]
+            report = self._joblib(src, report, decompressed, 0)
             if inner.kind in ("pickle", "pytorch_legacy") or report.imports or report.streams:
                 self._stream_damage(src, recording, compression)
                 kind = self._keep_pickle(src, "compressed_pickle", details, report, 0)
@@ -245,12 +264,18 @@ class ContentReader:
             self._template(src, text.encode("utf-8", "replace"), f"GGUF {key}")
 
     def _hdf5(self, src: Source, details: dict[str, Any]) -> None:
-        """Keras attributes read by the h5py child and judged (:mod:`~workbench.model.inventory_code`)."""
-        self.inv.code.extend(_code(src, r) for r in inventory_code.hdf5_references(self, src, details))
-
-    def _carried_code(self, src: Source, kind: str, details: dict[str, Any]) -> None:
-        """Code in safetensors metadata, TensorFlow graphs and TorchScript sources (``inventory_code``)."""
-        self.inv.code.extend(_code(src, r) for r in inventory_code.carried_code(self, src, kind, details))
+        with closing(src.opener()) as fh:
+            offsets = embedded_code.h5_lambda_offsets(fh, self.limits.h5_scan_bytes)
+        if src.size > self.limits.h5_scan_bytes:
+            self._unexamined(src, f"HDF5 file of {src.size} bytes: only the first {self.limits.h5_scan_bytes} searched "
+                             "for a Keras Lambda layer")  # fmt: skip
+        for off in offsets:
+            ref = embedded_code.CodeReference(
+                "keras_lambda", "high", "HDF5 model config names a Lambda layer", offset=off
+            )
+            self.inv.code.append(_code(src, ref))
+        if offsets:
+            details["lambda_layers"] = len(offsets)
 
     def _template(self, src: Source, data: bytes | None, label: str) -> None:
         if data is None:
@@ -272,7 +297,11 @@ class ContentReader:
         doc, changed = clean_data(doc)
         if changed:
             self._warn(src, replaced_reason("JSON text"))
-        self.inv.code.extend(_code(src, r) for r in inventory_code.config_references(doc, details))
+        refs = embedded_code.auto_map_references(doc) + embedded_code.keras_lambda_layers(doc)
+        for kind, key in (("keras_lambda", "lambda_layers"), ("auto_map", "auto_map")):
+            if count := sum(r.kind == kind for r in refs):
+                details[key] = count
+        self.inv.code.extend(_code(src, r) for r in refs)
         template = doc.get("chat_template") if isinstance(doc, dict) else None
         templates = (
             [template]

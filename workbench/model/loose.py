@@ -44,7 +44,8 @@ def outside_files(case: Case) -> list[EvidenceFile]:
 def select_for_scan(
     case: Case, files: list[EvidenceFile], limits: ScanLimits, warnings: list[EvidenceWarning], unexamined: list[str]
 ) -> list[tuple[EvidenceFile, str]]:
-    """Sniff each file; those of a kind in :data:`EXAMINED_KINDS`, with that kind.
+    """Sniff each file; those of a kind in :data:`EXAMINED_KINDS`, or whose first bytes also walk as pickle opcodes
+    (text or an image that may be a pickle: :mod:`workbench.model.sniff_pickle`), with that kind.
 
     A file that cannot be read is a warning and an ``unexamined`` entry (its content is unknown).
     """
@@ -60,9 +61,9 @@ def select_for_scan(
             warnings.append(EvidenceWarning(f.relpath, None, f"not readable, not classified: {reason}"))
             unexamined.append(f"{f.relpath}: not readable ({reason})")
             continue
-        kind = sniff(head, f.relpath, f.size).kind
-        if kind in EXAMINED_KINDS:
-            chosen.append((f, kind))
+        sniffed = sniff(head, f.relpath, f.size)
+        if sniffed.kind in EXAMINED_KINDS or sniffed.details.get("also_pickle"):
+            chosen.append((f, sniffed.kind))
     return chosen
 
 

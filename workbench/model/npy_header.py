@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = ["header_span", "parse_npy_header"]
 
+_PY2_LONG = re.compile(r"\b(\d+)L\b")
 _OBJECT_TEXT = re.compile(r"(^|[^A-Za-z])(O|object_?)\d*($|[^A-Za-z])")
 #: nesting of a structured descr beyond which numpy is not asked (the answer is then "objects": fail closed)
 _MAX_DESCR_DEPTH = 32
@@ -64,13 +65,22 @@ def parse_npy_header(head: bytes, max_header: int = 65536) -> tuple[dict[str, An
     if len(raw) > MAX_LITERAL_CHARS:
         raise ValueError(f"npy header holds {len(raw)} characters besides padding: not parsed")
     try:
-        header = ast.literal_eval(raw)
+        header = _literal(raw)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
         raise ValueError(f"npy header is not a Python literal: {exc}") from None
     if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= set(header):
         raise ValueError("npy header lacks descr, fortran_order or shape")
     header["has_object"] = descr_has_object(header["descr"])
     return header, start + hlen
+
+
+def _literal(raw: str) -> Any:
+    """``ast.literal_eval`` of the header; a header written by Python 2 (``(3L, 3L)``) is read as numpy reads it,
+    with the ``L`` suffixes of its integers dropped."""
+    try:
+        return ast.literal_eval(raw)
+    except SyntaxError:
+        return ast.literal_eval(_PY2_LONG.sub(r"\1", raw))
 
 
 def descr_has_object(descr: Any) -> bool:

@@ -49,8 +49,8 @@ def read_7z(fh: BinaryIO, limits: ScanLimits, *, listing_only: bool = False) -> 
         with py7zr.SevenZipFile(fh, mode="r", max_extract_size=limits.max_in_memory_bytes) as archive:
             if archive.needs_password():
                 detail = "7z archive is password-protected"
-                return SevenZipContents((), (ArchiveAnomaly(None, "encrypted", detail),), {}, error="not analysed: "
-                                        "encrypted (password-protected 7z)")  # fmt: skip
+                anomaly = ArchiveAnomaly(None, "encrypted", detail)
+                return SevenZipContents((), (anomaly,), {}, error="encrypted (password-protected 7z)")
             infos = [i for i in archive.list() if not i.is_directory][: limits.max_members + 1]
             members = tuple((i.filename, int(i.uncompressed or 0)) for i in infos[: limits.max_members])
             for name, _ in members:
@@ -64,7 +64,7 @@ def read_7z(fh: BinaryIO, limits: ScanLimits, *, listing_only: bool = False) -> 
                 detail = (f"members declare {total} bytes, above the {limits.max_in_memory_bytes}-byte cap for 7z "
                           "contents; not read")  # fmt: skip
                 anomalies.append(ArchiveAnomaly(None, "decompression_bomb", detail))
-                return SevenZipContents(members, tuple(anomalies), {}, error=f"not analysed: {detail}")
+                return SevenZipContents(members, tuple(anomalies), {}, error=detail)
             if listing_only:
                 return SevenZipContents(members, tuple(anomalies), {})
             data, failed = _extract_7z(archive, [name for name, _ in members], limits)
@@ -72,7 +72,7 @@ def read_7z(fh: BinaryIO, limits: ScanLimits, *, listing_only: bool = False) -> 
     except Exception as exc:  # noqa: BLE001 - py7zr raises many types on hostile input; recorded as an anomaly
         detail = f"7z archive unreadable: {type(exc).__name__}: {exc}"
         anomalies.append(ArchiveAnomaly(None, "unreadable", detail))
-        return SevenZipContents((), tuple(anomalies), {}, error=f"not analysed: {detail}")
+        return SevenZipContents((), tuple(anomalies), {}, error=detail)
 
 
 def _extract_7z(archive: Any, names: list[str], limits: ScanLimits) -> tuple[dict[str, bytes], dict[str, str]]:
