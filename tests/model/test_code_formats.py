@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.model.code_writers import field, node, saved_model, varint
 from workbench import safeio
 from workbench.model.embedded_code import metadata_references
 from workbench.model.gguf_meta import read_gguf_header
@@ -30,50 +31,16 @@ BENIGN = Path(__file__).resolve().parents[1] / "data" / "benign"
 PICKLE = b"\x80\x04cposix\nsystem\n(S'id'\ntR."
 
 
-# ---------------------------------------------------------------------------------------------------- protobuf
-def _varint(n: int) -> bytes:
-    out = b""
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out += bytes([byte | (0x80 if n else 0)])
-        if not n:
-            return out
-
-
-def _len(number: int, payload: bytes | str) -> bytes:
-    data = payload.encode() if isinstance(payload, str) else payload
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def _node(name: str, op: str, **attrs: str | list[str]) -> bytes:
-    body = _len(1, name) + _len(2, op) + _len(3, "input:0")
-    for key, value in attrs.items():
-        attr_value = _len(1, b"".join(_len(2, v) for v in value)) if isinstance(value, list) else _len(2, value)
-        body += _len(5, _len(1, key) + _len(2, attr_value))
-    return body
-
-
-def _saved_model(graph_nodes: list[bytes], functions: dict[str, list[bytes]] | None = None) -> bytes:
-    graph = b"".join(_len(1, n) for n in graph_nodes)
-    library = b"".join(
-        _len(1, _len(1, _len(1, name)) + b"".join(_len(3, n) for n in nodes))
-        for name, nodes in (functions or {}).items()
-    )
-    graph += _len(2, library) if library else b""
-    meta_graph = _len(1, _len(1, "serve")) + _len(2, graph)
-    return _varint(1 << 3) + _varint(1) + _len(2, meta_graph)
-
-
 def _scan(data: bytes, **kwargs):
     return read_graph_ops(io.BytesIO(data), len(data), seekable=True, **kwargs)
 
 
 def test_savedmodel_dangerous_ops_named_with_node_and_function():
-    data = _saved_model(
-        [_node("exfil", "PyFunc", token="pyfunc_7"), _node("x", "MatMul")],
-        {"__inference_serve_42": [_node("steal", "ReadFile"), _node("log", "PrintV2", output_stream="file:///tmp/o"),
-                                  _node("dbg", "DebugIdentity", debug_urls=["grpc://203.0.113.7:6064"]),
-                                  _node("ds", "TFRecordDataset")]},
+    data = saved_model(
+        [node("exfil", "PyFunc", token="pyfunc_7"), node("x", "MatMul")],
+        {"__inference_serve_42": [node("steal", "ReadFile"), node("log", "PrintV2", output_stream="file:///tmp/o"),
+                                  node("dbg", "DebugIdentity", debug_urls=["grpc://203.0.113.7:6064"]),
+                                  node("ds", "TFRecordDataset")]},
     )  # fmt: skip
     scan = _scan(data)
     assert scan.error is None and scan.capped is None
@@ -94,10 +61,10 @@ def test_savedmodel_dangerous_ops_named_with_node_and_function():
 
 
 def test_savedmodel_benign_graph_and_saver_functions_stay_quiet():
-    data = _saved_model(
-        [_node("w", "Const"), _node("mm", "MatMul"), _node("b", "Add"), _node("p", "PrintV2", output_stream="stderr")],
-        {"__inference_save": [_node("s", "SaveV2"), _node("r", "RestoreV2"), _node("m", "MergeV2Checkpoints"),
-                              _node("f", "ShardedFilename"), _node("c", "Copy")]},
+    data = saved_model(
+        [node("w", "Const"), node("mm", "MatMul"), node("b", "Add"), node("p", "PrintV2", output_stream="stderr")],
+        {"__inference_save": [node("s", "SaveV2"), node("r", "RestoreV2"), node("m", "MergeV2Checkpoints"),
+                              node("f", "ShardedFilename"), node("c", "Copy")]},
     )  # fmt: skip
     scan = _scan(data)
     assert scan.refs == [] and scan.error is None
@@ -105,22 +72,23 @@ def test_savedmodel_benign_graph_and_saver_functions_stay_quiet():
 
 
 def test_frozen_graphdef_and_broken_wire_format():
-    graph = _len(1, _node("run", "EagerPyFunc"))
+    graph = field(1, node("run", "EagerPyFunc"))
     assert [r.summary.split(":")[0] for r in _scan(graph, saved_model=False).refs] == ["op EagerPyFunc at node 'run'"]
-    truncated = _saved_model([_node("exfil", "PyFunc")])[:-3]
-    scan = _scan(truncated)
-    assert scan.error is not None and "past the end" in scan.error
-    overrun = _varint(2 << 3 | 2) + _varint(1000) + b"\x00" * 10
-    assert "runs past the end" in _scan(overrun).error
+    truncated = saved_model([node("exfil", "PyFunc"), node("w", "Const", dtype="DT_FLOAT")])[:-3]
+    scan = _scan(truncated)  # read as far as it goes: the node before the cut is still judged
+    assert scan.error == "at offset 2: a length runs past the end of the file (truncated), read as far as it goes"
+    assert [r.summary.split(":")[0] for r in scan.refs] == ["op PyFunc at node 'exfil'"]
+    zeros = varint(2 << 3 | 2) + varint(1000) + b"\x00" * 10
+    assert _scan(zeros).error == "at offset 3: field number 0"
 
 
 def test_keras_metadata_pb_lambda_layer():
     layer = {"class_name": "Lambda", "name": "exfil", "config": {"name": "exfil", "function_type": "lambda",
              "function": [base64.b64encode(b"os system popen").decode(), None, None]}}  # fmt: skip
-    obj = _varint(2 << 3) + _varint(1) + _len(3, "root.layer-0") + _len(4, "_tf_keras_layer")
-    obj += _len(5, json.dumps(layer))
-    dense = _len(3, "root.layer-1") + _len(5, json.dumps({"class_name": "Dense", "config": {"name": "d"}}))
-    data = _len(1, obj) + _len(1, dense)
+    obj = varint(2 << 3) + varint(1) + field(3, "root.layer-0") + field(4, "_tf_keras_layer")
+    obj += field(5, json.dumps(layer))
+    dense = field(3, "root.layer-1") + field(5, json.dumps({"class_name": "Dense", "config": {"name": "d"}}))
+    data = field(1, obj) + field(1, dense)
     scan = read_keras_metadata(io.BytesIO(data), len(data), seekable=True)
     assert scan.nodes == 2 and scan.error is None
     [ref] = scan.refs

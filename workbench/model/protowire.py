@@ -32,10 +32,15 @@ class WireReader:
         fh: the stream, positioned at the start of the outermost message.
         size: bytes in the stream (the outermost message's length).
         seekable: whether skipping may seek.
+        lenient: a length running past its message or the stream is cut to fit (offset kept in :attr:`clamped`)
+            instead of refused, so that a truncated file is read as far as it goes.
     """
 
-    def __init__(self, fh: BinaryIO, size: int, *, seekable: bool) -> None:
+    def __init__(self, fh: BinaryIO, size: int, *, seekable: bool, lenient: bool = False) -> None:
         self.fh, self.size, self.seekable, self.pos = fh, size, seekable, 0
+        self.lenient = lenient
+        #: offsets of fields whose length ran past their message or the stream (lenient reading: cut to fit)
+        self.clamped: list[int] = []
 
     def _byte(self) -> int:
         data = self.fh.read(1)
@@ -89,7 +94,10 @@ class WireReader:
             ProtoError: a key or length breaks the format or runs past ``end``.
         """
         if end > self.size:
-            raise ProtoError(f"at offset {self.pos}: message runs past the end of the stream ({end} > {self.size})")
+            if not self.lenient:
+                raise ProtoError(f"at offset {self.pos}: message runs past the end of the stream ({end} > {self.size})")
+            self.clamped.append(self.pos)
+            end = self.size
         while self.pos < end:
             at = self.pos
             key = self.varint()
@@ -108,7 +116,10 @@ class WireReader:
             else:
                 raise ProtoError(f"at offset {at}: wire type {wire} (groups or invalid) in field {number}")
             if field_end > end:
-                raise ProtoError(f"at offset {at}: field {number} runs past the end of its message")
+                if not self.lenient:
+                    raise ProtoError(f"at offset {at}: field {number} runs past the end of its message")
+                self.clamped.append(at)
+                value, field_end = (end - self.pos, end) if wire == LEN else (value, field_end)
             yield number, wire, value
             if self.pos > field_end:
                 raise ProtoError(f"at offset {at}: field {number} read past its end")

@@ -98,7 +98,7 @@ def read_graph_ops(fh: BinaryIO, size: int, *, seekable: bool, saved_model: bool
     if size > MAX_BYTES:
         scan.capped = f"{size} bytes, over protobuf's 2 GiB limit (TensorFlow refuses it): graph not read"
         return scan
-    r = WireReader(fh, size, seekable=seekable)
+    r = WireReader(fh, size, seekable=seekable, lenient=True)
     try:
         if saved_model:
             for number, wire, length in r.fields(size):
@@ -112,6 +112,10 @@ def read_graph_ops(fh: BinaryIO, size: int, *, seekable: bool, saved_model: bool
         scan.error = str(exc)
     except _Capped:
         scan.capped = f"more than {MAX_NODES} graph nodes: the rest of the file is not examined"
+    if r.clamped and scan.error is None:
+        scan.error = (
+            f"at offset {r.clamped[0]}: a length runs past the end of the file (truncated), read as far as it goes"
+        )
     return scan
 
 
