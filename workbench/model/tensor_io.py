@@ -194,7 +194,10 @@ def _gather(fh: IO[bytes], src: TensorSource, kind: Kind, block: tuple[int, int,
 def decode(raw: np.ndarray, dtype: str) -> np.ndarray | None:
     """float64 values ``(rows, units * unit_elems)`` of a raw block; None for kinds compared as bytes only."""
     fn = KINDS[dtype].decode
-    return None if fn is None else fn(np.asarray(raw))
+    if fn is None:
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN and infinities are counted by the caller
+        return fn(np.asarray(raw))
 
 
 def changed_units(a: np.ndarray, b: np.ndarray) -> np.ndarray:
