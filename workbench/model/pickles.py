@@ -1,11 +1,16 @@
 """Static pickle analysis: every stream, every imported global with its opcode offset, every call a load would make.
 
-Opcodes are decoded with :mod:`pickletools` (its opcode table and argument readers, through a capped reader) and
-followed by :class:`~workbench.model.pickle_vm.SymbolicMachine`; nothing is ever unpickled. Handled: several
-streams in one file, garbage after the last ``STOP``, truncated streams, ``STACK_GLOBAL`` operands reached through
-``PUT``/``MEMOIZE``/``GET``, ``INST``/``OBJ``/``NEWOBJ`` instead of ``REDUCE``, and ``GLOBAL`` lines that are not
-valid UTF-8 (``genops`` only accepts ASCII there and stops; the unpickler accepts UTF-8, so these two lines are
-read here directly).
+Opcodes are decoded with :mod:`pickletools`' opcode table and argument readers (through
+:class:`~workbench.model.pickle_reader.WalkReader`, which reads integers and strings as the unpickler does where
+``pickletools`` is stricter) and followed by :class:`~workbench.model.pickle_vm.SymbolicMachine`; nothing is ever
+unpickled. Handled: several streams in one file, garbage after the last ``STOP``, truncated streams,
+``STACK_GLOBAL`` operands reached through ``PUT``/``MEMOIZE``/``GET``, ``INST``/``OBJ``/``NEWOBJ`` instead of
+``REDUCE``, ``GLOBAL`` lines that are not valid UTF-8 (read here directly, as the unpickler does), FRAME as the C
+unpickler reads it (linearly; a field running past its frame, which the pure-Python unpickler refuses, is a
+divergence), pickles carried inside values as bytes, base64 or hex text (analysed in turn, to
+:data:`MAX_NESTING` levels), and padding runs of neutral opcode pairs (passed at regex speed and not charged to
+the opcode budget, so a payload behind 20 million of them is still reached). Memory stays bounded: no opcode
+list, capped stack, marks, memo, imports, calls and problems.
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ import lzma
 import pickletools
 import struct
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,10 +27,10 @@ from workbench.model.limits import ScanLimits
 from workbench.model.pickle_nested import carried_pickle
 from workbench.model.pickle_reader import NEUTRAL_STARTS, BigBytes, WalkReader, arg_reader
 from workbench.model.pickle_report import PickleCall, PickleImport, PickleReport, PickleStream, worst_safety
-from workbench.model.pickle_vm import Call, SimulationError, SymbolicMachine, render
-from workbench.model.policy import DANGEROUS, SAFE, UNKNOWN, ImportPolicy, default_policy
+from workbench.model.pickle_state import MAX_PROBLEMS, FileState, StreamState, import_without_stack, read_global_line
+from workbench.model.pickle_vm import SimulationError, SymbolicMachine
+from workbench.model.policy import ImportPolicy, default_policy
 from workbench.model.streams import BudgetExceeded, LineTooLong, open_evidence
-from workbench.textsafe import clean_text, replaced_reason
 
 __all__ = [
     "PickleCall",
@@ -53,11 +56,6 @@ _POPS = frozenset(b"01")  # POP, POP_MARK
 _PAIRS_BEFORE_SKIP = 8
 #: argument reader by opcode byte (None for opcodes without an argument)
 _READERS = [None if op is None else arg_reader(b, op) for b, op in enumerate(_OPCODES)]
-MAX_CALLS = 200
-#: imports kept per file (past it, only names not yet seen that are not safe)
-MAX_IMPORTS = 10_000
-#: problems, divergences and leniencies listed per file
-MAX_PROBLEMS = 200
 #: pickles nested in pickles: how deep, and how many per file
 MAX_NESTING = 3
 MAX_NESTED = 256
@@ -65,81 +63,6 @@ MAX_NESTED = 256
 _MIN_CARRIER = 16
 #: what reading hostile or damaged bytes can raise (including decompressing streams)
 _PARSE_ERRORS = (ValueError, OverflowError, struct.error, EOFError, OSError, zlib.error, lzma.LZMAError)
-
-
-@dataclass(slots=True)
-class _FileState:
-    """What every stream of one file or member shares, nested pickles included."""
-
-    member: str | None
-    policy: ImportPolicy
-    limits: ScanLimits
-    context: str | None
-    opcodes_left: int
-    imports: list[PickleImport] = field(default_factory=list)
-    calls: list[PickleCall] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    unexamined: list[str] = field(default_factory=list)
-    divergences: list[tuple[int, str]] = field(default_factory=list)
-    lenient: list[tuple[int, str]] = field(default_factory=list)
-    seen: set[tuple[str, str]] = field(default_factory=set)
-    nested: int = 0
-
-    def problem(self, text: str) -> None:
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(text)
-        elif len(self.problems) == MAX_PROBLEMS:
-            self.problems.append(f"more than {MAX_PROBLEMS} problems; the rest are not listed")
-
-
-@dataclass(slots=True)
-class _StreamState:
-    index: int
-    file: _FileState
-    depth: int = 0
-    path: str = ""
-    note: str = ""
-
-    def _clean(self, text: str, offset: int) -> str:
-        cleaned, changed = clean_text(text)
-        if changed:
-            self.file.problem(f"at offset {offset}: {replaced_reason('a string')}")
-        return cleaned
-
-    def on_import(self, module: str | None, name: str | None, opcode: str, offset: int) -> str:
-        f = self.file
-        module = self._clean(module, offset) if isinstance(module, str) else module
-        name = self._clean(name, offset) if isinstance(name, str) else name
-        verdict = f.policy.classify(module, name, f.context)
-        safety = verdict.safety
-        if self.note and safety == SAFE:
-            safety = UNKNOWN
-        key = (f"{module}.{name}", safety)
-        if len(f.imports) < MAX_IMPORTS or (safety != SAFE and key not in f.seen and len(f.seen) < MAX_IMPORTS):
-            f.seen.add(key)
-            f.imports.append(PickleImport(module, name, offset, opcode, self.index, safety, verdict.rule, f.member,
-                                          self.note, self.path, verdict.resolved or ""))  # fmt: skip
-        return safety
-
-    def on_call(self, call: Call, offset: int) -> None:
-        func = call.func
-        safety = getattr(func, "safety", DANGEROUS)
-        if len(self.file.calls) < MAX_CALLS:
-            callee = self._clean(render(func, budget=120), offset)
-            text = self._clean(render(call), offset)
-            self.file.calls.append(PickleCall(text, callee, offset, call.how, self.index, safety, self.file.member,
-                                              self.path))  # fmt: skip
-
-
-def _read_global_line(reader: WalkReader, pos: int, note: Callable[[str], None]) -> str:
-    line = reader.readline()
-    if not line.endswith(b"\n"):
-        raise ValueError(f"at offset {pos}: GLOBAL/INST argument without newline")
-    try:
-        return line[:-1].decode("utf-8")
-    except UnicodeDecodeError:
-        note(f"at offset {pos}: GLOBAL/INST argument is not valid UTF-8 (the unpickler fails here)")
-        return line[:-1].decode("utf-8", "backslashreplace")
 
 
 def analyse_pickle(
@@ -168,7 +91,7 @@ def analyse_pickle(
         The :class:`PickleReport`; a report with no stream means the bytes are not a pickle.
     """
     limits = limits or ScanLimits()
-    state = _FileState(member, policy or default_policy(), limits, context, limits.max_opcodes)
+    state = FileState(member, policy or default_policy(), limits, context, limits.max_opcodes)
     streams, trailing = _walk(raw, size, state, max_streams, depth=0, path="")
     return PickleReport(
         member, tuple(streams), tuple(state.imports), tuple(state.calls), trailing, tuple(state.problems),
@@ -177,7 +100,7 @@ def analyse_pickle(
 
 
 def _walk(
-    raw: BinaryIO, size: int | None, state: _FileState, max_streams: int | None, depth: int, path: str
+    raw: BinaryIO, size: int | None, state: FileState, max_streams: int | None, depth: int, path: str
 ) -> tuple[list[PickleStream], int | None]:
     limits = state.limits
     reader = WalkReader(raw, limit=limits.max_pickle_bytes, max_line=limits.max_line_bytes,
@@ -194,7 +117,7 @@ def _walk(
                 state.unexamined.append(f"{where}at offset {start}: more than {limit_streams} pickle streams; "
                                         "the rest is not analysed")  # fmt: skip
             break
-        stream_state = _StreamState(len(streams), state, depth, path)
+        stream_state = StreamState(len(streams), state, depth, path)
         before = len(state.imports)
         stream, stopped = _run_stream(reader, stream_state)
         garbage = stream.opcodes == 0 or (
@@ -215,7 +138,7 @@ def _walk(
     return streams, trailing
 
 
-def _run_stream(reader: WalkReader, state: _StreamState) -> tuple[PickleStream, bool]:
+def _run_stream(reader: WalkReader, state: StreamState) -> tuple[PickleStream, bool]:
     """Follow one stream. Returns the stream record and whether a budget stopped the analysis."""
     start = reader.tell()
     f = state.file
@@ -255,7 +178,7 @@ def _run_stream(reader: WalkReader, state: _StreamState) -> tuple[PickleStream, 
                 return stream, True
             try:
                 if code in _GLOBAL_CODES:
-                    arg: Any = (_read_global_line(reader, pos, note), _read_global_line(reader, pos, note))
+                    arg: Any = (read_global_line(reader, pos, note), read_global_line(reader, pos, note))
                 else:
                     rd = readers[code]
                     arg = None if rd is None else rd(reader)
@@ -296,9 +219,9 @@ def _run_stream(reader: WalkReader, state: _StreamState) -> tuple[PickleStream, 
                     simulating = False
                     f.problem(f"{where}at offset {pos}: {name} cannot be followed ({exc}); imports only from here")
                     if len(imports) == before:
-                        _import_without_stack(state, name, arg, pos)
+                        import_without_stack(state, name, arg, pos)
             else:
-                _import_without_stack(state, name, arg, pos)
+                import_without_stack(state, name, arg, pos)
             if state.note:
                 state.note = ""
             if code == _STOP:
@@ -311,13 +234,13 @@ def _run_stream(reader: WalkReader, state: _StreamState) -> tuple[PickleStream, 
     return PickleStream(state.index, start, end, machine.protocol, count, error), False
 
 
-def _lenient(state: _StreamState, pos: int, text: str) -> None:
+def _lenient(state: StreamState, pos: int, text: str) -> None:
     lenient = state.file.lenient
     if len(lenient) < MAX_PROBLEMS:
         lenient.append((pos, f"{state.path} > {text}" if state.path else text))
 
 
-def _frame(reader: WalkReader, state: _StreamState, name: str, arg: Any, pos: int, frame_end: int | None) -> int | None:
+def _frame(reader: WalkReader, state: StreamState, name: str, arg: Any, pos: int, frame_end: int | None) -> int | None:
     """Follow framing as both unpicklers do: the C one ignores frame boundaries once a frame is loaded, the
     pure-Python one fails on a read across a frame's end or a FRAME inside an unfinished frame. Where they part,
     a divergence is recorded. Returns the end of the current frame, or None."""
@@ -352,7 +275,7 @@ def _frame(reader: WalkReader, state: _StreamState, name: str, arg: Any, pos: in
     return None if here == frame_end else frame_end
 
 
-def _data(reader: WalkReader, state: _StreamState, name: str, arg: Any, pos: int) -> None:
+def _data(reader: WalkReader, state: StreamState, name: str, arg: Any, pos: int) -> None:
     """A bytes or text constant: a pickle it carries is analysed in turn (depth, count and size caps)."""
     if hasattr(arg, "note"):
         _lenient(state, pos, arg.note)
@@ -381,13 +304,6 @@ def _data(reader: WalkReader, state: _StreamState, name: str, arg: Any, pos: int
         f.unexamined.append(f"{path}: a nested pickle of {carried.size} bytes; only its first {len(carried.data)} "
                             "bytes are analysed")  # fmt: skip
     _walk(io.BytesIO(carried.data), len(carried.data), f, None, state.depth + 1, path)
-
-
-def _import_without_stack(state: _StreamState, name: str, arg: Any, pos: int) -> None:
-    if name in ("GLOBAL", "INST"):
-        state.on_import(arg[0], arg[1], name, pos)
-    elif name == "STACK_GLOBAL":
-        state.on_import(None, None, name, pos)
 
 
 def analyse_pickle_bytes(data: bytes, **kwargs: Any) -> PickleReport:

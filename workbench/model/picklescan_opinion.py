@@ -216,21 +216,24 @@ def compare_opinions(
         else:
             note = f"classed {a} here, {b} by picklescan"
         out.append(Disagreement(name, a, b, note))
-    parse = _parse_disagreement(list(reports), theirs)
+    unseen = any(d.theirs is None for d in out)
+    parse = _parse_disagreement(list(reports), theirs, unseen)
     return ([parse] if parse else []) + out
 
 
-def _parse_disagreement(reports: list[PickleReport], theirs: PicklescanOpinion) -> Disagreement | None:
-    """One parser fails where the other reads on (``pickletools`` is stricter than the unpickler in places)."""
+def _parse_disagreement(reports: list[PickleReport], theirs: PicklescanOpinion, unseen: bool) -> Disagreement | None:
+    """One parser fails where the other reads on (``pickletools`` is stricter than the unpickler in places):
+    our walk read past a leniency and picklescan reports a parse error or misses an import we see, or our walk
+    stops while picklescan reads on."""
     if not reports:
         return None
     lenient = [(r.member, off, text) for r in reports for off, text in r.lenient]
     failed = [(r.member, s.error) for r in reports for s in r.streams if s.error]
-    if theirs.scan_error and lenient:
+    if lenient and (theirs.scan_error or unseen):
         member, off, text = lenient[0]
         where = f"member {member}, " if member else ""
-        note = (f"picklescan stops with a parse error; the genops analysis reads on past {where}offset {off} "
-                f"({text}), as the unpickler does")  # fmt: skip
+        note = (f"picklescan stops (a parse error, or imports it does not see); the genops analysis reads on past "
+                f"{where}offset {off} ({text}), as the unpickler does")  # fmt: skip
         return Disagreement("(parse)", "read", "parse error", note)
     if failed and not theirs.scan_error and theirs.globals:
         member, error = failed[0]

@@ -7,7 +7,9 @@
 * ``custom_code_reference``: ``auto_map``, Keras ``Lambda`` layers and custom objects, chat templates beyond plain
   formatting, TensorFlow graph ops, TorchScript sources, safetensors metadata (by the worst reference).
 * ``file_type_mismatch``: content and name disagree, or data follows the last pickle stream.
-* ``scanner_disagreement``: picklescan and the genops analysis differ (medium when only picklescan sees danger).
+* ``scanner_disagreement``: picklescan and the genops analysis differ (medium when only picklescan sees danger);
+  readers of the same pickle part ways (framed and unframed readings, ``pickletools`` stricter than the
+  unpickler): high when an import that is not safe lies past the point only one reader reaches, else low.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.model.archives import ArchiveAnomaly
 from workbench.model.code_reference import KIND_PHRASES
-from workbench.model.pickles import PickleCall, PickleImport, PickleReport
+from workbench.model.pickle_report import PickleCall, PickleImport, PickleReport
 from workbench.model.picklescan_opinion import Disagreement
-from workbench.model.policy import DANGEROUS, UNKNOWN
+from workbench.model.policy import DANGEROUS, SAFE, UNKNOWN
 from workbench.records import Finding, Severity
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ def findings_for(
         out.extend(_artefact(art, hashes.get(art.path) if art.member is None else None, outside_models))
     for path, report in pickles:
         out.extend(_pickle(path, report))
+        out.extend(_readings(path, report))
     for path, items in disagreements.items():
         out.extend(_disagreements(path, items))
     per_file: dict[str, int] = defaultdict(int)
@@ -174,12 +177,16 @@ def _pickle(path: str, report: PickleReport) -> list[Finding]:
             unknown.append(name)
         if safety != DANGEROUS:
             continue
-        first = imps[0]
+        first = next((i for i in imps if i.safety == DANGEROUS), imps[0])
         call = _first_call(calls, name)
-        title = f"{loc}: pickle imports {name}" + (f": {call.text}" if call else "")
+        what = f"a pickle nested in it ({first.nested})" if first.nested else "pickle"
+        title = f"{loc}: {what} imports {name}" + (f": {call.text}" if call else "")
         detail = (
-            f"{first.opcode} at offset {first.offset} (stream {first.stream}) imports {name}, which the policy "
-            f"classes dangerous (rule {first.rule})."
+            f"{first.opcode} at offset {first.offset} (stream {first.stream}"
+            + (f" of the pickle carried as {first.nested}" if first.nested else "")
+            + f") imports {name}"
+            + (f", which resolves to {first.resolved}," if first.resolved else ",")
+            + f" which the policy classes dangerous (rule {first.rule})."
             + (f" The load would call {call.text}." if call else "")
             + (f" {len(imps)} occurrences." if len(imps) > 1 else "")
             + (f" Note: {first.note}." if first.note else "")
@@ -201,6 +208,8 @@ def _pickle(path: str, report: PickleReport) -> list[Finding]:
                         "stream": first.stream,
                         "opcode": first.opcode,
                         "call": call.text if call else None,
+                        "nested": first.nested or None,
+                        "resolved": first.resolved or None,
                     },
                 ),
             )
@@ -221,6 +230,36 @@ def _pickle(path: str, report: PickleReport) -> list[Finding]:
                     "call them." + (f" Calls: {'; '.join(unknown_calls)}." if unknown_calls else "")
                 ),
                 evidence=_ev(path, report.member, imports=shown, offset=first.offset, stream=first.stream),
+            )
+        )
+    return out
+
+
+def _readings(path: str, report: PickleReport) -> list[Finding]:
+    """Where two readers of the same pickle part ways: framed and unframed readings (``divergences``), and
+    ``pickletools`` (so picklescan and every genops-based scanner) stopping where the unpickler reads on."""
+    out = []
+    for kind, items, readers in (
+        ("framed and unframed readings", report.divergences, "the C and the pure-Python unpickler"),
+        ("pickletools and the unpickler", report.lenient, "pickletools-based scanners and the unpickler"),
+    ):
+        if not items:
+            continue
+        offset, _text = items[0]
+        past = sorted({i.qualified for i in report.imports if i.safety != SAFE and not i.nested and i.offset > offset})
+        listed = "; ".join(text for _, text in items[:5]) + ("" if len(items) <= 5 else f"; and {len(items) - 5} more")
+        out.append(
+            Finding.create(
+                severity=Severity.HIGH if past else Severity.LOW,
+                category="scanner_disagreement",
+                detector=DETECTOR,
+                atlas=("AML.T0011.000",),
+                title=f"{_loc(path, report.member)}: {kind} of the pickle part ways at offset {offset}"[:300],
+                detail=(
+                    f"{readers} do not read these bytes alike: {listed}."
+                    + (f" Past that point, only one reading sees: {', '.join(past[:10])}." if past else "")
+                ),
+                evidence=_ev(path, report.member, offset=offset, imports=", ".join(past[:20]) or None),
             )
         )
     return out
@@ -247,13 +286,15 @@ def _disagreements(path: str, items: list[Disagreement]) -> list[Finding]:
         for d in alarming
     ]
     text = "; ".join(f"{d.name}: {d.note}" for d in items[:10])
+    parse = any(d.name == "(parse)" for d in items)
+    what = f"{len(items) - parse} import(s)" + (" and where parsing stops" if parse else "")
     out.append(
         Finding.create(
-            severity=Severity.MEDIUM if alarming else Severity.LOW,
+            severity=Severity.MEDIUM if alarming or parse else Severity.LOW,
             category="scanner_disagreement",
             detector=DETECTOR,
             atlas=("AML.T0011.000",),
-            title=f"{path}: picklescan and the genops analysis disagree on {len(items)} import(s)",
+            title=f"{path}: picklescan and the genops analysis disagree on {what}",
             detail=text + ("." if len(items) <= 10 else f"; and {len(items) - 10} more."),
             evidence=_ev(path, None, imports=", ".join(d.name for d in items[:20])),
         )
