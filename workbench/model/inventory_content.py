@@ -74,6 +74,7 @@ class ContentReader:
                 size=(src.size - skip) if src.seekable and not stream else None,
                 policy=self.policy,
                 limits=self.limits,
+                context=src.context if src.context == "torchscript" else None,
             )
 
     def _pickle(
