@@ -39,10 +39,7 @@ STATES = ("analysed", "partially analysed: ", "not analysed: ")
 #: files noisy today: the findings (area: severity category) that a fix in progress removes -> the files
 KNOWN_NOISY: dict[str, tuple[str, ...]] = {
     # TorchScript archives (.ptl, .pt2, __torch__ globals, *.debug_pkl) became quiet with the containers' context;
-    # the joblib walk now steps over inline arrays and reaches imports the policy does not know yet
-    "pickles: high pickle_suspicious_import (numpy.random.bit_generator, sklearn._loss Cython unpicklers)": (
-        "sklearn/hist_gradient_boosting.joblib",
-    ),
+    # the Cython unpicklers of numpy.random and sklearn._loss are on the safe list by exact name
 }
 NOISY = {rel: why for why, rels in KNOWN_NOISY.items() for rel in rels}
 
