@@ -60,6 +60,14 @@ def test_savedmodel_dangerous_ops_named_with_node_and_function():
     assert unseekable.refs == scan.refs
 
 
+def test_savedmodel_large_nodes_are_streamed():
+    weights = node("w", "Const", value="\x00" * 100_000)  # over the in-memory node size: read field by field
+    big = node("dbg", "DebugIdentity", pad="x" * 70_000, debug_urls=["file:///tmp/dump"])
+    scan = _scan(saved_model([weights, big]))
+    assert scan.nodes == 2 and scan.error is None
+    assert [r.summary for r in scan.refs] == ["op DebugIdentity at node 'dbg': sends tensors to 'file:///tmp/dump'"]
+
+
 def test_savedmodel_benign_graph_and_saver_functions_stay_quiet():
     data = saved_model(
         [node("w", "Const"), node("mm", "MatMul"), node("b", "Add"), node("p", "PrintV2", output_stream="stderr")],

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-__all__ = ["ProtoError", "WireReader"]
+__all__ = ["ProtoError", "WireReader", "fields_in"]
 
 VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5
 _BLOCK = 1024 * 1024
@@ -131,3 +131,53 @@ class WireReader:
         """A length-delimited string of ``n`` bytes: the first ``cap`` bytes decoded (invalid UTF-8 replaced)."""
         data = self.read(min(n, cap))
         return data.decode("utf-8", "replace")
+
+
+def fields_in(buf: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int, int]]:
+    """The fields of a message held in memory (a small one read whole): ``(number, wire type, value, offset)``.
+
+    ``value`` is the integer of a varint field, else 0 for fixed fields and the length for a length-delimited
+    one whose bytes are ``buf[offset:offset + value]``.
+
+    Raises:
+        ProtoError: a key or length breaks the format or runs past ``end``.
+    """
+    end = len(buf) if end is None else end
+    pos = start
+    while pos < end:
+        at = pos
+        key = shift = 0
+        while True:
+            if pos >= end or shift > 63:
+                raise ProtoError(f"at offset {at}: key runs past the end of its message")
+            byte = buf[pos]
+            pos += 1
+            key |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ProtoError(f"at offset {at}: field number 0")
+        if wire in (VARINT, LEN):
+            value = shift = 0
+            while True:
+                if pos >= end or shift > 63:
+                    raise ProtoError(f"at offset {at}: field {number} runs past the end of its message")
+                byte = buf[pos]
+                pos += 1
+                value |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+            offset = pos
+            if wire == LEN:
+                pos += value
+        elif wire in (FIXED64, FIXED32):
+            value, offset = 0, pos
+            pos += 8 if wire == FIXED64 else 4
+        else:
+            raise ProtoError(f"at offset {at}: wire type {wire} (groups or invalid) in field {number}")
+        if pos > end:
+            raise ProtoError(f"at offset {at}: field {number} runs past the end of its message")
+        yield number, wire, value, offset

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from workbench.model.code_reference import HIGH, MEDIUM, CodeReference
 from workbench.model.keras_format import keras_config_references
-from workbench.model.protowire import LEN, ProtoError, WireReader
+from workbench.model.protowire import LEN, ProtoError, WireReader, fields_in
 
 __all__ = ["DANGEROUS_OPS", "FILE_OPS", "MAX_NODES", "GraphScan", "read_graph_ops", "read_keras_metadata"]
 
@@ -60,6 +60,8 @@ MAX_REFS = 100
 MAX_NAME = 512
 #: protobuf's own limit: TensorFlow refuses a larger SavedModel
 MAX_BYTES = 2 * 1024**3
+#: nodes up to this size are read whole and parsed in memory (larger ones, a Const holding weights, are streamed)
+_SMALL_NODE = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -155,15 +157,27 @@ def _node(r: WireReader, end: int, scan: GraphScan, function: str | None) -> Non
         raise _Capped
     name = op = ""
     attrs: dict[str, list[str]] = {}
-    for number, wire, length in r.fields(end):
-        if wire != LEN:
-            continue
-        if number == 1:
-            name = r.string(length, MAX_NAME)
-        elif number == 2:
-            op = r.string(length, MAX_NAME)
-        elif number == 5:
-            _attr(r, r.pos + length, attrs)
+    if end - r.pos <= _SMALL_NODE and (not r.clamped or end < r.size):
+        buf = r.read(end - r.pos)  # a small node (most are) is read whole and parsed in memory
+        for number, wire, length, at in fields_in(buf):
+            if wire != LEN:
+                continue
+            if number == 1:
+                name = _text(buf, at, length)
+            elif number == 2:
+                op = _text(buf, at, length)
+            elif number == 5:
+                _attr_in(buf, at, at + length, attrs)
+    else:
+        for number, wire, length in r.fields(end):
+            if wire != LEN:
+                continue
+            if number == 1:
+                name = r.string(length, MAX_NAME)
+            elif number == 2:
+                op = r.string(length, MAX_NAME)
+            elif number == 5:
+                _attr(r, r.pos + length, attrs)
     scan.ops[op] += 1
     ref = _judge(name, op, attrs, function)
     if ref is not None:
@@ -182,6 +196,30 @@ def _attr(r: WireReader, end: int, attrs: dict[str, list[str]]) -> None:
             key = r.string(length, MAX_NAME)
         elif number == 2 and key in _ATTRS:
             attrs[key] = _attr_strings(r, r.pos + length)
+
+
+def _text(buf: bytes, at: int, length: int) -> str:
+    return buf[at : at + min(length, MAX_NAME)].decode("utf-8", "replace")
+
+
+def _attr_in(buf: bytes, start: int, end: int, attrs: dict[str, list[str]]) -> None:
+    """:func:`_attr` over a node held in memory."""
+    key: str | None = None
+    for number, wire, length, at in fields_in(buf, start, end):
+        if wire != LEN:
+            continue
+        if number == 1:
+            key = _text(buf, at, length)
+        elif number == 2 and key in _ATTRS:
+            out: list[str] = []
+            for n2, w2, l2, a2 in fields_in(buf, at, at + length):
+                if w2 == LEN and n2 == 2 and len(out) < 16:
+                    out.append(_text(buf, a2, l2))
+                elif w2 == LEN and n2 == 1:
+                    out += [
+                        _text(buf, a3, l3) for n3, w3, l3, a3 in fields_in(buf, a2, a2 + l2) if n3 == 2 and w3 == LEN
+                    ]
+            attrs[key] = out[:16]
 
 
 def _attr_strings(r: WireReader, end: int) -> list[str]:
