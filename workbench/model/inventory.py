@@ -298,8 +298,10 @@ def _disguised(src: Source, kind: str) -> bool:
 
 @dataclass(slots=True)
 class _FileBudget:
-    """Work one top-level file may cause across all its nesting levels (members examined, bytes held in memory)."""
+    """Work one top-level file may cause across all its nesting levels (members examined, bytes held in memory,
+    bytes inflated from members flagged as decompression bombs)."""
 
     limits: ScanLimits
     members: int = 0
     in_memory: int = 0
+    bomb_bytes: int = 0

@@ -123,8 +123,8 @@ class ArchiveWalker:
                         self._anomaly(src, bad)
                 if kind == "pytorch_zip" and _STORAGE_MEMBER.search(member.name) and not self._starts_pickle(inner):
                     continue
-                if member.name in bombs:
-                    inner = self._bomb_window(inner)
+                if member.name in bombs and (inner := self._bomb_window(inner)) is None:
+                    continue
                 if member.encrypted and not self._encrypted_readable(inner):
                     continue
                 tally.add(member.name, self._member(inner, depth))
@@ -157,15 +157,22 @@ class ArchiveWalker:
         self._unexamined(inner, "encryption flag set: bytes read as they are, as PyTorch reads them")
         return True
 
-    def _bomb_window(self, inner: Source) -> Source:
-        """A member flagged as a decompression bomb is still examined, inflated up to ``bomb_scan_bytes``."""
-        cap = self.limits.bomb_scan_bytes
+    def _bomb_window(self, inner: Source) -> Source | None:
+        """A member flagged as a decompression bomb is still examined, inflated up to what is left of the file's
+        ``bomb_scan_bytes`` (all such members of one top-level file together); None when nothing is left."""
+        cap = self.limits.bomb_scan_bytes - self._budget.bomb_bytes
+        if cap <= 0:
+            self._skipped(inner, f"decompression bomb: the file's budget of {self.limits.bomb_scan_bytes} inflated "
+                          "bytes for such members is spent")  # fmt: skip
+            return None
+        self._budget.bomb_bytes += min(cap, inner.size)
         if inner.size <= cap:
             return inner
         self._unexamined(inner, f"decompression bomb: only its first {cap} inflated bytes examined (of {inner.size} "
                          "declared)")  # fmt: skip
         opener = inner.opener
-        return Source(inner.path, inner.member, inner.name, cap, lambda: _Capped(opener(), cap), False, inner.context)
+        return Source(inner.path, inner.member, inner.name, inner.size, lambda: _Capped(opener(), cap), False,
+                      inner.context)  # fmt: skip
 
     # -- 7z ----------------------------------------------------------------------------------------------------------
     def _sevenzip(self, src: Source, depth: int, details: dict[str, Any]) -> None:

@@ -38,8 +38,8 @@ class ScanLimits:
         max_late_pickles: members named like a pickle (``data.pkl``, ``*.pkl``) past ``max_members`` that are still
             examined (a loader finds them by name wherever they are in the central directory).
         max_file_members: archive members examined per top-level file, all nesting levels together.
-        bomb_scan_bytes: a member flagged as a decompression bomb is still examined, inflated up to this many bytes
-            (the rest is unexamined).
+        bomb_scan_bytes: members flagged as decompression bombs are still examined, inflated up to this many bytes
+            per top-level file, all such members together (the rest is unexamined).
         max_npy_header_bytes: longest ``.npy`` header read (numpy ignores its own 10 KiB limit when pickles are allowed,
             so a longer header is still read up to here; past it the file is partially analysed).
     """
