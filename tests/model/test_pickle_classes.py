@@ -280,3 +280,14 @@ def test_marks_past_the_cap_fall_back_to_imports_only():
     report = analyse_pickle_bytes(data)
     assert _imports(report) == [("posix.system", "dangerous")]
     assert any("open MARKs" in p for p in report.problems)
+
+
+def test_a_pickle_in_base64_text_longer_than_the_argument_cap_is_analysed_by_its_head():
+    inner = hf.PROTO(2) + PAYLOAD[:-1] + hf.POP + hf.uni("x" * 100_000) + hf.STOP
+    data = hf.PROTO(2) + hf.uni(base64.b64encode(inner).decode()) + hf.STOP
+    report = analyse_pickle_bytes(data, limits=ScanLimits(skip_arg_bytes=4096))
+    [imp] = report.imports
+    assert (imp.qualified, imp.nested) == ("posix.system", "base64 text in BINUNICODE at offset 2")
+    assert any("only its first" in u for u in report.unexamined)
+    quiet = hf.PROTO(2) + hf.uni("y" * 100_000) + b"\x8b" + struct.pack("<i", 9000) + b"\x01" * 9000 + hf.POP
+    assert analyse_pickle_bytes(quiet + hf.uni("z" * 20) + hf.STOP, limits=ScanLimits(skip_arg_bytes=4096)).nested == 0

@@ -96,8 +96,14 @@ def carried_pickle(value: object, *, max_bytes: int, size: int | None = None) ->
         total = size if size is not None else len(data)
         if len(data) >= _MIN_LEN and _is_pickle(data, total):
             return Carried(data, "bytes", total, total > len(data))
-        if size is not None or not data.isascii():
+        if not data.isascii():
             return None
+        if size is not None:  # the head of a longer text: what it decodes to is only the carried pickle's head
+            found = _from_text(data.decode("ascii"), max_bytes, size)
+            if found is None:
+                return None
+            full = size // 2 if found.encoding == "hex" else size * 3 // 4
+            return Carried(found.data, found.encoding, full, True)
         text = data.decode("ascii")
     elif isinstance(value, str):
         text = value
@@ -108,8 +114,10 @@ def carried_pickle(value: object, *, max_bytes: int, size: int | None = None) ->
     return _from_text(text, max_bytes)
 
 
-def _from_text(text: str, max_bytes: int) -> Carried | None:
+def _from_text(text: str, max_bytes: int, chars: int | None = None) -> Carried | None:
+    """The pickle ``text`` carries (``chars``: the full text's length when ``text`` is its head)."""
     head = text[: 2 * _HEAD]
+    chars = chars or len(text)
     if _HEX.match(head) and len(head) >= 16:
         compact = _SPACE.sub("", text) if _SPACE.search(text[:64]) else text
         prefix = compact[: 2 * _HEAD]
@@ -117,7 +125,7 @@ def _from_text(text: str, max_bytes: int) -> Carried | None:
             first = bytes.fromhex(prefix[: len(prefix) // 2 * 2])
         except ValueError:
             first = b""
-        if _is_pickle(first, len(compact) // 2):
+        if _is_pickle(first, chars // 2):
             return _decode(compact, "hex", max_bytes)
     if _B64.match(head):
         compact = _SPACE.sub("", text) if _SPACE.search(text[:80]) else text
@@ -126,7 +134,7 @@ def _from_text(text: str, max_bytes: int) -> Carried | None:
             first = base64.b64decode(_std(cut))
         except (binascii.Error, ValueError):
             return None
-        if _is_pickle(first, len(compact) * 3 // 4):
+        if _is_pickle(first, chars * 3 // 4):
             return _decode(compact, "base64", max_bytes)
     return None
 

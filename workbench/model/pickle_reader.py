@@ -77,6 +77,8 @@ class WalkReader:
         self._i = 0
         self._base = 0  # offset of _buf[0]
         self._eof = False
+        #: the last argument skipped (text readers turn it into an empty string; its head is kept here)
+        self.last_big: BigBytes | None = None
         try:
             self._seekable = size is not None and bool(raw.seekable())
         except (AttributeError, OSError, ValueError):
@@ -187,6 +189,7 @@ class WalkReader:
         self._check()
         out = BigBytes(self.tell() - start)
         out.head = head
+        self.last_big = out
         return out
 
 

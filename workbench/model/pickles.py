@@ -198,10 +198,14 @@ def _run_stream(reader: WalkReader, state: StreamState) -> tuple[PickleStream, b
             if frame_end is not None or code == _FRAME:
                 frame_end = _frame(reader, state, name, arg, pos, frame_end)
             if code in _DATA_CODES:
+                if reader.last_big is not None:  # a skipped argument: its head is checked
+                    arg, reader.last_big = (arg if isinstance(arg, BigBytes) else reader.last_big), None
                 if len(arg) >= _MIN_CARRIER or hasattr(arg, "note"):
                     _data(reader, state, name, arg, pos)
-            elif code in _LENIENT_CODES and hasattr(arg, "note"):
-                _lenient(state, pos, arg.note)
+            else:
+                reader.last_big = None
+                if code in _LENIENT_CODES and hasattr(arg, "note"):
+                    _lenient(state, pos, arg.note)
             if code in _POPS:
                 if prev in NEUTRAL_STARTS:
                     pairs += 1
