@@ -296,3 +296,21 @@ def test_a_debug_pkl_outside_torchscript_is_still_in_disguise(tmp_path):
                             "x.debug_pkl": hf.global_reduce()})  # fmt: skip
     disguised = sorted((a.path, a.member) for a in scan.inventory.artefacts if a.details.get("disguised"))
     assert disguised == [("bundle.zip", "notes.debug_pkl"), ("x.debug_pkl", None)]
+
+
+def test_pickles_after_raw_storage_bytes_of_a_legacy_tar_leave_it_partial(tmp_path):
+    """torch reads one pickle per storage between raw bytes: what the walk cannot follow there is said, not passed."""
+    buf = io.BytesIO()
+    storages = hf.PROTO(2) + b"K\x01." + bytes(40) + hf.global_reduce()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in (("sys_info", hf.benign_dict()), ("pickle", hf.benign_dict()), ("storages", storages),
+                           ("tensors", hf.PROTO(2) + b"K\x00.")):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    scan = _scan(tmp_path, {"old.pt": buf.getvalue()})
+    assert scan.unexamined == [
+        "old.pt [storages]: legacy tar checkpoint: the raw storage bytes from offset 5 and the pickles torch reads "
+        "between them are not followed"
+    ]
+    assert next(a for a in scan.inventory.artefacts if a.member is None).coverage.startswith("partially analysed")

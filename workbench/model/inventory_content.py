@@ -114,6 +114,10 @@ class ContentReader:
         details.update(streams=len(report.streams), imports=len(report.imports))
         if report.trailing is not None:
             details["trailing_offset"] = report.trailing + skip
+            if src.context == "pytorch_legacy_tar":  # torch unpickles one record per storage, between raw bytes
+                at = report.trailing + skip
+                self._unexamined(src, f"legacy tar checkpoint: the raw storage bytes from offset {at} and the "
+                                 "pickles torch reads between them are not followed")  # fmt: skip
         joblib = any((i.module or "").startswith("joblib") for i in report.imports)
         if kind in ("pickle", "compressed_pickle") and joblib:
             return "joblib"  # a compressed joblib file is joblib (details["compression"] says how it is compressed)
