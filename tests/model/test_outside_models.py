@@ -62,6 +62,8 @@ def _7z(members: dict[str, bytes]) -> bytes:
 HOSTILE: dict[str, tuple[bytes, str | None]] = {
     "evil.pkl": (EVIL, None),
     "notes/readme.txt": (hf.inst_protocol0(), None),  # protocol 0 under a text name
+    # a first argument longer than the sniff window: the head walks as opcodes without reaching STOP
+    "notes/long.txt": (b"S'" + b"a" * 100_000 + b"'\n" + hf.POP + EVIL[2:], None),
     "logs/build.log": (hf.obj_protocol1(), None),  # a pickle the log loader also claims by its name
     "logs/cache.gz": (gzip.compress(EVIL), None),
     "cache/model.pkl.z": (zlib.compress(EVIL, 3), None),  # joblib's zlib: header 78 5e

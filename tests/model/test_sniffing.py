@@ -43,9 +43,10 @@ MALICIOUS = {
     "long_binunicode.bin": _arg(b"X", BIG) + CALL,
     "long_string.txt": b"S'" + b"a" * BIG + b"'\n" + hf.POP + CALL,
     "padded.pt": hf.PROTO(2) + (b"N" + hf.POP) * 40_000 + CALL,
+    "utf8_string.pkl": b"S'caf\xc3\xa9 \xe2\x82\xac'\n" + hf.POP + CALL,
 }
 #: a STRING holding UTF-8, as torch.load (encoding="utf-8") reads it; pickletools refuses it
-UTF8_STRING = b"S'caf\xc3\xa9 \xe2\x82\xac'\n" + hf.POP + CALL
+UTF8_STRING = MALICIOUS["utf8_string.pkl"]
 
 
 def _torch_zip(data_pkl: bytes) -> bytes:
@@ -74,7 +75,6 @@ def test_a_pickle_is_found_whatever_its_first_bytes(tmp_path, name):
 
 
 def test_a_string_of_utf8_bytes_is_sniffed_as_a_pickle(tmp_path):
-    """Sniffing only: naming the import behind it is the opcode walk's (``pickles.py``) business."""
     assert sniff(UTF8_STRING, "w.bin", len(UTF8_STRING)).kind == "pickle"
     scan = _scan(tmp_path, {"w.bin": UTF8_STRING})
     assert [(a.kind, a.dangerous) for a in scan.inventory.artefacts] == [("pickle", True)]
