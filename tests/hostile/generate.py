@@ -100,6 +100,12 @@ def dotted_name() -> bytes:
     return PROTO(4) + short_uni("pathlib") + short_uni("os.system") + b"\x93" + short_uni("id") + TUPLE1 + REDUCE + STOP
 
 
+def lenient_int() -> bytes:
+    """An INT written in hexadecimal (``I0x10``): the unpickler reads it (``int(text, 0)``), ``pickletools.genops``
+    stops there, so a genops-based scanner never reaches the ``posix.system`` call after it."""
+    return PROTO(2) + b"I0x10\n" + POP + glob("posix", "system") + uni("echo pwned") + TUPLE1 + REDUCE + STOP
+
+
 def torch_zip(data_pkl: bytes, *, encrypted: bool = False) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
@@ -463,6 +469,7 @@ def model_scanning(root: Path) -> None:
         "escaped.keras": keras_escaped_lambda(),
         "lambda.h5": keras_h5_lambda(),
         "dotted.pkl": dotted_name(),
+        "lenient_int.pkl": lenient_int(),
         "scripted.pt": torchscript_code(),
         "tokenizer_config.json": chat_template_config(),
     }
