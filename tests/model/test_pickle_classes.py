@@ -291,3 +291,12 @@ def test_a_pickle_in_base64_text_longer_than_the_argument_cap_is_analysed_by_its
     assert any("only its first" in u for u in report.unexamined)
     quiet = hf.PROTO(2) + hf.uni("y" * 100_000) + b"\x8b" + struct.pack("<i", 9000) + b"\x01" * 9000 + hf.POP
     assert analyse_pickle_bytes(quiet + hf.uni("z" * 20) + hf.STOP, limits=ScanLimits(skip_arg_bytes=4096)).nested == 0
+
+
+def test_a_dangerous_import_after_ten_thousand_others_is_still_recorded():
+    noise = b"".join(hf.glob(f"pkg{i}", "Thing") + hf.POP for i in range(10_050))
+    report = analyse_pickle_bytes(hf.PROTO(2) + noise + PAYLOAD)
+    assert len(report.imports) == 10_051
+    assert (report.imports[-1].qualified, report.imports[-1].safety) == ("posix.system", "dangerous")
+    safe_noise = b"".join(hf.glob("collections", "OrderedDict") + hf.POP for _ in range(10_050))
+    assert len(analyse_pickle_bytes(hf.PROTO(2) + safe_noise + PAYLOAD).imports) == 10_001

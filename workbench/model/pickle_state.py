@@ -15,12 +15,14 @@ from workbench.model.pickle_vm import Call, render
 from workbench.model.policy import DANGEROUS, SAFE, UNKNOWN, ImportPolicy
 from workbench.textsafe import clean_text, replaced_reason
 
-__all__ = ["MAX_CALLS", "MAX_IMPORTS", "MAX_PROBLEMS", "FileState", "StreamState", "import_without_stack",
-           "read_global_line"]  # fmt: skip
+__all__ = ["MAX_CALLS", "MAX_DISTINCT", "MAX_IMPORTS", "MAX_PROBLEMS", "FileState", "StreamState",
+           "import_without_stack", "read_global_line"]  # fmt: skip
 
 MAX_CALLS = 200
 #: imports kept per file (past it, only names not yet seen that are not safe)
 MAX_IMPORTS = 10_000
+#: distinct imports (name and class) recorded per file; past it, imports are classified but not recorded (unexamined)
+MAX_DISTINCT = 100_000
 #: problems, divergences and leniencies listed per file
 MAX_PROBLEMS = 200
 
@@ -41,6 +43,7 @@ class FileState:
     divergences: list[tuple[int, str]] = field(default_factory=list)
     lenient: list[tuple[int, str]] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)
+    overflow: bool = False
     nested: int = 0
 
     def problem(self, text: str) -> None:
@@ -73,7 +76,14 @@ class StreamState:
         if self.note and safety == SAFE:
             safety = UNKNOWN
         key = (f"{module}.{name}", safety)
-        if len(f.imports) < MAX_IMPORTS or (safety != SAFE and key not in f.seen and len(f.seen) < MAX_IMPORTS):
+        keep = len(f.imports) < MAX_IMPORTS or (safety != SAFE and key not in f.seen)
+        if keep and len(f.seen) >= MAX_DISTINCT:
+            if not f.overflow:
+                f.unexamined.append(f"at offset {offset}: more than {MAX_DISTINCT} distinct imports; later ones "
+                                    "are not recorded")  # fmt: skip
+            f.overflow = True
+            return safety
+        if keep:
             f.seen.add(key)
             f.imports.append(PickleImport(module, name, offset, opcode, self.index, safety, verdict.rule, f.member,
                                           self.note, self.path, verdict.resolved or ""))  # fmt: skip
