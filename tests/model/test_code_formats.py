@@ -290,3 +290,16 @@ def test_real_torchscript_sources_are_quiet():
 def test_python_call_reported_once():
     assert [i.what for i in python_issues("import os\nos.system('x')\n")] == ["import os", "call of os.system()"]
     assert python_issues("def f(:\n") is None
+
+
+def test_walk_caps_are_reported():
+    capped: list[str] = []
+    config = {"layers": [{"class_name": "Dense"}] * 50 + [{"class_name": "Lambda", "config": {"name": "late"}}]}
+    assert keras_config_references(config, max_nodes=20, capped=capped) == []
+    assert capped == ["Keras config walk stopped after 20 values and 0 references: the rest not judged"]
+    capped = []
+    refs = template_issues("".join(f"{{{{ x.__a{i}__ }}}}" for i in range(60)), capped)
+    assert len(refs) == 50 and capped == ["10 more constructs past the first 50 not reported"]
+    capped = []
+    assert len(python_issues("".join(f"eval('{i}')\n" for i in range(60)), capped=capped)) == 50
+    assert capped == ["more than 50 constructs: the rest not judged"]

@@ -109,7 +109,7 @@ def metadata_references(metadata: dict[str, str]) -> MetadataScan:
             scan.cut.append(f"metadata {key[:100]!r}: {len(value)} characters, only the first {MAX_VALUE} judged")
             value = value[:MAX_VALUE]
         label = f"__metadata__[{key[:100]!r}]"
-        scan.refs.extend(_judge_text(label, value))
+        scan.refs.extend(_judge_text(label, value, scan.cut))
         decoded = _decoded(value)
         if decoded is not None:
             encoding, raw = decoded
@@ -122,13 +122,16 @@ def metadata_references(metadata: dict[str, str]) -> MetadataScan:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            scan.refs.extend(_judge_text(f"{label} ({encoding}-decoded)", text))
+            scan.refs.extend(_judge_text(f"{label} ({encoding}-decoded)", text, scan.cut))
     return scan
 
 
-def _judge_text(label: str, value: str) -> list[CodeReference]:
+def _judge_text(label: str, value: str, cut: list[str]) -> list[CodeReference]:
     out: list[CodeReference] = []
-    for issue in python_issues(value) or []:
+    capped: list[str] = []
+    issues = python_issues(value, capped=capped) or []
+    cut += [f"{label}: {note}" for note in capped]
+    for issue in issues:
         where = f" (line {issue.line})" if issue.line and "\n" in value else ""
         out.append(CodeReference("safetensors_metadata", issue.severity, f"{label}: Python {issue.what}{where}"))
     for issue in shell_issues(value):

@@ -231,6 +231,7 @@ class _Examiner(ArchiveWalker, ContentReader):
             self._json(src, details)
         elif kind == "text" and src.name.endswith(".jinja"):
             self._template(src, self._read_all(src, self.limits.max_text_bytes), "chat template file")
+        self._carried_code(src, kind, details)
         return kind
 
     def _record(self, src: Source, kind: str, details: dict[str, Any]) -> Artefact:

@@ -61,7 +61,10 @@ def hdf5_references(ex: Any, src: Any, details: dict[str, Any]) -> list[CodeRefe
             continue
         doc = _json(ex, src, text, f"HDF5 attribute {name}")
         if doc is not None:
-            refs += [_labelled(r, f"HDF5 {name}") for r in keras_config_references(doc)]
+            capped: list[str] = []
+            refs += [_labelled(r, f"HDF5 {name}") for r in keras_config_references(doc, capped=capped)]
+            for note in capped:
+                ex._unexamined(src, f"HDF5 {name}: {note}")
     _count(refs, details)
     return refs
 
@@ -105,10 +108,13 @@ def _lambda_hints(data: bytes, label: str) -> list[CodeReference]:
     return [CodeReference("keras_lambda", HIGH, f"{label} names a Lambda layer", offset=o) for o in offsets]
 
 
-def config_references(doc: Any, details: dict[str, Any]) -> list[CodeReference]:
+def config_references(doc: Any, details: dict[str, Any], ex: Any = None, src: Any = None) -> list[CodeReference]:
     """``auto_map`` references and Keras layers and objects of a parsed JSON config (``config.json`` of a ``.keras``
-    archive and any other)."""
-    refs = auto_map_references(doc) + keras_config_references(doc)
+    archive and any other); a walk stopped by its cap is recorded as unexamined when ``ex`` and ``src`` are given."""
+    capped: list[str] = []
+    refs = auto_map_references(doc) + keras_config_references(doc, capped=capped)
+    for note in capped if ex is not None else ():
+        ex._unexamined(src, note)
     _count(refs, details)
     if count := sum(r.kind == "auto_map" for r in refs):
         details["auto_map"] = count
@@ -176,7 +182,10 @@ def _torchscript(ex: Any, src: Any, details: dict[str, Any]) -> list[CodeReferen
     data = ex._read_all(src, ex.limits.max_text_bytes)
     if data is None:
         return []
-    issues = torchscript_issues(data.decode("utf-8", "replace"))
+    capped: list[str] = []
+    issues = torchscript_issues(data.decode("utf-8", "replace"), capped)
+    for note in capped:
+        ex._unexamined(src, f"TorchScript source: {note}")
     if issues is None:
         ex._unexamined(src, "TorchScript source does not parse as Python: not judged")
         return []

@@ -13,7 +13,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from workbench.model import embedded_code, joblib_layout
+from workbench.model import embedded_code, inventory_code, joblib_layout
 from workbench.model.decompress import DECOMPRESS_ERRORS, DECOMPRESSORS, OwningStream, RecordingStream
 from workbench.model.formats import PICKLE_KINDS, sniff
 from workbench.model.gguf_meta import GgufError, read_gguf_header
@@ -269,25 +269,22 @@ class ContentReader:
             self._template(src, text.encode("utf-8", "replace"), f"GGUF {key}")
 
     def _hdf5(self, src: Source, details: dict[str, Any]) -> None:
-        with closing(src.opener()) as fh:
-            offsets = embedded_code.h5_lambda_offsets(fh, self.limits.h5_scan_bytes)
-        if src.size > self.limits.h5_scan_bytes:
-            self._unexamined(src, f"HDF5 file of {src.size} bytes: only the first {self.limits.h5_scan_bytes} searched "
-                             "for a Keras Lambda layer")  # fmt: skip
-        for off in offsets:
-            ref = embedded_code.CodeReference(
-                "keras_lambda", "high", "HDF5 model config names a Lambda layer", offset=off
-            )
-            self.inv.code.append(_code(src, ref))
-        if offsets:
-            details["lambda_layers"] = len(offsets)
+        """Keras attributes read by the h5py child and judged (:mod:`~workbench.model.inventory_code`)."""
+        self.inv.code.extend(_code(src, r) for r in inventory_code.hdf5_references(self, src, details))
+
+    def _carried_code(self, src: Source, kind: str, details: dict[str, Any]) -> None:
+        """Code in safetensors metadata, TensorFlow graphs and TorchScript sources (``inventory_code``)."""
+        self.inv.code.extend(_code(src, r) for r in inventory_code.carried_code(self, src, kind, details))
 
     def _template(self, src: Source, data: bytes | None, label: str) -> None:
         if data is None:
             return
-        for ref in embedded_code.template_issues(data.decode("utf-8", "replace")):
+        capped: list[str] = []
+        for ref in embedded_code.template_issues(data.decode("utf-8", "replace"), capped):
             ref = embedded_code.CodeReference(ref.kind, ref.severity, f"{label}: {ref.summary}", ref.line, ref.offset)
             self.inv.code.append(_code(src, ref))
+        for note in capped:
+            self._unexamined(src, f"{label}: {note}")
 
     def _json(self, src: Source, details: dict[str, Any]) -> None:
         data = self._read_all(src, self.limits.max_json_bytes)
@@ -302,11 +299,7 @@ class ContentReader:
         doc, changed = clean_data(doc)
         if changed:
             self._warn(src, replaced_reason("JSON text"))
-        refs = embedded_code.auto_map_references(doc) + embedded_code.keras_lambda_layers(doc)
-        for kind, key in (("keras_lambda", "lambda_layers"), ("auto_map", "auto_map")):
-            if count := sum(r.kind == kind for r in refs):
-                details[key] = count
-        self.inv.code.extend(_code(src, r) for r in refs)
+        self.inv.code.extend(_code(src, r) for r in inventory_code.config_references(doc, details, self, src))
         template = doc.get("chat_template") if isinstance(doc, dict) else None
         templates = (
             [template]

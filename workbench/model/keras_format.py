@@ -53,8 +53,13 @@ MAX_NODES = 200_000
 MAX_CODE_BYTES = 1024 * 1024
 
 
-def keras_config_references(config: Any, max_nodes: int = MAX_NODES) -> list[CodeReference]:
+def keras_config_references(
+    config: Any, max_nodes: int = MAX_NODES, capped: list[str] | None = None
+) -> list[CodeReference]:
     """Lambda layers, TFOpLambda calls of file or Python APIs, and custom modules and objects in a Keras config.
+
+    Args:
+        config: the parsed JSON; max_nodes: values walked; capped: receives a note when a cap stopped the walk.
 
     Returns:
         ``keras_lambda`` references (high) naming each Lambda layer and what its code names, and
@@ -73,6 +78,8 @@ def keras_config_references(config: Any, max_nodes: int = MAX_NODES) -> list[Cod
             stack.extend(reversed(list(node.values())))
         elif isinstance(node, list):
             stack.extend(reversed(node))
+    if stack and capped is not None:
+        capped.append(f"Keras config walk stopped after {seen} values and {len(refs)} references: the rest not judged")
     return refs
 
 

@@ -60,6 +60,8 @@ _URL = re.compile(r"(?i)\b(?:https?|ftp|s3|gs|hdfs|file)://[^\s'\"<>()]{1,500}")
 #: longest text parsed as Python (a longer text is searched with the regular expressions only)
 MAX_PARSED = 4 * 1024 * 1024
 MAX_ISSUES = 50
+#: syntax nodes walked per text
+MAX_NODES = 500_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +83,16 @@ def dotted_name(node: ast.AST, depth: int = 0) -> str | None:
     return None
 
 
-def python_issues(source: str, *, allowed_roots: frozenset[str] = frozenset()) -> list[CodeIssue] | None:
+def python_issues(
+    source: str, *, allowed_roots: frozenset[str] = frozenset(), capped: list[str] | None = None
+) -> list[CodeIssue] | None:
     """Dangerous constructs of Python source, or None when the text is not Python.
 
     Args:
         source: the text.
         allowed_roots: names whose attribute chains are judged by the caller (``torch`` in TorchScript): their
             dunder attributes other than the interpreter gadgets (``torch.__is__``) are not reported.
+        capped: receives a note when the walk stopped at its node or issue cap (the rest was not judged).
 
     Returns:
         Imports, calls of evaluating builtins, uses of process, file, network and interpreter modules
@@ -99,7 +104,7 @@ def python_issues(source: str, *, allowed_roots: frozenset[str] = frozenset()) -
         return None
     issues: list[CodeIssue] = []
     reported: set[int] = set()
-    for node in _walk(tree):
+    for node in _walk(tree, capped):
         if id(node) in reported:
             continue
         issue = _judge(node, allowed_roots)
@@ -110,11 +115,13 @@ def python_issues(source: str, *, allowed_roots: frozenset[str] = frozenset()) -
         if issue not in issues:
             issues.append(issue)
             if len(issues) >= MAX_ISSUES:
+                if capped is not None:
+                    capped.append(f"more than {MAX_ISSUES} constructs: the rest not judged")
                 break
     return issues
 
 
-def torchscript_issues(source: str) -> list[CodeIssue] | None:
+def torchscript_issues(source: str, capped: list[str] | None = None) -> list[CodeIssue] | None:
     """Constructs of a TorchScript ``code/`` source that reach outside the model, or None when it is not Python.
 
     TorchScript's serialized code is a Python subset that resolves names only against ``torch``, ``ops``,
@@ -123,7 +130,7 @@ def torchscript_issues(source: str) -> list[CodeIssue] | None:
     or load native code), operators of a namespace PyTorch does not ship (``ops.myns.run``: native code the loading
     program registered, medium) and custom classes (``torch.classes.ns.C``, medium).
     """
-    issues = python_issues(source, allowed_roots=TORCHSCRIPT_ROOTS)
+    issues = python_issues(source, allowed_roots=TORCHSCRIPT_ROOTS, capped=capped)
     if issues is None:
         return None
     tree = _parse(source)
@@ -158,13 +165,15 @@ def _parse(source: str) -> ast.AST | None:
         return None
 
 
-def _walk(tree: ast.AST, max_nodes: int = 500_000) -> Iterator[ast.AST]:
+def _walk(tree: ast.AST, capped: list[str] | None = None, max_nodes: int = MAX_NODES) -> Iterator[ast.AST]:
     stack, count = [tree], 0
     while stack and count < max_nodes:
         node = stack.pop()
         count += 1
         yield node
         stack.extend(reversed(list(ast.iter_child_nodes(node))))
+    if stack and capped is not None:
+        capped.append(f"more than {max_nodes} syntax nodes: the rest not judged")
 
 
 def _judge(node: ast.AST, allowed_roots: frozenset[str]) -> CodeIssue | None:

@@ -67,6 +67,8 @@ _LOADERS = (nodes.Import, nodes.FromImport, nodes.Include, nodes.Extends)
 _DUNDER_IN = re.compile(r"__[A-Za-z][A-Za-z0-9_]*__")
 _RAW_GADGETS = re.compile(r"__[A-Za-z][A-Za-z0-9_]*__|\|\s*attr\b|\bpopen\b|\bos\s*\.\s*system\b|\bsubprocess\b")
 MAX_REFS = 50
+#: template nodes walked
+MAX_NODES = 200_000
 
 
 class _GenerationTag(jinja2.ext.Extension):
@@ -80,7 +82,7 @@ class _GenerationTag(jinja2.ext.Extension):
         return nodes.Scope(body, lineno=lineno)
 
 
-def template_issues(source: str) -> list[CodeReference]:
+def template_issues(source: str, capped: list[str] | None = None) -> list[CodeReference]:
     """Constructs in a Jinja chat template beyond plain formatting (parsed, never rendered).
 
     Returns:
@@ -101,7 +103,7 @@ def template_issues(source: str) -> list[CodeReference]:
     scope = Scope(tree)
     groups: dict[int, tuple[nodes.Node, list[tuple[str, str]]]] = {}
     order: list[int] = []
-    for node, parent, root in _walk(tree):
+    for node, parent, root in _walk(tree, capped):
         found = _judge(node, parent, scope)
         if not found:
             continue
@@ -113,6 +115,8 @@ def template_issues(source: str) -> list[CodeReference]:
             if item not in groups[key][1]:
                 groups[key][1].append(item)
     refs = []
+    if len(order) > MAX_REFS and capped is not None:
+        capped.append(f"{len(order) - MAX_REFS} more constructs past the first {MAX_REFS} not reported")
     for key in order[:MAX_REFS]:
         anchor, items = groups[key]
         severity = HIGH if any(s == HIGH for s, _ in items) else MEDIUM
@@ -130,7 +134,9 @@ def _raw_gadgets(source: str) -> list[CodeReference]:
     return [CodeReference("chat_template", HIGH, f"unparsed template text names {', '.join(map(repr, names))}")]
 
 
-def _walk(tree: nodes.Node, max_nodes: int = 200_000) -> Iterator[tuple[nodes.Node, nodes.Node | None, Any]]:
+def _walk(
+    tree: nodes.Node, capped: list[str] | None = None, max_nodes: int = MAX_NODES
+) -> Iterator[tuple[nodes.Node, nodes.Node | None, Any]]:
     """Every node with its parent and the root of the expression it belongs to (None for statements)."""
     stack: list[tuple[nodes.Node, nodes.Node | None, Any]] = [(tree, None, None)]
     count = 0
@@ -141,6 +147,8 @@ def _walk(tree: nodes.Node, max_nodes: int = 200_000) -> Iterator[tuple[nodes.No
             root = node
         yield node, parent, root
         stack.extend((child, node, root) for child in reversed(list(node.iter_child_nodes())))
+    if stack and capped is not None:
+        capped.append(f"template of more than {max_nodes} nodes: the rest not judged")
 
 
 # ---------------------------------------------------------------------------------------------------- judging
