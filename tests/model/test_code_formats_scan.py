@@ -125,3 +125,36 @@ def test_keras_h5_inside_an_archive(tmp_path):
     assert _code_findings(scan_model(tmp_path)) == {
         "bundle.zip [models/inner.h5]: refers to Keras custom objects or modules imported on load (1)": (
             "high", "HDF5 model_config: object 'evil.layers.B': module 'evil.layers' imported on load.")}  # fmt: skip
+
+
+PBTXT = """saved_model_schema_version: 1
+meta_graphs {
+  graph_def {
+    node {
+      name: "exfil"
+      op: "EagerPyFunc"
+      attr {
+        key: "token"
+        value {
+          s: "pyfunc_9"
+        }
+      }
+    }
+    node {
+      name: "y"
+      op: "%s"
+    }
+  }
+}
+"""
+
+
+def test_text_format_saved_model(tmp_path):
+    (tmp_path / "saved_model.pbtxt").write_text(PBTXT % "MatMul")
+    assert _code_findings(scan_model(tmp_path)) == {
+        "saved_model.pbtxt: has TensorFlow graph ops that reach outside the graph (1)": (
+            "high", "op EagerPyFunc at node 'exfil': runs a Python function of the loading process when the graph "
+                    "runs (token 'pyfunc_9').")}  # fmt: skip
+    (tmp_path / "saved_model.pbtxt").write_text((PBTXT % "MatMul").replace("EagerPyFunc", "Add"))
+    scan = scan_model(tmp_path)
+    assert _code_findings(scan) == {} and scan.inventory.artefacts[0].details["graph_nodes"] == 2

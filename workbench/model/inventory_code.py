@@ -24,7 +24,7 @@ from workbench.model.keras_format import h5_lambda_offsets, keras_config_referen
 from workbench.model.pickles import analyse_pickle_bytes
 from workbench.model.python_code import torchscript_issues
 from workbench.model.safetensors_format import read_metadata
-from workbench.model.savedmodel import read_graph_ops, read_keras_metadata
+from workbench.model.savedmodel import read_graph_ops, read_keras_metadata, text_graph_ops
 from workbench.textsafe import clean_data, replaced_reason
 
 __all__ = ["carried_code", "config_references", "hdf5_references"]
@@ -129,6 +129,8 @@ def carried_code(ex: Any, src: Any, kind: str, details: dict[str, Any]) -> list[
         return _safetensors(ex, src, details)
     if name.endswith(".pb") and kind in ("onnx", "unknown", "text", "tokenizer"):
         return _graph(ex, src, name, details)
+    if name.endswith(".pbtxt") and kind == "text":
+        return _text_graph(ex, src, details)
     member = "/" + (src.member or "").rsplit("!", 1)[-1]
     if src.context == "torchscript" and "/code/" in member and name.endswith(".py"):
         return _torchscript(ex, src, details)
@@ -176,6 +178,19 @@ def _graph(ex: Any, src: Any, name: str, details: dict[str, Any]) -> list[CodeRe
         refs.append(CodeReference("tf_graph_op", HIGH, f"and {scan.more} more nodes with such ops"))
     _count(refs, details)
     return refs
+
+
+def _text_graph(ex: Any, src: Any, details: dict[str, Any]) -> list[CodeReference]:
+    data = ex._read_all(src, ex.limits.max_json_bytes)
+    if data is None:
+        return []
+    scan = text_graph_ops(data.decode("utf-8", "replace"))
+    if scan.nodes:
+        details["graph_nodes"] = scan.nodes
+    if scan.capped:
+        ex._unexamined(src, f"TensorFlow graph: {scan.capped}")
+    return scan.refs + ([CodeReference("tf_graph_op", HIGH, f"and {scan.more} more nodes with such ops")]
+                        if scan.more else [])  # fmt: skip
 
 
 def _torchscript(ex: Any, src: Any, details: dict[str, Any]) -> list[CodeReference]:

@@ -17,6 +17,7 @@ standard streams are what every SavedModel holds: they are counted, not reported
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -25,7 +26,15 @@ from workbench.model.code_reference import HIGH, MEDIUM, CodeReference
 from workbench.model.keras_format import keras_config_references
 from workbench.model.protowire import LEN, ProtoError, WireReader, fields_in
 
-__all__ = ["DANGEROUS_OPS", "FILE_OPS", "MAX_NODES", "GraphScan", "read_graph_ops", "read_keras_metadata"]
+__all__ = [
+    "DANGEROUS_OPS",
+    "FILE_OPS",
+    "MAX_NODES",
+    "GraphScan",
+    "read_graph_ops",
+    "read_keras_metadata",
+    "text_graph_ops",
+]
 
 #: op -> what it does on load (high)
 DANGEROUS_OPS: dict[str, str] = {
@@ -308,3 +317,39 @@ def _json_object(text: str) -> Any:
     except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+_TEXT_NODE = re.compile(r'name:\s*"((?:[^"\\]|\\.){0,512})"\s*op:\s*"([A-Za-z0-9_>.]{1,128})"')
+_TEXT_ATTR = re.compile(
+    r'key:\s*"(token|output_stream|debug_urls|memory_region_name)"\s*value\s*\{\s*(?:list\s*\{\s*)?'
+    r's:\s*"((?:[^"\\]|\\.){0,512})"'
+)
+
+
+def text_graph_ops(text: str) -> GraphScan:
+    """The ops of a SavedModel or GraphDef in protobuf text format (``saved_model.pbtxt``, ``*.pbtxt``), which
+    TensorFlow loads like the binary one: each ``name: "…" op: "…"`` pair judged, with the attributes that follow it
+    (up to the next node) read for the PyFunc token, the print stream, debug URLs and mapped regions.
+
+    Returns:
+        A :class:`GraphScan` (``nodes``: the nodes found; ``error`` is never set: the text is searched, not parsed).
+    """
+    scan = GraphScan()
+    matches = list(_TEXT_NODE.finditer(text))
+    for i, match in enumerate(matches[:MAX_NODES]):
+        scan.nodes += 1
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        attrs: dict[str, list[str]] = {}
+        for attr in _TEXT_ATTR.finditer(text, match.end(), min(end, match.end() + 1_000_000)):
+            attrs.setdefault(attr.group(1), []).append(attr.group(2))
+        name, op = match.group(1), match.group(2)
+        scan.ops[op] += 1
+        ref = _judge(name, op, attrs, None)
+        if ref is not None:
+            if len(scan.refs) < MAX_REFS:
+                scan.refs.append(ref)
+            else:
+                scan.more += 1
+    if len(matches) > MAX_NODES:
+        scan.capped = f"more than {MAX_NODES} graph nodes: the rest of the file is not examined"
+    return scan
