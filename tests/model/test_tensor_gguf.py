@@ -85,6 +85,20 @@ def test_gguf_edits_found(tmp_path: Path) -> None:
     assert severities == {Q8: "high", F32: "critical", QK: "high", ADDED: "high"}
 
 
+def test_split_gguf_matched_across_different_splits(tmp_path: Path) -> None:
+    ref_t, sus_t = arrays(False), arrays(True)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "sus").mkdir()
+    cw.write_gguf(tmp_path / "ref" / "llm.gguf", ref_t)
+    names = list(sus_t)
+    for i, part in enumerate((names[:2], names[2:]), 1):
+        cw.write_gguf(tmp_path / "sus" / f"llm-{i:05d}-of-00002.gguf", {n: sus_t[n] for n in part})
+    by = {t.name: t for t in diff_model(tmp_path / "sus", tmp_path / "ref").tensors}
+    assert {n: t.status for n, t in by.items()} == {Q8: "modified", F32: "modified", QK: "modified",
+                                                   NORM: "identical", ADDED: "added"}  # fmt: skip
+    assert (by[Q8].path, by[QK].path) == ("llm-00001-of-00002.gguf", "llm-00002-of-00002.gguf")
+
+
 def test_benign_twin_and_other_alignment(tmp_path: Path) -> None:
     r = cw.write_gguf(tmp_path / "ref.gguf", arrays(False))
     s = cw.write_gguf(tmp_path / "twin.gguf", arrays(False), alignment=128)

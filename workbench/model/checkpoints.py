@@ -3,7 +3,8 @@
 Each file is recognised by content (safetensors header, PyTorch zip with ``<archive>/data.pkl``, legacy stacked or
 tar PyTorch checkpoint, GGUF magic) and read by its format's reader into a
 :class:`~workbench.model.tensor_io.FileTensors`. Files of one family form one :class:`Checkpoint` (all the
-safetensors shards of the folder are one checkpoint, all its PyTorch files another; each GGUF file is its own),
+safetensors shards of the folder are one checkpoint, all its PyTorch files another; each GGUF file is its own, but
+the shards of a split GGUF, ``name-00001-of-00003.gguf``..., are one),
 tensors named across its shards. A sharding index (``model.safetensors.index.json``, ``pytorch_model.bin.index.json``:
 ``weight_map`` tensor -> shard) decides which copy counts when two shards hold one name, and its disagreements with the
 shards are warnings: a tensor it maps to a shard that does not hold it, a shard it never names (a loader following
@@ -20,6 +21,7 @@ suspect against a safetensors reference). Nothing is unpickled or imported.
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
@@ -39,6 +41,8 @@ MAX_INDEX_BYTES = 64 * 1024 * 1024
 _FAMILY = {"safetensors": "safetensors", "pytorch-zip": "pytorch", "pytorch-legacy": "pytorch",
            "pytorch-tar": "pytorch", "gguf": "gguf"}  # fmt: skip
 _TAR_MEMBERS = {"storages", "tensors", "pickle"}
+#: the shard suffix of a GGUF split by ``llama-gguf-split`` (``model-00001-of-00003.gguf``)
+_GGUF_SPLIT = re.compile(r"-\d{5}-of-\d{5}(?=\.gguf$)")
 
 
 @dataclass(slots=True)
@@ -148,7 +152,7 @@ def read_checkpoints(root: Path, files: list[tuple[str, str]], display_prefix: s
         if kind is None:
             continue
         family = _FAMILY[kind]
-        key = f"gguf:{rel or path.name}" if family == "gguf" else family
+        key = f"gguf:{_GGUF_SPLIT.sub('', rel or path.name)}" if family == "gguf" else family
         ckpt = found.setdefault(key, Checkpoint(key, family))
         ckpt.files.append(read_file(path, display, kind))
         ckpt.by_rel[rel or path.name] = ckpt.files[-1]
