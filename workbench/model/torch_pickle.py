@@ -26,7 +26,8 @@ __all__ = ["DictNode", "Obj", "PidRef", "StorageRef", "TensorRecord", "Unsupport
 
 #: pickle bytes read per stream
 MAX_PICKLE_BYTES = 256 * 1024 * 1024
-MAX_OPCODES = 20_000_000
+#: opcodes followed per stream (a real state dict needs about 30 per tensor: 160,000 tensors fit)
+MAX_OPCODES = 5_000_000
 MAX_STACK = 100_000
 MAX_MEMO = 4_000_000
 #: longest string kept as a dict key (cut there)
