@@ -84,3 +84,13 @@ def test_walk_keeps_to_its_byte_budget() -> None:
         walk(io.BytesIO(raw), limit=1000)
     named = name_tensors(walk(io.BytesIO(raw)).result)
     assert (named.tensors, named.problems) == ([], [])
+
+
+def test_opcode_cap_leaves_the_checkpoint_unexamined(tmp_path: Path, monkeypatch) -> None:
+    from workbench.model import torch_pickle
+
+    path = cw.write_torch_zip(tmp_path / "m.pt", cw.simple({"w": np.zeros(3, np.float32)}))
+    assert len(read_file(path, "m.pt", "pytorch-zip").tensors) == 1
+    monkeypatch.setattr(torch_pickle, "MAX_OPCODES", 10)
+    ft = read_file(path, "m.pt", "pytorch-zip")
+    assert ft.tensors == [] and ft.unexamined == ["m.pt: checkpoint not compared: more than 10 opcodes"]
