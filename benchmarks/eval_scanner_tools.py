@@ -225,13 +225,34 @@ def modelaudit_outcomes(doc: dict[str, Any], folder: Path, files: list[Path]) ->
     return out
 
 
-def fickling_outcome(doc: dict[str, Any] | None, code: int, text: str) -> Outcome:
-    if not doc or "severity" not in doc:
+def fickling_outcome(docs: list[dict[str, Any]], code: int, text: str) -> Outcome:
+    """fickling writes one JSON document per pickle it analysed; the worst one counts."""
+    docs = [d for d in docs if isinstance(d, dict) and "severity" in d]
+    if not docs:
         return Outcome(status="error", notes=[last_line(text) or f"exit {code}"], partial=True)
+    doc = max(docs, key=lambda d: RANK.get(FICKLING.get(str(d["severity"])) or "info", 0))
     sev = FICKLING.get(str(doc["severity"]))
     if sev is None:
         return Outcome(status="clean")
     return Outcome(sev, "flagged", [f"{doc['severity']}: {str(doc.get('analysis', ''))[:140]}"])
+
+
+def json_docs(text: str) -> list[Any]:
+    """Every JSON document in ``text`` (some tools append one per input to the same file)."""
+    decoder, docs, i = json.JSONDecoder(), [], 0
+    while (i := _skip_ws(text, i)) < len(text):
+        try:
+            doc, i = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            break
+        docs.append(doc)
+    return docs
+
+
+def _skip_ws(text: str, i: int) -> int:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
 
 
 # ------------------------------------------------------------------------------------------------ expectations

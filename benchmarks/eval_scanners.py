@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import resource
 import shutil
@@ -57,6 +56,8 @@ ROOT = corpus.ROOT
 MEMORY_CAP = 4 * 1024**3
 TIMEOUT_S = 600
 Run = tools.Run
+#: benign files given to fickling: names of pickle files and of the formats that hold one
+PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".ptl", ".pt2", ".npy", ".npz"}
 
 
 # ------------------------------------------------------------------------------------------------ child processes
@@ -149,7 +150,7 @@ class Modelscan(Venv):
             code, out, err, secs, peak = run_child(
                 [str(self.bin() / "modelscan"), "-p", str(folder), "-r", "json", "-o", str(report)], cwd=Path(tmp)
             )
-            doc = json.loads(report.read_text()) if report.exists() else None
+            doc = (tools.json_docs(report.read_text(errors="replace")) or [None])[0] if report.exists() else None
         if doc is None:
             return Run({}, secs, peak, error=tools.last_line(err or out) or f"exit {code}")
         return Run(tools.modelscan_outcomes(doc, folder, files), secs, peak)
@@ -163,26 +164,32 @@ class Modelaudit(Venv):
             report = Path(tmp) / "report.json"
             argv = [str(self.bin() / "modelaudit"), "scan", str(folder), "--format", "json", "-o", str(report)]
             code, out, err, secs, peak = run_child([*argv, "--no-cache", "-q"], cwd=Path(tmp))
-            doc = json.loads(report.read_text()) if report.exists() else None
+            doc = (tools.json_docs(report.read_text(errors="replace")) or [None])[0] if report.exists() else None
         if doc is None:
             return Run({}, secs, peak, error=tools.last_line(err or out) or f"exit {code}")
         return Run(tools.modelaudit_outcomes(doc, folder, files), secs, peak)
 
 
 class Fickling(Venv):
+    """fickling reads one file as a pickle, whatever it holds: every malicious class is given to it, and of the benign
+    set only the files a user would hand it (:data:`PICKLE_SUFFIXES`; no compressed or non-pickle format)."""
+
     name = "fickling"
 
     def scan(self, folder: Path, files: list[Path], *, each: bool) -> Run:
         outcomes, secs_total, peak_max = {}, 0.0, 0.0
         with tempfile.TemporaryDirectory() as tmp:
             for i, path in enumerate(files):
+                if each and path.suffix.lower() not in PICKLE_SUFFIXES:  # fickling reads any file as a pickle
+                    outcomes[path.relative_to(folder).as_posix()] = tools.Outcome(status="skipped")
+                    continue
                 report = Path(tmp) / f"{i}.json"
                 argv = [str(self.bin() / "fickling"), "--check-safety", "--json-output", str(report), str(path)]
                 code, out, err, secs, peak = run_child(argv, cwd=Path(tmp), timeout=300)
                 secs_total, peak_max = secs_total + secs, max(peak_max, peak)
-                doc = json.loads(report.read_text()) if report.exists() and report.stat().st_size else None
+                docs = tools.json_docs(report.read_text(errors="replace")) if report.exists() else []
                 rel = path.relative_to(folder).as_posix()
-                outcomes[rel] = tools.fickling_outcome(doc, code, err or out)
+                outcomes[rel] = tools.fickling_outcome(docs, code, err or out)
         return Run(outcomes, secs_total, peak_max)
 
 
