@@ -39,6 +39,8 @@ class TensorComparison:
     warnings: list[EvidenceWarning] = field(default_factory=list)
     unexamined: list[str] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)
+    #: the suspect's files a tensor reader took (as displayed): the others are compared by digest only
+    read: set[str] = field(default_factory=set)
 
 
 def diff_checkpoint_tensors(
@@ -65,6 +67,7 @@ def diff_checkpoint_tensors(
     out = TensorComparison()
     sus = read_checkpoints(suspect, suspect_files, display_prefix)
     ref = read_checkpoints(reference, reference_files, reference_label)
+    out.read = {f.display for ckpt in sus for f in ckpt.files}
     for ckpt in sus + ref:
         out.findings += ckpt.findings
         out.warnings += ckpt.warnings

@@ -28,19 +28,35 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from workbench import safeio
+from workbench.model import formats
 from workbench.model.gguf_tensors import read_gguf
 from workbench.model.safetensors_format import header_findings, looks_like_safetensors, read_header
 from workbench.model.tensor_io import FileTensors, TensorSource
 from workbench.model.torch_checkpoint import is_legacy_stacked, read_torch
 from workbench.records import EvidenceWarning, Finding
 
-__all__ = ["Checkpoint", "pair_checkpoints", "read_checkpoints", "read_file", "sniff_checkpoint"]
+__all__ = ["Checkpoint", "digest_only_format", "pair_checkpoints", "read_checkpoints", "read_file", "sniff_checkpoint"]
 
 #: largest sharding index read
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 _FAMILY = {"safetensors": "safetensors", "pytorch-zip": "pytorch", "pytorch-legacy": "pytorch",
            "pytorch-tar": "pytorch", "gguf": "gguf"}  # fmt: skip
 _TAR_MEMBERS = {"storages", "tensors", "pickle"}
+#: weights formats no tensor reader takes, by extension (a file of these is compared by digest only)
+_DIGEST_ONLY_EXT = {
+    ".pt2": "torch.export (.pt2)", ".onnx": "ONNX", ".h5": "HDF5 (Keras .h5)", ".hdf5": "HDF5",
+    ".keras": "Keras (.keras)", ".npz": "NumPy (.npz)", ".npy": "NumPy (.npy)", ".ptl": "PyTorch Lite (.ptl)",
+    ".pt": "PyTorch (not a zip, legacy or tar checkpoint)", ".pth": "PyTorch (not a zip, legacy or tar checkpoint)",
+    ".bin": "PyTorch (not a zip, legacy or tar checkpoint)", ".ckpt": "PyTorch (not a zip, legacy or tar checkpoint)",
+    ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib", ".jbl": "joblib", ".tflite": "TensorFlow Lite",
+    ".pb": "TensorFlow graph", ".msgpack": "Flax (.msgpack)", ".mlmodel": "Core ML", ".pdparams": "PaddlePaddle",
+    ".gguf": "GGUF (no GGUF header)", ".ggml": "GGML", ".safetensors": "safetensors (header unreadable)",
+}  # fmt: skip
+#: member names of a torch.export archive (``archive_format``, the serialized program of older versions)
+_PT2_MEMBERS = {"archive_format", "serialized_exported_program.json", "serialized_state_dict.pt"}
+#: weights formats by content (magic numbers, :func:`workbench.model.formats.sniff` kinds)
+_DIGEST_ONLY_KIND = {"hdf5": "HDF5 (Keras .h5)", "npy": "NumPy (.npy)", "onnx": "ONNX", "pickle": "pickle",
+                     "joblib": "joblib", "compressed_pickle": "compressed pickle"}  # fmt: skip
 #: the shard suffix of a GGUF split by ``llama-gguf-split`` (``model-00001-of-00003.gguf``)
 _GGUF_SPLIT = re.compile(r"-\d{5}-of-\d{5}(?=\.gguf$)")
 
@@ -99,11 +115,42 @@ def sniff_checkpoint(path: Path) -> str | None:
     return "safetensors" if path.suffix == ".safetensors" or looks_like_safetensors(path) else None
 
 
-def _torch_zip(fh: object) -> bool:
+def digest_only_format(path: Path, name: str) -> str | None:
+    """The weights format of a file that no tensor reader takes (:func:`sniff_checkpoint` gives None), or None when
+    it is not weights: a torch.export ``.pt2``, ONNX, Keras ``.h5`` / ``.keras``, NumPy ``.npz`` / ``.npy``, a plain
+    pickle or joblib file, TensorFlow, and the like. Such a file is compared by digest only. Read: the first bytes
+    and, for a zip, its central directory (names only)."""
     try:
-        names = zipfile.ZipFile(fh).namelist()  # type: ignore[arg-type] - the central directory only
+        with safeio.open_evidence(path) as fh:
+            head = fh.read(4096)
+            size = path.stat().st_size
+            members: list[str] = []
+            if head[:4] == b"PK\x03\x04":
+                fh.seek(0)
+                members = _zip_names(fh)
+    except OSError:
+        return None
+    suffix = PurePosixPath(name).suffix.lower()
+    if members:
+        if suffix == ".pt2" or any(PurePosixPath(m).name in _PT2_MEMBERS for m in members):
+            return "torch.export (.pt2)"
+        if suffix == ".keras" or "model.weights.h5" in members:
+            return "Keras (.keras)"
+        if suffix == ".npz" or all(m.endswith(".npy") for m in members):
+            return "NumPy (.npz)"
+    kind = formats.sniff(head, name, size).kind if head else "empty"
+    return _DIGEST_ONLY_KIND.get(kind) or _DIGEST_ONLY_EXT.get(suffix)
+
+
+def _zip_names(fh: object) -> list[str]:
+    try:
+        return zipfile.ZipFile(fh).namelist()  # type: ignore[arg-type] - the central directory only
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError):
-        return False
+        return []
+
+
+def _torch_zip(fh: object) -> bool:
+    names = _zip_names(fh)
     return any(n.endswith("/data.pkl") and n.count("/") == 1 for n in names)
 
 

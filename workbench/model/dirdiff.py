@@ -7,7 +7,10 @@
   legacy, GGUF; paired by format and by tensor name across shards, see :mod:`workbench.model.checkpoint_diff`),
   then the JSON configs key by key, as one :class:`ModelDiff` with findings and DataFrames;
   :func:`~workbench.model.tensor_findings.tensor_findings` (re-exported here) turns tensor diffs into ``tensor_*``
-  findings (a dense rank-1 edit is critical).
+  findings (a dense rank-1 edit is critical). Weights that no tensor reader takes (ONNX, torch.export ``.pt2``,
+  Keras, NumPy, plain pickles: :func:`~workbench.model.checkpoints.digest_only_format`) fail closed: compared by
+  digest only, a modified one is ``unexamined`` (its change not localised: the model's coverage is partial), an
+  identical one a ``limits`` note.
 
 File digests come from the caller when it has them (the custody intake's, see
 :func:`workbench.checks.integrity.hash_model_dir`); otherwise each folder is hashed once per call.
@@ -33,6 +36,7 @@ from workbench.evidence.signature_manifest import SignatureManifestLoader
 from workbench.model import configdiff
 from workbench.model import tensors as tdiff
 from workbench.model.checkpoint_diff import diff_checkpoint_tensors
+from workbench.model.checkpoints import digest_only_format
 from workbench.model.tensor_findings import tensor_findings  # re-exported: callers import it from here
 from workbench.records import EvidenceWarning, Finding, to_frame
 
@@ -312,7 +316,10 @@ def diff_model(
     result = ModelDiff(display_prefix or suspect.name, reference_prefix or reference.name, files,
                        findings=list(files.findings), warnings=list(files.warnings),
                        unexamined=list(files.unexamined))  # fmt: skip
-    _diff_tensors(suspect, reference, result, model_id, display_prefix, ref_label, chunk_elements, progress)
+    sus_files = _model_files(suspect, [])
+    read = _diff_tensors(suspect, reference, sus_files, result, model_id, display_prefix, ref_label, chunk_elements,
+                         progress)  # fmt: skip
+    _digest_only(suspect, sus_files, read, result, display_prefix)
     if suspect.is_dir():
         json_files = [p for p in files.paths("modified") if p.lower().endswith(".json")]
         changes, warns = configdiff.diff_configs(suspect, reference, json_files, display_prefix=display_prefix,
@@ -334,9 +341,9 @@ def _diff_files(suspect: Path, reference: Path, *, model_id: str, display: str) 
     return DirDiff("reference copy", [FileEntry(display, status, s, r)])
 
 
-def _diff_tensors(suspect: Path, reference: Path, result: ModelDiff, model_id: str, display_prefix: str,
-                  ref_label: str, chunk: int, progress: Any = None) -> None:  # fmt: skip
-    found = diff_checkpoint_tensors(suspect, reference, _model_files(suspect, []), _model_files(reference, []),
+def _diff_tensors(suspect: Path, reference: Path, sus_files: list[tuple[str, str]], result: ModelDiff, model_id: str,
+                  display_prefix: str, ref_label: str, chunk: int, progress: Any = None) -> set[str]:  # fmt: skip
+    found = diff_checkpoint_tensors(suspect, reference, sus_files, _model_files(reference, []),
                                     model_id=model_id, display_prefix=display_prefix, reference_label=ref_label,
                                     chunk_elements=chunk, progress=progress)  # fmt: skip
     result.tensors = found.tensors
@@ -345,3 +352,25 @@ def _diff_tensors(suspect: Path, reference: Path, result: ModelDiff, model_id: s
     result.warnings += found.warnings
     result.unexamined += found.unexamined
     result.limits += found.limits
+    return found.read
+
+
+def _digest_only(suspect: Path, sus_files: list[tuple[str, str]], read: set[str], result: ModelDiff,
+                 display_prefix: str) -> None:  # fmt: skip
+    """Fail closed on weights that no tensor reader took (ONNX, torch.export, Keras, NumPy, plain pickles...): a
+    modified one is ``unexamined`` (its change was not localised), an identical one a ``limits`` note."""
+    prefix = _prefix(display_prefix)
+    status = {e.path: e.status for e in result.files.entries}
+    for disk, rel in sus_files:
+        display = prefix + rel if rel else display_prefix or suspect.name
+        state = status.get(rel or display)
+        if state not in ("modified", "identical") or display in read:
+            continue
+        label = digest_only_format(suspect / disk if disk else suspect, rel or suspect.name)
+        if label is None:
+            continue
+        note = f"{display}: compared by digest only: no tensor-level diff for {label}"
+        if state == "modified":
+            result.unexamined.append(f"{note} (the file differs from the reference; the change was not localised)")
+        else:
+            result.limits.append(f"{note} (identical SHA-256)")
