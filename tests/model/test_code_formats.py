@@ -303,3 +303,18 @@ def test_walk_caps_are_reported():
     capped = []
     assert len(python_issues("".join(f"eval('{i}')\n" for i in range(60)), capped=capped)) == 50
     assert capped == ["more than 50 constructs: the rest not judged"]
+
+
+def test_text_graph_fields_in_any_order():
+    from workbench.model.savedmodel import text_graph_ops
+
+    text = (
+        'node {\n  op: "PyFunc"\n  attr { key: "token" value { s: "t1" } }\n  name: "late"\n}\n'
+        'node { name: "x" op: "MatMul" }\nnode { name: "y" op: "ReadFile" }\n'
+    )
+    scan = text_graph_ops(text)
+    assert scan.nodes == 3
+    assert [r.summary for r in scan.refs] == [
+        "op PyFunc at node 'late': runs a Python function of the loading process when the graph runs (token 't1')",
+        "op ReadFile at node 'y': reads a file when the graph runs",
+    ]

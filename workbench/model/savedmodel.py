@@ -319,7 +319,8 @@ def _json_object(text: str) -> Any:
     return doc if isinstance(doc, dict) else None
 
 
-_TEXT_NODE = re.compile(r'name:\s*"((?:[^"\\]|\\.){0,512})"\s*op:\s*"([A-Za-z0-9_>.]{1,128})"')
+_TEXT_OP = re.compile(r'\bop:\s*"([A-Za-z0-9_>.]{1,128})"')
+_TEXT_NAME = re.compile(r'\bname:\s*"((?:[^"\\]|\\.){0,512})"')
 _TEXT_ATTR = re.compile(
     r'key:\s*"(token|output_stream|debug_urls|memory_region_name)"\s*value\s*\{\s*(?:list\s*\{\s*)?'
     r's:\s*"((?:[^"\\]|\\.){0,512})"'
@@ -328,21 +329,26 @@ _TEXT_ATTR = re.compile(
 
 def text_graph_ops(text: str) -> GraphScan:
     """The ops of a SavedModel or GraphDef in protobuf text format (``saved_model.pbtxt``, ``*.pbtxt``), which
-    TensorFlow loads like the binary one: each ``name: "…" op: "…"`` pair judged, with the attributes that follow it
-    (up to the next node) read for the PyFunc token, the print stream, debug URLs and mapped regions.
+    TensorFlow loads like the binary one: every ``op: "…"`` judged (whatever the order of the fields), named by the
+    closest ``name: "…"`` of its node, with the attributes up to the next op read for the PyFunc token, the print
+    stream, debug URLs and mapped regions.
 
     Returns:
-        A :class:`GraphScan` (``nodes``: the nodes found; ``error`` is never set: the text is searched, not parsed).
+        A :class:`GraphScan` (``nodes``: the ops found; ``error`` is never set: the text is searched, not parsed).
     """
     scan = GraphScan()
-    matches = list(_TEXT_NODE.finditer(text))
-    for i, match in enumerate(matches[:MAX_NODES]):
+    ops = list(_TEXT_OP.finditer(text))
+    for i, match in enumerate(ops[:MAX_NODES]):
         scan.nodes += 1
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        start = ops[i - 1].end() if i else 0
+        end = ops[i + 1].start() if i + 1 < len(ops) else len(text)
+        names = list(_TEXT_NAME.finditer(text, max(start, match.start() - 4096), match.start()))
+        after = _TEXT_NAME.search(text, match.end(), min(end, match.end() + 4096))
+        name = names[-1].group(1) if names else after.group(1) if after else "?"
         attrs: dict[str, list[str]] = {}
-        for attr in _TEXT_ATTR.finditer(text, match.end(), min(end, match.end() + 1_000_000)):
+        for attr in _TEXT_ATTR.finditer(text, start, min(end, match.end() + 1_000_000)):
             attrs.setdefault(attr.group(1), []).append(attr.group(2))
-        name, op = match.group(1), match.group(2)
+        op = match.group(1)
         scan.ops[op] += 1
         ref = _judge(name, op, attrs, None)
         if ref is not None:
@@ -350,6 +356,6 @@ def text_graph_ops(text: str) -> GraphScan:
                 scan.refs.append(ref)
             else:
                 scan.more += 1
-    if len(matches) > MAX_NODES:
+    if len(ops) > MAX_NODES:
         scan.capped = f"more than {MAX_NODES} graph nodes: the rest of the file is not examined"
     return scan
