@@ -130,6 +130,69 @@ def state_dict_pickle(tensors: dict[str, Tensor], *, legacy: bool = False, modul
     return p.op(b"u").op(b"ub").done()
 
 
+def _value(p: Ops, value: Any) -> None:
+    """Write ``value`` as ``torch.save`` would: dicts (``OrderedDict`` for an ``ordered`` wrapper), lists, scalars,
+    strings and :class:`Tensor` s."""
+    if isinstance(value, Tensor):
+        _tensor(p, value, False)
+    elif isinstance(value, Ordered):
+        p.ordered_dict().op(b"(")
+        for k, v in value.items.items():
+            _value(p, k)
+            _value(p, v)
+        p.op(b"u")
+    elif isinstance(value, dict):
+        p.op(b"}(")
+        for k, v in value.items():
+            _value(p, k)
+            _value(p, v)
+        p.op(b"u")
+    elif isinstance(value, list):
+        p.op(b"](")
+        for v in value:
+            _value(p, v)
+        p.op(b"e")
+    elif isinstance(value, bool) or value is None:
+        p.op({True: b"\x88", False: b"\x89", None: b"N"}[value])
+    elif isinstance(value, int):
+        p.int(value)
+    elif isinstance(value, float):
+        p.op(b"G" + struct.pack(">d", value))
+    else:
+        p.str(str(value))
+
+
+class Ordered:
+    """An ``OrderedDict`` for :func:`pickle_of`."""
+
+    def __init__(self, items: dict[Any, Any]) -> None:
+        self.items = items
+
+
+def pickle_of(value: Any) -> bytes:
+    """The pickle of a nested structure of dicts, lists, scalars and tensors (see :func:`_value`)."""
+    p = Ops()
+    _value(p, value)
+    return p.done()
+
+
+def lightning(model: dict[str, Tensor], moments: dict[str, Tensor], *, epoch: int = 3) -> Any:
+    """A PyTorch Lightning checkpoint's top level: ``state_dict`` (``model``), ``optimizer_states`` with an Adam
+    state per parameter (``moments``: ``<index>.exp_avg`` / ``<index>.exp_avg_sq`` -> tensor), ``lr_schedulers``,
+    ``callbacks``, ``loops`` and the bookkeeping keys."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, t in moments.items():
+        index, slot = key.split(".", 1)
+        state.setdefault(int(index), {"step": 10.0})[slot] = t
+    groups = [{"lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-08, "params": list(range(len(model)))}]
+    return {"epoch": epoch, "global_step": 120, "pytorch-lightning_version": "2.1.3", "state_dict": Ordered(model),
+            "loops": {"fit_loop": {"epoch_progress": {"current": {"completed": epoch}}}},
+            "callbacks": {"ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}": {"best_model_score": None}},
+            "optimizer_states": [{"state": state, "param_groups": groups}],
+            "lr_schedulers": [{"last_epoch": epoch, "_step_count": epoch + 1}],
+            "hparams_name": "kwargs", "hyper_parameters": {"hidden": 48, "lr": 0.001}}  # fmt: skip
+
+
 def simple(arrays: dict[str, np.ndarray], parameter: bool = False) -> dict[str, Tensor]:
     """One storage per array, keys ``0``, ``1``..., contiguous views."""
     return {n: Tensor(str(i), a, a.shape, parameter=parameter) for i, (n, a) in enumerate(arrays.items())}
@@ -143,16 +206,18 @@ def _storages(tensors: dict[str, Tensor]) -> dict[str, np.ndarray]:
 
 
 def write_torch_zip(path: Path, tensors: dict[str, Tensor], *, module: bool = False, compress_key: str | None = None,
-                    big_endian: bool = False, name: str = "archive") -> Path:  # fmt: skip
-    """A ``torch.save`` zip checkpoint."""
+                    big_endian: bool = False, name: str = "archive", top: Any = None) -> Path:  # fmt: skip
+    """A ``torch.save`` zip checkpoint (of ``top``, a structure for :func:`pickle_of` holding ``tensors``, when given;
+    else of the state dict ``tensors``)."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr(f"{name}/data.pkl", state_dict_pickle(tensors, module=module))
-        zf.writestr(f"{name}/byteorder", "big" if big_endian else "little")
+        data = pickle_of(top) if top is not None else state_dict_pickle(tensors, module=module)
+        zf.writestr(zipfile.ZipInfo(f"{name}/data.pkl"), data)  # fixed dates: the same bytes each time
+        zf.writestr(zipfile.ZipInfo(f"{name}/byteorder"), "big" if big_endian else "little")
         for key, arr in _storages(tensors).items():
             data = arr.astype(arr.dtype.newbyteorder(">")).tobytes() if big_endian else arr.tobytes()
             method = zipfile.ZIP_DEFLATED if key == compress_key else zipfile.ZIP_STORED
             zf.writestr(zipfile.ZipInfo(f"{name}/data/{key}"), data, compress_type=method)
-        zf.writestr(f"{name}/version", "3\n")
+        zf.writestr(zipfile.ZipInfo(f"{name}/version"), "3\n")
     return path
 
 

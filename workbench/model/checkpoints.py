@@ -9,6 +9,9 @@ tensors named across its shards. A sharding index (``model.safetensors.index.jso
 ``weight_map`` tensor -> shard) decides which copy counts when two shards hold one name, and its disagreements with the
 shards are warnings: a tensor it maps to a shard that does not hold it, a shard it never names (a loader following
 the index does not read it).
+A PyTorch training checkpoint (Lightning's ``.ckpt``: ``state_dict`` beside ``optimizer_states``, ``callbacks``...)
+names its model tensors without ``state_dict.`` and keeps the training state apart (listed in ``limits``, never
+compared as model weights).
 
 :func:`pair_checkpoints` pairs the suspect's checkpoints with the reference's: same family first, then one leftover
 checkpoint on each side of the same family (two GGUF files named differently), then one leftover safetensors
@@ -24,7 +27,7 @@ import json
 import re
 import tarfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from workbench import safeio
@@ -52,6 +55,14 @@ _DIGEST_ONLY_EXT = {
     ".pb": "TensorFlow graph", ".msgpack": "Flax (.msgpack)", ".mlmodel": "Core ML", ".pdparams": "PaddlePaddle",
     ".gguf": "GGUF (no GGUF header)", ".ggml": "GGML", ".safetensors": "safetensors (header unreadable)",
 }  # fmt: skip
+#: keys of a training checkpoint holding the model's state dict, and those holding training state
+_MODEL_KEYS = {"state_dict", "model_state_dict", "model"}
+_TRAINING_KEYS = {
+    "optimizer_states", "optimizer_state_dict", "optimizer", "optim", "lr_schedulers", "lr_scheduler", "scheduler",
+    "callbacks", "loops", "scaler", "grad_scaler", "amp", "native_amp_scaling_state", "MixedPrecision",
+}  # fmt: skip
+#: training-state tensor names shown in the note
+_TRAINING_SHOWN = 8
 #: member names of a torch.export archive (``archive_format``, the serialized program of older versions)
 _PT2_MEMBERS = {"archive_format", "serialized_exported_program.json", "serialized_state_dict.pt"}
 #: weights formats by content (magic numbers, :func:`workbench.model.formats.sniff` kinds)
@@ -73,6 +84,8 @@ class Checkpoint:
         listed: names found but not comparable (each in ``unexamined``): never reported as added or removed.
         by_rel: each file by its path relative to the model root; index: the sharding index's tensor -> shard
             (relative to the model root), when there is one.
+        training: the training state of a training checkpoint (optimizer moments, schedulers, callbacks: see
+            :func:`_split_training`), by full name: listed, never compared as model weights.
     """
 
     key: str
@@ -87,6 +100,7 @@ class Checkpoint:
     warnings: list[EvidenceWarning] = field(default_factory=list)
     unexamined: list[str] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)
+    training: dict[str, TensorSource] = field(default_factory=dict)
 
     @property
     def formats(self) -> str:
@@ -207,6 +221,8 @@ def read_checkpoints(root: Path, files: list[tuple[str, str]], display_prefix: s
         _apply_index(found, rel, path, display)
     for ckpt in found.values():
         _merge(ckpt)
+        if ckpt.family == "pytorch":
+            _split_training(ckpt)
     return list(found.values())
 
 
@@ -268,6 +284,47 @@ def _merge(ckpt: Checkpoint) -> None:
             owner[src.name] = f
         ckpt.aliases.update(f.aliases)
         ckpt.listed.update(f.listed)
+
+
+def _split_training(ckpt: Checkpoint) -> None:
+    """A training checkpoint (PyTorch Lightning's ``.ckpt``: ``state_dict`` beside ``optimizer_states``,
+    ``lr_schedulers``, ``callbacks``...; a hand-written ``{"model_state_dict", "optimizer_state_dict"}``): its model
+    tensors are named without the model key (``state_dict.encoder.weight`` -> ``encoder.weight``, as the model
+    itself and its exports name them), the others are set aside in ``training``. Applies when every tensor sits
+    under one model key or a training-state key, and some under a training-state key (or the key is ``state_dict``).
+    """
+    heads = {n.split(".", 1)[0] for n in [*ckpt.tensors, *ckpt.listed]}
+    model, training = heads & _MODEL_KEYS, heads & _TRAINING_KEYS
+    if len(model) != 1 or heads - _MODEL_KEYS - _TRAINING_KEYS or not (training or model == {"state_dict"}):
+        return
+    prefix = model.pop() + "."
+    if not all("." in n for n in ckpt.tensors if n.startswith(prefix)):
+        return
+
+    def strip(name: str) -> str:
+        return name[len(prefix) :] if name.startswith(prefix) else name
+
+    kept: dict[str, TensorSource] = {}
+    for name, src in ckpt.tensors.items():
+        if name.startswith(prefix):
+            kept[strip(name)] = replace(src, name=strip(name))
+        else:
+            ckpt.training[name] = src
+    ckpt.tensors = kept
+    ckpt.aliases = {strip(k): strip(v) for k, v in ckpt.aliases.items() if k.startswith(prefix)}
+    ckpt.listed = {strip(n) for n in ckpt.listed}
+    files = ", ".join(f.display for f in ckpt.files)
+    note = f"{files}: a training checkpoint: model tensors under {prefix!r} compared without that prefix"
+    if ckpt.training:
+        groups: dict[str, int] = {}
+        for name in ckpt.training:
+            groups[name.split(".", 1)[0]] = groups.get(name.split(".", 1)[0], 0) + 1
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(groups.items()))
+        shown = ", ".join(sorted(ckpt.training)[:_TRAINING_SHOWN])
+        more = f" and {len(ckpt.training) - _TRAINING_SHOWN} more" if len(ckpt.training) > _TRAINING_SHOWN else ""
+        note += (f"; {len(ckpt.training)} training-state tensor(s) ({counts}) listed, not compared as model weights: "
+                 f"{shown}{more}")  # fmt: skip
+    ckpt.limits.append(note)
 
 
 def pair_checkpoints(
