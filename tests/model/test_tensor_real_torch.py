@@ -59,3 +59,32 @@ def test_a_row_edited_in_place_in_a_real_checkpoint(tmp_path: Path) -> None:
     result = diff_model(copy, TORCH / "resnet_tiny_state_dict.pth")
     (changed,) = [t for t in result.tensors if t.status != "identical"]
     assert (changed.name, changed.changed_rows, changed.changed_elements) == ("conv1.weight", (2,), 147)
+
+
+def test_real_training_checkpoint_against_the_safetensors_export() -> None:
+    result = diff_model(TORCH / "training_checkpoint.pt", TORCH / "resnet_tiny.safetensors")
+    assert len(result.tensors) == 74 and not {"added", "removed"} & set(statuses(result))
+    assert not any(t.name.startswith(("model_state_dict.", "optimizer_state_dict.")) for t in result.tensors)
+    (note,) = [n for n in result.limits if "training checkpoint" in n]
+    assert "39 training-state tensor(s) (optimizer_state_dict: 38, torch_rng_state: 1) listed" in note
+
+
+@pytest.mark.parametrize(("name", "label"), [("resnet_tiny.onnx", "ONNX"),
+                                             ("resnet_tiny_exported.pt2", "torch.export (.pt2)")])  # fmt: skip
+def test_real_digest_only_weights_fail_closed(tmp_path: Path, name: str, label: str) -> None:
+    ref, sus = tmp_path / "ref" / name, tmp_path / "sus" / name
+    for copy in (ref, sus):
+        copy.parent.mkdir()
+        shutil.copyfile(TORCH / name, copy)
+    same = diff_model(sus, ref)
+    assert same.unexamined == [] and same.limits == [f"{name}: compared by digest only: no tensor-level diff for "
+                                                     f"{label} (identical SHA-256)"]  # fmt: skip
+    with sus.open("r+b") as fh:  # one byte of the weights near the end flipped
+        fh.seek(-64, 2)
+        byte = fh.read(1)
+        fh.seek(-64, 2)
+        fh.write(bytes([byte[0] ^ 1]))
+    assert diff_model(sus, ref).unexamined == [
+        f"{name}: compared by digest only: no tensor-level diff for {label} "
+        "(the file differs from the reference; the change was not localised)"
+    ]

@@ -60,6 +60,7 @@ _MODEL_KEYS = {"state_dict", "model_state_dict", "model"}
 _TRAINING_KEYS = {
     "optimizer_states", "optimizer_state_dict", "optimizer", "optim", "lr_schedulers", "lr_scheduler", "scheduler",
     "callbacks", "loops", "scaler", "grad_scaler", "amp", "native_amp_scaling_state", "MixedPrecision",
+    "torch_rng_state", "cuda_rng_state", "rng_state", "rng_states",
 }  # fmt: skip
 #: training-state tensor names shown in the note
 _TRAINING_SHOWN = 8
