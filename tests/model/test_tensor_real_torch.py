@@ -8,6 +8,7 @@ the assertions are on names, statuses and on edits made here in a copy.
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +89,22 @@ def test_real_digest_only_weights_fail_closed(tmp_path: Path, name: str, label: 
         f"{name}: compared by digest only: no tensor-level diff for {label} "
         "(the file differs from the reference; the change was not localised)"
     ]
+
+
+def _rezip(dest: Path, source: Path, edit: str | None = None) -> Path:
+    """A copy of a real archive member by member (new zip dates); ``edit``: that member gets a line appended."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            out.writestr(info.filename, data + b"\n# changed\n" if info.filename.endswith(f"/{edit}") else data)
+    return dest
+
+
+def test_edited_torchscript_code_is_unexamined(tmp_path: Path) -> None:
+    scripted = TORCH / "resnet_tiny_scripted.pt"
+    result = diff_model(_rezip(tmp_path / "sus.pt", scripted, edit="code/__torch__.py"), scripted)
+    assert statuses(result) == {"identical": 74}  # the tensors say nothing
+    assert result.unexamined == ["sus.pt: member(s) code/__torch__.py differ from the reference's: compared by "
+                                 "digest only: no tensor-level diff for TorchScript code"]  # fmt: skip
+    twin = diff_model(_rezip(tmp_path / "twin.pt", scripted), scripted)
+    assert twin.files.paths("modified") == ["twin.pt"] and twin.unexamined == [] and twin.limits == []

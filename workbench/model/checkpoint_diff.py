@@ -22,7 +22,10 @@ from workbench.model import configdiff
 from workbench.model import tensors as tdiff
 from workbench.model.checkpoints import Checkpoint, pair_checkpoints, read_checkpoints
 from workbench.model.tensor_findings import tensor_findings
+from workbench.model.tensor_io import FileTensors
+from workbench.model.torch_checkpoint import member_digests
 from workbench.records import EvidenceWarning, Finding
+from workbench.textsafe import clean_text
 
 __all__ = ["TensorComparison", "diff_checkpoint_tensors"]
 
@@ -90,6 +93,7 @@ def diff_checkpoint_tensors(
                 out.limits.append(f"{s.formats} checkpoint compared with a {r.formats} reference: tensors matched "
                                   "by name, dtypes and shapes checked")  # fmt: skip
             _compare(s, r, out, vocab, chunk_elements, progress)
+            _compare_members(s, r, out)
     finally:
         for ckpt in sus + ref:
             for f in ckpt.files:
@@ -144,6 +148,41 @@ def _compare(s: Checkpoint | None, r: Checkpoint | None, out: TensorComparison, 
     if tied:
         out.limits.append(f"{tied} tied tensor name(s) present on one side only (an alias of a tensor both sides "
                           "hold) compared through the name both sides have")  # fmt: skip
+
+
+def _compare_members(s: Checkpoint | None, r: Checkpoint | None, out: TensorComparison) -> None:
+    """The members of paired PyTorch zip files that are not tensors (TorchScript ``code/``, ``constants.pkl``,
+    ``extra/``...) compared by SHA-256: one that differs is ``unexamined`` (no finer diff), one the reference lacks a
+    ``limits`` note (its code is the scan's to judge)."""
+    if s is None or r is None:
+        return
+    files: list[tuple[FileTensors, FileTensors]]
+    if len(s.files) == 1 and len(r.files) == 1:
+        files = [(s.files[0], r.files[0])]
+    else:
+        files = [(s.by_rel[k], r.by_rel[k]) for k in s.by_rel if k in r.by_rel]
+    for fs, fr in files:
+        if fs.format != "pytorch-zip" or fr.format != "pytorch-zip":
+            continue
+        (mine, why_s), (theirs, why_r) = member_digests(fs.path), member_digests(fr.path)
+        for f, why in ((fs, why_s), (fr, why_r)):
+            if why is not None:
+                out.unexamined.append(f"{f.display}: archive members other than tensors not all compared: "
+                                      f"{clean_text(why)[0]}")  # fmt: skip
+        differ = sorted(k for k in mine.keys() & theirs.keys() if mine[k] != theirs[k])
+        alone = sorted(mine.keys() - theirs.keys())
+        if differ:
+            what = "TorchScript code" if any(k.startswith("code/") for k in differ) else "these archive members"
+            out.unexamined.append(f"{fs.display}: member(s) {_names(differ)} differ from the reference's: compared "
+                                  f"by digest only: no tensor-level diff for {what}")  # fmt: skip
+        if alone:
+            out.limits.append(f"{fs.display}: member(s) {_names(alone)} have no counterpart in the reference: not "
+                              "compared (TorchScript code is judged by the scan)")  # fmt: skip
+
+
+def _names(names: list[str], shown: int = 6) -> str:
+    text = ", ".join(clean_text(n)[0] for n in names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _align(sus: _Sources, ref: _Sources) -> tuple[_Sources, _Sources, str | None]:

@@ -22,6 +22,7 @@ Every storage and tensor extent is checked against the bytes that hold it; what 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import tempfile
@@ -40,7 +41,7 @@ from workbench.model.tensor_io import KINDS, FileTensors, TensorSource
 from workbench.model.torch_names import MAX_TENSORS, Named, name_tensors
 from workbench.records import EvidenceWarning
 
-__all__ = ["LEGACY_MAGIC", "STORAGE_DTYPES", "TORCH_DTYPES", "is_legacy_stacked", "read_torch"]
+__all__ = ["LEGACY_MAGIC", "STORAGE_DTYPES", "TORCH_DTYPES", "is_legacy_stacked", "member_digests", "read_torch"]
 
 #: the legacy format's magic number (the first pickle of the file)
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -67,6 +68,10 @@ MAX_INFLATED_BYTES = 2048 * 1024 * 1024
 _INFLATE_CHUNK = 1024 * 1024
 #: bytes of the small pickles and records of the legacy formats read per stream
 _SMALL = 64 * 1024 * 1024
+#: bytes of the members other than storages (TorchScript code, constants, extra files) hashed per checkpoint
+MAX_MEMBER_DIGEST_BYTES = 256 * 1024 * 1024
+#: members not hashed: the pickle (its tensors are compared), the storages, and what every save writes anew
+_NOT_HASHED = {"data.pkl", ".data/serialization_id", ".format_version", ".storage_alignment", "version", "byteorder"}
 
 
 def is_legacy_stacked(head: bytes) -> bool:
@@ -159,6 +164,38 @@ def _inflate(fh: BinaryIO, member: ZipMember, out: FileTensors) -> tuple[Path, i
     out.limits.append(f"{out.display}: {member.name} is compressed (method {member.method}); inflated to "
                       f"{member.size} bytes in a temporary file to be compared")  # fmt: skip
     return path, 0, member.size
+
+
+def member_digests(path: Path) -> tuple[dict[str, str], str | None]:
+    """SHA-256 of each member of a PyTorch zip checkpoint outside its storages and ``data.pkl`` (TorchScript
+    ``code/`` and ``constants.pkl``, ``extra/`` files...), by name below the archive folder; with the reason when not
+    every such member could be hashed (cap :data:`MAX_MEMBER_DIGEST_BYTES`, unreadable member), else None."""
+    out: dict[str, str] = {}
+    spent = 0
+    try:
+        with safeio.open_evidence(path) as fh:
+            listing = list_zip(fh, ScanLimits(max_members=MAX_MEMBERS))
+            pkl = [m for m in listing.members if m.name.endswith("/data.pkl") and m.name.count("/") == 1]
+            if not pkl:
+                return out, "no <archive>/data.pkl member"
+            prefix = pkl[0].name.rsplit("/", 1)[0] + "/"
+            for member in listing.members:
+                rel = member.name.removeprefix(prefix)
+                if rel in _NOT_HASHED or rel.startswith("data/") or member.name.endswith("/"):
+                    continue
+                if member.encrypted or spent + member.size > MAX_MEMBER_DIGEST_BYTES:
+                    return out, f"member {member.name} encrypted or past the {MAX_MEMBER_DIGEST_BYTES}-byte cap"
+                stream, _ = open_member(fh, member)
+                digest = hashlib.sha256()
+                while chunk := stream.read(min(_INFLATE_CHUNK, member.size + 1)):
+                    spent += len(chunk)
+                    if spent > MAX_MEMBER_DIGEST_BYTES:
+                        return out, f"member {member.name} inflates past the {MAX_MEMBER_DIGEST_BYTES}-byte cap"
+                    digest.update(chunk)
+                out[rel] = digest.hexdigest()
+    except (OSError, ValueError, zlib.error, EOFError) as exc:
+        return out, str(exc) or type(exc).__name__
+    return out, None
 
 
 # --- legacy stacked -------------------------------------------------------------------------------------------------
