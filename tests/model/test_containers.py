@@ -314,3 +314,12 @@ def test_pickles_after_raw_storage_bytes_of_a_legacy_tar_leave_it_partial(tmp_pa
         "between them are not followed"
     ]
     assert next(a for a in scan.inventory.artefacts if a.member is None).coverage.startswith("partially analysed")
+
+
+def test_a_central_directory_over_its_cap_is_not_listed(tmp_path):
+    members = {f"d/{i}": b"" for i in range(50)}
+    scan = _scan(tmp_path, {"wide.zip": _zip(members)}, limits=ScanLimits(max_central_bytes=1024))
+    (art,) = scan.inventory.artefacts
+    assert art.coverage.startswith("not analysed: central directory of ")
+    assert len(scan.unexamined) == 1 and scan.unexamined[0].startswith("wide.zip: central directory of ")
+    assert _scan(tmp_path / "b", {"wide.zip": _zip(members)}).unexamined == []

@@ -115,6 +115,10 @@ def list_zip(fh: BinaryIO, limits: ScanLimits) -> ZipListing:
         ``unreadable`` anomaly.
     """
     anomalies: list[ArchiveAnomaly] = []
+    if (declared := _central_directory_bytes(fh)) is not None and declared > limits.max_central_bytes:
+        detail = (f"central directory of {declared} bytes, above the {limits.max_central_bytes}-byte cap (listing it "
+                  "would hold every entry in memory): not read")  # fmt: skip
+        return ZipListing((), (ArchiveAnomaly(None, "too_many_members", detail),), False)
     try:
         infos = zipfile.ZipFile(fh).infolist()
     except (
@@ -174,6 +178,15 @@ def list_zip(fh: BinaryIO, limits: ScanLimits) -> ZipListing:
         )
     readable = not any(a.kind == "decompression_bomb" and a.member is None for a in anomalies)
     return ZipListing(tuple(members), tuple(anomalies), readable, names, len(names))
+
+
+def _central_directory_bytes(fh: BinaryIO) -> int | None:
+    """The central directory's size as the end record declares it (what :mod:`zipfile` reads whole), or None."""
+    try:
+        end = zipfile._EndRecData(fh)  # the reader zipfile itself uses (ZIP64 included)
+    except (OSError, ValueError, struct.error, EOFError):
+        return None
+    return None if end is None else int(end[zipfile._ECD_SIZE])
 
 
 def _member(fh: BinaryIO, info: zipfile.ZipInfo) -> tuple[ZipMember, list[ArchiveAnomaly]]:

@@ -93,8 +93,8 @@ class ArchiveWalker:
             listing = archives.list_zip(fh, self.limits)
             kind = _zip_kind(listing.names)
             details["members"] = listing.total
-            for anomaly in listing.anomalies:
-                self._anomaly(src, anomaly)
+            for anomaly in listing.anomalies:  # an archive not read at all is "not analysed" below, once
+                self._anomaly(src, anomaly, listed=listing.readable)
             if not listing.readable:
                 self._not_analysed(src, next(a.detail for a in listing.anomalies if a.member is None))
                 return kind

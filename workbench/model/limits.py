@@ -38,6 +38,8 @@ class ScanLimits:
         max_late_pickles: members named like a pickle (``data.pkl``, ``*.pkl``) past ``max_members`` that are still
             examined (a loader finds them by name wherever they are in the central directory).
         max_file_members: archive members examined per top-level file, all nesting levels together.
+        max_central_bytes: a zip whose central directory is larger is not listed (every entry would be held in
+            memory, about 370 bytes each).
         bomb_scan_bytes: members flagged as decompression bombs are still examined, inflated up to this many bytes
             per top-level file, all such members together (the rest is unexamined).
         max_npy_header_bytes: longest ``.npy`` header read (numpy ignores its own 10 KiB limit when pickles are allowed,
@@ -68,4 +70,5 @@ class ScanLimits:
     max_npy_header_bytes: int = 16 * MIB
     max_late_pickles: int = 64
     max_file_members: int = 100_000
+    max_central_bytes: int = 64 * MIB
     bomb_scan_bytes: int = 1024 * MIB
