@@ -50,6 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eval_corpus as corpus
+import eval_scanner_report as report
 import eval_scanner_tools as tools
 
 ROOT = corpus.ROOT
@@ -260,12 +261,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="eval-scanners-") as tmp:
         root = args.keep or Path(tmp) / "corpus"
         doc = evaluate(root, names, quick=args.quick)
-    text = tools.render(doc, markdown=args.markdown)
+    text = report.render(doc, markdown=args.markdown)
     print(text)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
     if args.fp_report and "workbench" in doc["present"]:
-        args.fp_report.write_text(tools.fp_report(doc), encoding="utf-8")
+        args.fp_report.write_text(report.fp_report(doc), encoding="utf-8")
         print(f"false positives by file: {args.fp_report}", file=sys.stderr)
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
