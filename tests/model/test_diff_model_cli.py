@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from safetensors.numpy import save_file
 
 from workbench.cli import cli
 
@@ -88,6 +89,36 @@ def test_pytorch_and_gguf_checkpoints_end_to_end(tmp_path: Path, monkeypatch) ->
     g = cw.write_gguf(tmp_path / "m.gguf", {"w": ("F32", (2, 3), np.zeros(6, np.float32).tobytes())})
     same = run(str(g), str(g), "--json")
     assert [t["status"] for t in json.loads(same.stdout)["tensors"]] == ["identical"]
+
+
+def test_digest_only_weights_and_a_lightning_checkpoint_end_to_end(small_model, tmp_path: Path) -> None:
+    from tests.model import checkpoint_writers as cw
+    from tests.model.test_tensor_torch import ADDED, RANK1, ROW, edited, reference_arrays
+
+    ref, sus = small_model("ref"), small_model("sus")
+    (ref / "model.onnx").write_bytes(b"\x08\x08\x12\x04test")
+    (sus / "model.onnx").write_bytes(b"\x08\x08\x12\x04evil")
+    np.save(ref / "mean.npy", np.zeros(3, np.float32))
+    np.save(sus / "mean.npy", np.zeros(3, np.float32))
+    doc = json.loads(run(str(sus), str(ref), "--json").stdout)
+    assert doc["unexamined"] == ["model.onnx: compared by digest only: no tensor-level diff for ONNX (the file "
+                                 "differs from the reference; the change was not localised)"]  # fmt: skip
+    assert doc["limits"] == ["mean.npy: compared by digest only: no tensor-level diff for NumPy (.npy) (identical "
+                             "SHA-256)"]  # fmt: skip
+    text = run(str(sus), str(ref)).stdout
+    assert "not examined: model.onnx: compared by digest only: no tensor-level diff for ONNX" in text
+    arrays = reference_arrays()
+    model = cw.simple(edited(arrays), parameter=True)
+    moment = cw.Tensor("9", np.ones(4, np.float32), (4,))
+    ckpt = cw.write_torch_zip(tmp_path / "last.ckpt", {**model, "m": moment},
+                              top=cw.lightning(model, {"0.exp_avg": moment}))  # fmt: skip
+    save_file(arrays, str(tmp_path / "model.safetensors"))
+    res = run(str(ckpt), str(tmp_path / "model.safetensors"), "--json", "--fail-on", "critical")
+    assert res.exit_code == 1  # the rank-1 edit
+    doc = json.loads(res.stdout)
+    assert {t["name"]: t["status"] for t in doc["tensors"] if t["status"] != "identical"} == {
+        ROW: "modified", RANK1: "modified", ADDED: "added"}  # fmt: skip
+    assert any("1 training-state tensor(s) (optimizer_states: 1) listed" in n for n in doc["limits"])
 
 
 def test_manifest_mode_and_key(small_model, ec_keys, write_signed_manifest) -> None:
