@@ -299,18 +299,16 @@ def _split_training(ckpt: Checkpoint) -> None:
     if len(model) != 1 or heads - _MODEL_KEYS - _TRAINING_KEYS or not (training or model == {"state_dict"}):
         return
     prefix = model.pop() + "."
-    if not all("." in n for n in ckpt.tensors if n.startswith(prefix)):
-        return
 
     def strip(name: str) -> str:
         return name[len(prefix) :] if name.startswith(prefix) else name
 
     kept: dict[str, TensorSource] = {}
     for name, src in ckpt.tensors.items():
-        if name.startswith(prefix):
-            kept[strip(name)] = replace(src, name=strip(name))
-        else:
+        if name.split(".", 1)[0] in _TRAINING_KEYS:
             ckpt.training[name] = src
+        else:  # under the model key (a tensor named as the key itself keeps its name)
+            kept[strip(name)] = replace(src, name=strip(name))
     ckpt.tensors = kept
     ckpt.aliases = {strip(k): strip(v) for k, v in ckpt.aliases.items() if k.startswith(prefix)}
     ckpt.listed = {strip(n) for n in ckpt.listed}
