@@ -115,7 +115,7 @@ def list_zip(fh: BinaryIO, limits: ScanLimits) -> ZipListing:
         ``unreadable`` anomaly.
     """
     anomalies: list[ArchiveAnomaly] = []
-    if (declared := _central_directory_bytes(fh)) is not None and declared > limits.max_central_bytes:
+    if (declared := central_directory_bytes(fh)) is not None and declared > limits.max_central_bytes:
         detail = (f"central directory of {declared} bytes, above the {limits.max_central_bytes}-byte cap (listing it "
                   "would hold every entry in memory): not read")  # fmt: skip
         return ZipListing((), (ArchiveAnomaly(None, "too_many_members", detail),), False)
@@ -180,7 +180,7 @@ def list_zip(fh: BinaryIO, limits: ScanLimits) -> ZipListing:
     return ZipListing(tuple(members), tuple(anomalies), readable, names, len(names))
 
 
-def _central_directory_bytes(fh: BinaryIO) -> int | None:
+def central_directory_bytes(fh: BinaryIO) -> int | None:
     """The central directory's size as the end record declares it (what :mod:`zipfile` reads whole), or None."""
     try:
         end = zipfile._EndRecData(fh)  # the reader zipfile itself uses (ZIP64 included)

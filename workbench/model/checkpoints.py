@@ -32,7 +32,9 @@ from pathlib import Path, PurePosixPath
 
 from workbench import safeio
 from workbench.model import formats
+from workbench.model.archives import central_directory_bytes
 from workbench.model.gguf_tensors import read_gguf
+from workbench.model.limits import ScanLimits
 from workbench.model.safetensors_format import header_findings, looks_like_safetensors, read_header
 from workbench.model.tensor_io import FileTensors, TensorSource
 from workbench.model.torch_checkpoint import is_legacy_stacked, read_torch
@@ -158,6 +160,11 @@ def digest_only_format(path: Path, name: str) -> str | None:
 
 
 def _zip_names(fh: object) -> list[str]:
+    """Member names from the central directory (not listed past ``ScanLimits.max_central_bytes``: :mod:`zipfile`
+    holds every entry in memory, about 370 bytes each; such a zip is left to the scan, which says so)."""
+    declared = central_directory_bytes(fh)  # type: ignore[arg-type]
+    if declared is None or declared > ScanLimits().max_central_bytes:
+        return []
     try:
         return zipfile.ZipFile(fh).namelist()  # type: ignore[arg-type] - the central directory only
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError):
