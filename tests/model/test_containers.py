@@ -17,6 +17,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import lz4.frame
 import pytest
 
 from tests.model import hostile_fixtures as hf
@@ -102,6 +103,7 @@ _COMPRESSORS = {
     "model.joblib.bz2": bz2.compress,
     "model.joblib.xz": lzma.compress,
     "model.joblib.lzma": lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE),
+    "model.joblib.lz4": lz4.frame.compress,
 }
 
 
@@ -113,7 +115,7 @@ def test_compressed_joblib_is_joblib_and_its_payload_found(tmp_path, name):
     assert _critical(scan) == [f"{name}: pickle imports posix.system: posix.system('echo pwned')"]
 
 
-@pytest.mark.parametrize("suffix", ["z", "gz", "bz2", "xz", "lzma"])
+@pytest.mark.parametrize("suffix", ["z", "gz", "bz2", "xz", "lzma", "lz4"])
 def test_real_compressed_joblib_files_are_joblib_not_disguised(suffix):
     scan = scan_model(BENIGN / "sklearn" / f"pipeline_logreg.joblib.{suffix}", use_picklescan=False)
     (art,) = scan.inventory.artefacts
@@ -192,19 +194,21 @@ def test_a_data_pkl_after_ten_thousand_members_is_found(tmp_path):
     assert (top.kind, top.coverage.split(":")[0]) == ("pytorch_zip", "partially analysed")
 
 
-def test_a_zip_nested_three_deep_is_reported_not_passed(tmp_path):
+def test_a_zip_nested_three_deep_is_scanned_and_one_past_the_depth_cap_is_reported(tmp_path):
     data = hf.global_reduce()
     for level in range(3):
         data = _zip({f"level{level}.zip" if level else "p.pkl": data})
     scan = _scan(tmp_path, {"nest.zip": data})
-    cov = {a.member: a.coverage for a in scan.inventory.artefacts}
-    assert cov["level2.zip!level1.zip"] == "not analysed: archive nested 2 deep: not opened"
-    assert cov[None].startswith("partially analysed: 1 member(s) not fully analysed")
-    assert scan.unexamined == ["nest.zip [level2.zip!level1.zip]: archive nested 2 deep: not opened"]
-    deeper = _scan(tmp_path / "d", {"nest.zip": data}, limits=ScanLimits(max_depth=3))
-    assert _critical(deeper) == [
+    assert _critical(scan) == [
         "nest.zip [level2.zip!level1.zip!p.pkl]: pickle imports posix.system: posix.system('echo pwned')"
     ]
+    assert scan.unexamined == []
+    shallow = _scan(tmp_path / "d", {"nest.zip": data}, limits=ScanLimits(max_depth=2))
+    cov = {a.member: a.coverage for a in shallow.inventory.artefacts}
+    assert cov["level2.zip!level1.zip"] == "not analysed: archive nested 2 deep: not opened"
+    assert cov[None].startswith("partially analysed: 1 member(s) not fully analysed")
+    assert shallow.unexamined == ["nest.zip [level2.zip!level1.zip]: archive nested 2 deep: not opened"]
+    assert _critical(shallow) == []
 
 
 def _legacy_tar(pickle_member: bytes) -> bytes:

@@ -16,12 +16,15 @@ import zlib
 from collections.abc import Callable
 from typing import BinaryIO
 
+import lz4.frame
+
 __all__ = ["DECOMPRESSORS", "DECOMPRESS_ERRORS", "JOBLIB_ZF_HEADER", "OwningStream", "RecordingStream", "ZlibReader"]
 
 _CHUNK = 64 * 1024
 
 #: what a damaged compressed stream can raise while being read
-DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
+#: what a damaged stream raises (lz4.frame raises RuntimeError for a damaged frame)
+DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, RuntimeError)
 
 
 class ZlibReader(io.RawIOBase):
@@ -76,6 +79,7 @@ DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
     "lzma": lambda fh: lzma.LZMAFile(fh, format=lzma.FORMAT_ALONE),  # noqa: SIM115 - closed by the caller
     "zlib": _zlib,
     "joblib_zf": _joblib_zf,
+    "lz4": lambda fh: lz4.frame.LZ4FrameFile(fh),  # joblib's compress=("lz4", N); streamed, never read whole
 }
 
 

@@ -147,7 +147,7 @@ class ContentReader:
     # -- compressed streams ------------------------------------------------------------------------------------------
     def _compressed(self, src: Source, depth: int, details: dict[str, Any]) -> str:
         """A gzip, bzip2, xz, lzma or zlib stream: what it holds is examined as decompressed (never more than the
-        pickle, in-memory or archive caps allow); zstd and lz4 are not inspected (not analysed)."""
+        pickle, in-memory or archive caps allow); zstd is not inspected (not analysed)."""
         compression = details.get("compression", "")
         opener = DECOMPRESSORS.get(compression)
         if opener is None:
