@@ -51,7 +51,8 @@ def _padded_zip(padding: int) -> bytes:
 CASES = {
     "many.zip": (_zip({f"m{i}.txt": b"x" for i in range(5)}), ScanLimits(max_members=3),
                  "many.zip: 5 members; only the first 3 are examined"),
-    "deep.zip": (_nested(4), ScanLimits(), "deep.zip [level3.bin!level2.bin]: archive nested 2 deep: not opened"),
+    "deep.zip": (_nested(6), ScanLimits(),
+                 "deep.zip [level5.bin!level4.bin!level3.bin!level2.bin]: archive nested 4 deep: not opened"),
     "bomb.pt": (_padded_zip(4 * 1024 * 1024), ScanLimits(bomb_scan_bytes=1 << 20),
                 "bomb.pt [archive/data.pkl]: decompression bomb: only its first 1048576 inflated bytes examined"),
     "long.pkl": (hf.two_streams(), ScanLimits(max_streams=1),

@@ -66,8 +66,8 @@ CASES = {
                       ("blob.bin", "not analysed: encrypted")),
     "method.zip": (_method(_zip({"a.pkl": hf.benign_dict()}), 98), "partially analysed: 1 member(s)",
                    ("a.pkl", "not analysed: unsupported compression (zip method 98)")),
-    "deep.zip": (_nested(3), "partially analysed: 1 member(s) not fully analysed",
-                 ("l2.zip!l1.zip", "not analysed: archive nested 2 deep: not opened")),
+    "deep.zip": (_nested(5), "partially analysed: 1 member(s) not fully analysed",
+                 ("l4.zip!l3.zip!l2.zip!l1.zip", "not analysed: archive nested 4 deep: not opened")),
 }  # fmt: skip
 TWINS = {
     "intact.pt": hf.torch_zip(hf.benign_dict()),

@@ -56,7 +56,7 @@ class ScanLimits:
     max_members: int = 10_000
     max_inflated_bytes: int = 8192 * MIB
     max_member_ratio: int = 200
-    max_depth: int = 2
+    max_depth: int = 4
     max_json_bytes: int = 32 * MIB
     max_text_bytes: int = 4 * MIB
     gguf_max_kv: int = 100_000
