@@ -21,8 +21,8 @@ from typing import Any
 
 RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
 LOUD = 3
-#: our file-type notice, not a false positive (see tests/model/test_benign.py)
-FORMAT_NOTICE = ("dangerous_file_type", "high")
+#: our file-type notice of a pickle-based format (low: below the noise line, see tests/model/test_benign.py)
+FORMAT_NOTICE = ("dangerous_file_type", "low")
 #: a coverage class: the expectation is the scan's coverage, not a finding
 FICKLING = {
     "OVERTLY_MALICIOUS": "critical",
@@ -292,7 +292,7 @@ def cell(scanner: str, sample, outcome: Outcome | None) -> str:
 
 
 def benign_noise(scanner: str, outcome: Outcome | None) -> list[str]:
-    """The high and critical findings that make a benign file a false positive (our format notice excepted)."""
+    """The high and critical findings that make a benign file a false positive."""
     if outcome is None or not outcome.worst:
         return []
     if scanner != "workbench":
@@ -300,7 +300,7 @@ def benign_noise(scanner: str, outcome: Outcome | None) -> list[str]:
     return [
         f"{f['severity']} {f['category']}: {f['title']}"
         for f in outcome.raw.get("findings", [])
-        if RANK[f["severity"]] >= LOUD and (f["category"], f["severity"]) != FORMAT_NOTICE
+        if RANK[f["severity"]] >= LOUD
     ]
 
 

