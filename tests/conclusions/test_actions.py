@@ -66,3 +66,12 @@ def test_preventive_measures_follow_their_categories():
                   finding("dependency_typosquat", "high", package="transfomers", version="4.38.0")])  # fmt: skip
     assert [a.key for a in c.recommendations] == ["enforce_signing", "safetensors_only", "pin_dependencies"]
     assert all(a.kind == "preventive" and a.because for a in c.recommendations)
+
+
+def test_a_plain_pickle_format_notice_asks_for_safetensors_without_making_the_case_suspicious():
+    notice = conclude([finding("dangerous_file_type", "low")])
+    assert [a.key for a in notice.recommendations] == ["safetensors_only"]
+    assert notice.verdict != "suspicious" and notice.verdict != "compromised"
+    code_file = conclude([finding("dangerous_file_type", "high")])
+    assert code_file.verdict == "suspicious"
+    assert [a.key for a in code_file.recommendations] == ["safetensors_only"]

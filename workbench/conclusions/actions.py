@@ -17,7 +17,8 @@ Preventive measures (``kind="preventive"``): ``enforce_signing``, ``safetensors_
 ``disable_remote_code``, ``harden_pipeline``.
 
 Only findings about the incident of at least medium severity justify anything (custody violations excepted, which
-justify re-verification). Priority: the rule's base, raised to the worst justifying finding's severity. Order:
+justify re-verification; and the low format notice of a pickle-based file, which justifies ``safetensors_only``:
+:data:`_PREVENTIVE_FLOOR`). Priority: the rule's base, raised to the worst justifying finding's severity. Order:
 priority, then the rule order above.
 """
 
@@ -179,7 +180,7 @@ _PREVENTIVE: tuple[tuple[str, Severity, frozenset[str], str], ...] = (
      "Enforce model signing: sign every production model (a manifest of file digests signed with cosign or OpenSSF "
      "model signing) and refuse to deploy or load a model unless its signature verifies and every file matches its "
      "signed digest."),
-    ("safetensors_only", Severity.LOW, frozenset({"dangerous_file_type", "pickle_dangerous_import",
+    ("safetensors_only", Severity.HIGH, frozenset({"dangerous_file_type", "pickle_dangerous_import",
                                                    "pickle_suspicious_import"}),
      "Enforce a safetensors-only policy: remove pickle, joblib and Python files from model artefacts and refuse to "
      "load them (no torch.load without weights_only=True, no joblib.load of model files)."),
@@ -195,6 +196,10 @@ _PREVENTIVE: tuple[tuple[str, Severity, frozenset[str], str], ...] = (
      "secrets out of logs (masked variables, no environment dumps), and restrict build jobs' network access to the "
      "package mirror and the model registry."),
 )  # fmt: skip
+
+#: findings of a lower severity than medium that still call for a preventive measure: the low format notice of a
+#: pickle-based file asks for safetensors (a standing risk, not a sign of tampering)
+_PREVENTIVE_FLOOR: dict[str, Severity] = {"safetensors_only": Severity.LOW}
 
 _NOW: tuple[Callable[[_Facts], Action | None], ...] = (_contain, _roll_back, _block, _rotate, _packages, _hosts,
                                                          _rescore)  # fmt: skip
@@ -218,7 +223,8 @@ def actions_of(
     now += _general(fx)
     preventive = []
     for key, base, categories, text in _PREVENTIVE:
-        found = [f for f in relevant if f.category in categories]
+        floor = _PREVENTIVE_FLOOR.get(key, Severity.MEDIUM)
+        found = [f for f in findings if f.category in categories and f.severity.rank >= floor.rank]
         if found:
             preventive.append(_make(key, base, text, found, kind="preventive"))
     order = {a.key: i for i, a in enumerate(now + preventive)}
