@@ -3,7 +3,6 @@ import hashlib
 import pandas as pd
 
 from workbench.checks.integrity import (
-    check_artefacts,
     check_dependencies,
     check_model_integrity,
     hash_model_dir,
@@ -51,35 +50,6 @@ def test_identical_model_gives_nothing(tmp_path):
         )
         == []
     )
-
-
-def test_dangerous_types_by_suffix_and_by_content(tmp_path):
-    sus = _model(
-        tmp_path / "m",
-        {
-            "a.pkl": b"x",
-            "hook.py": b"import os",
-            "lib.so": b"\x7fELF",
-            "tokenizer.model": b"\x80\x04\x95",
-            "w.safetensors": b"\x08\x00",
-            ".signatures/manifest.json": b"{}",
-        },
-    )
-    found = {f.evidence["path"]: f.evidence["file_type"] for f in check_artefacts(sus, model_id="m")}
-    assert found == {
-        "a.pkl": "pickle",
-        "hook.py": "Python source",
-        "lib.so": "shared library",
-        "tokenizer.model": "pickle (by content)",
-    }
-
-
-def test_unsigned_model(tmp_path):
-    sus = _model(tmp_path / "m", {"w.safetensors": b"x"})
-    found = check_artefacts(sus, model_id="m", display_prefix="models/suspect/m")
-    assert [(f.category, f.severity.value, f.evidence["path"]) for f in found] == [
-        ("model_unsigned", "critical", "models/suspect/m")
-    ]
 
 
 def test_dependencies_against_baseline():

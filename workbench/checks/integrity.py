@@ -2,13 +2,13 @@
 
 * :func:`check_model_integrity`: a model folder against a hash baseline → ``model_file_tampered``,
   ``unexpected_model_file``, ``model_file_missing``.
-* :func:`check_artefacts`: dangerous file types and a missing signature → ``dangerous_file_type``,
-  ``model_unsigned``.
 * :func:`check_dependencies`: installed packages against ``baseline_dependencies`` → ``dependency_changed``,
   ``dependency_missing`` (now in :mod:`workbench.deps`, re-exported here).
 
 Files are hashed by streaming, unless their digest is already known (the custody intake's, passed down by the
-analysis); nothing in the model folder is opened other than to read bytes.
+analysis); nothing in the model folder is opened other than to read bytes. Dangerous file types are the model
+scan's (:mod:`workbench.model.scan_findings`), a missing signature the signature check's
+(:mod:`workbench.model.signatures`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from workbench import safeio
 from workbench.case import walk_tree
 from workbench.deps import check_dependencies  # moved to workbench.deps; re-exported for compatibility
 from workbench.hashing import hash_files
 from workbench.records import Finding, Severity
 
 __all__ = [
-    "DANGEROUS_SUFFIXES",
-    "check_artefacts",
     "check_dependencies",
     "check_model_integrity",
     "hash_model_dir",
@@ -33,17 +30,8 @@ __all__ = [
 
 DETECTOR = "workbench.checks.integrity"
 ATLAS_MODEL = ("AML.T0010.003", "AML.T0018.000")
-ATLAS_UNSAFE = ("AML.T0011.000", "AML.T0018.002")
 ATLAS_DEPS = ("AML.T0010.001", "AML.T0011.001")
 
-#: the original investigator's list of file types that execute code when loaded
-DANGEROUS_SUFFIXES = {
-    ".pkl": "pickle",
-    ".pickle": "pickle",
-    ".py": "Python source",
-    ".so": "shared library",
-    ".dylib": "shared library",
-}
 #: files the responders themselves add to a model folder (not part of the model)
 MARKER_FILES = {"COMPROMISED.txt"}
 
@@ -163,55 +151,3 @@ def check_model_integrity(
                 )
             )
     return findings
-
-
-def check_artefacts(model_dir: Path, *, model_id: str, display_prefix: str = "") -> list[Finding]:
-    """Dangerous file types (by suffix, and pickle bytes whatever the name) and a missing ``.signatures`` folder.
-
-    Returns:
-        ``dangerous_file_type`` (high) per dangerous file, ``model_unsigned`` (critical) when unsigned.
-    """
-    prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
-    findings: list[Finding] = []
-    for f in walk_tree(model_dir, []):
-        if _is_signature(f.relpath):
-            continue
-        kind = DANGEROUS_SUFFIXES.get(Path(f.relpath).suffix.lower())
-        if kind is None and _looks_like_pickle(model_dir / f.relpath):
-            kind = "pickle (by content)"
-        if kind:
-            findings.append(
-                Finding.create(
-                    severity=Severity.HIGH,
-                    category="dangerous_file_type",
-                    detector=DETECTOR,
-                    atlas=ATLAS_UNSAFE,
-                    title=f"{model_id}: {kind} file {f.relpath}",
-                    detail="This file type can execute arbitrary code when loaded.",
-                    evidence={"path": prefix + f.relpath, "file_type": kind},
-                )
-            )
-    sig_dir = model_dir / ".signatures"
-    if not sig_dir.is_dir() or sig_dir.is_symlink():
-        findings.append(
-            Finding.create(
-                severity=Severity.CRITICAL,
-                category="model_unsigned",
-                detector=DETECTOR,
-                atlas=("AML.T0010.003",),
-                title=f"{model_id}: model is unsigned",
-                detail="No .signatures folder: the model's provenance cannot be verified.",
-                evidence={"path": prefix.rstrip("/") or "."},
-            )
-        )
-    return findings
-
-
-def _looks_like_pickle(path: Path) -> bool:
-    """Protocol 2+ pickles start with PROTO (0x80) and a protocol byte 2..5; nothing is unpickled."""
-    try:
-        with safeio.open_evidence(path) as fh:
-            head = fh.read(2)
-    except OSError:
-        return False
-    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
