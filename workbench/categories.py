@@ -81,8 +81,8 @@ GROUPS: tuple[Group, ...] = (
     Group("behaviour", "Behaviour", frozenset({"behavior_drift"}), "drift", "The model's outputs shifted"),
     Group("pipeline", "Pipeline", frozenset({"log_pattern"}), "logs", "The ML pipeline ran malicious steps"),
     Group("credentials", "Credentials", frozenset({"secret_exposed"}), "logs", "Credentials were exposed"),
-    Group("provenance", "Provenance", frozenset({"model_unsigned", "signature_unverified"}), "model",
-          "The model's provenance cannot be verified"),
+    Group("provenance", "Provenance", frozenset({"model_unsigned", "signature_unverified", "signature_unsupported"}),
+          "model", "The model's provenance cannot be verified"),
 )  # fmt: skip
 
 #: categories about the evidence handling, not the incident

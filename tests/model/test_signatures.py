@@ -106,14 +106,14 @@ def test_no_key_given(signed) -> None:
 @pytest.mark.parametrize(
     ("sig", "key_kind", "reason"),
     [
-        (b"not base64 !!", "ec", "the signature is not base64 (cosign sign-blob output)"),
+        (b"not base64 !!", "ec", "the signature does not match the signed file under the given public key"),
         (b"", "ec", "the signature is empty"),
         (
             base64.b64encode(b"\x30\x03\x02\x01\x01"),
             "ec",
             "the signature does not match the signed file under the given public key",
         ),
-        (b"AAAA", "ed25519", "unsupported public key type"),
+        (b"AAAA", "ed25519", "the signature does not match the signed file under the given public key"),
         (b"AAAA", "garbage", "the public key is not a PEM public key"),
     ],
 )

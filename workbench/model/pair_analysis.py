@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["FolderDigests", "PairResult", "analyse_pair"]
 
 #: signature findings that only say "provenance unknown"; for a reference folder with no suspect they are low
-_PROVENANCE = frozenset({"model_unsigned", "signature_unverified"})
+_PROVENANCE = frozenset({"model_unsigned", "signature_unverified", "signature_unsupported"})
 
 
 class FolderDigests:

@@ -3,8 +3,9 @@
 Two layouts are recognised, by file name and content:
 
 * **cosign manifest** (the original playbook's): ``.signatures/manifest.json`` listing ``{path, sha256}`` and
-  ``.signatures/manifest.sig``, what ``cosign sign-blob --key`` writes: base64 of a DER ECDSA signature (SHA-256) over
-  the exact manifest bytes. Verified with ``cryptography`` exactly like ``cosign verify-blob --key KEY``.
+  ``.signatures/manifest.sig``, what ``cosign sign-blob --key`` writes over the exact manifest bytes (base64 or raw;
+  ECDSA P-256/P-384/P-521, Ed25519 or RSA keys). Verified like ``cosign verify-blob --key KEY`` by
+  :mod:`workbench.model.cosign_blob`.
 * **OpenSSF model signing** (``model.sig`` in the folder or in ``.signatures/``): a Sigstore bundle holding a DSSE
   envelope over an in-toto statement, signed with an EC key. The envelope (DSSE PAE, payload type, statement type,
   root digest) is verified by the ``model-signing`` library's key verifier; the folder is then re-hashed with the
@@ -13,13 +14,12 @@ Two layouts are recognised, by file name and content:
 
 Findings: ``signature_verified`` (info) when the signature and every file check out; ``signature_invalid``
 (critical) naming the file or the reason; ``model_unsigned`` (critical) when there is no signature;
-``signature_unverified`` (medium) when there is one but no public key to check it with. No network is used.
+``signature_unverified`` (medium) when there is one but no public key to check it with; ``signature_unsupported``
+(medium) when the key is of a type the scheme does not sign with. No network is used.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import io
 from collections.abc import Mapping
@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from workbench.case import walk_tree
@@ -37,6 +37,7 @@ from workbench.checks.integrity import MARKER_FILES, hash_model_dir
 from workbench.errors import MalformedEvidence
 from workbench.evidence.base import LoadContext
 from workbench.evidence.signature_manifest import SignatureManifestLoader
+from workbench.model.cosign_blob import SignatureError, SignatureUnsupported, verify_cosign_blob
 from workbench.model.safetensors_format import open_nofollow
 from workbench.records import EvidenceWarning, Finding, Severity
 
@@ -48,14 +49,6 @@ MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_SIGNATURE_BYTES = 64 * 1024
 MAX_KEY_BYTES = 64 * 1024
 BUNDLE_SIG_NAMES = ("model.sig", ".signatures/model.sig")
-
-
-class SignatureError(Exception):
-    """The signature does not verify; ``reason`` says why in one sentence."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,27 +117,9 @@ def _load_key(pem: bytes) -> ec.EllipticCurvePublicKey:
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise SignatureError("the public key is not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise SignatureError(f"unsupported public key type {type(key).__name__} (ECDSA keys only)")
+        raise SignatureUnsupported(f"key type {type(key).__name__.strip('_')} is not supported for model-signing "
+                                   "bundles (ECDSA keys only)")  # fmt: skip
     return key
-
-
-def verify_cosign_blob(blob: bytes, signature: bytes, public_key_pem: bytes) -> None:
-    """Verify like ``cosign verify-blob --key``: base64 DER ECDSA signature, SHA-256 over the exact blob bytes.
-
-    Raises:
-        SignatureError: the key or signature is unusable or the signature does not match (``reason`` says which).
-    """
-    key = _load_key(public_key_pem)
-    try:
-        der = base64.b64decode(b"".join(signature.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError("the signature is not base64 (cosign sign-blob output)") from None
-    if not der:
-        raise SignatureError("the signature is empty")
-    try:
-        key.verify(der, blob, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        raise SignatureError("the signature does not match the signed file under the given public key") from None
 
 
 def _finding(severity: Severity, category: str, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
@@ -227,6 +202,13 @@ def verify_model_signature(
         else:
             _load_key(key_pem)
             expected, actual = _verify_bundle(model_dir, sig_path, public_key, result)
+    except SignatureUnsupported as exc:
+        result.reason = exc.reason
+        result.findings.append(_finding(Severity.MEDIUM, "signature_unsupported",
+                                        f"{model_id}: signature {sig_rel} cannot be checked: {exc.reason}",
+                                        f"Not verified with {key_shown} ({scheme}): {exc.reason}.",
+                                        {"path": result.signature, "key": key_shown}))  # fmt: skip
+        return result
     except SignatureError as exc:
         result.signature_valid, result.reason = False, exc.reason
         result.findings.append(_finding(Severity.CRITICAL, "signature_invalid",
