@@ -71,6 +71,7 @@ class SignatureResult:
         key: the public key file as given, or None.
         signature_valid: True / False, or None when not checked (no signature or no key).
         reason: why the signature is invalid or unchecked ("" when valid).
+        algorithm: how a cosign signature was made (e.g. ``ecdsa-p-384-sha384, raw``), once it verified.
         files: per-file checks (only after a valid signature).
         findings / warnings: records for the report.
     """
@@ -80,6 +81,7 @@ class SignatureResult:
     key: str | None = None
     signature_valid: bool | None = None
     reason: str = ""
+    algorithm: str | None = None
     files: list[FileCheck] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     warnings: list[EvidenceWarning] = field(default_factory=list)
@@ -96,7 +98,7 @@ class SignatureResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"scheme": self.scheme, "signature": self.signature, "key": self.key, "verified": self.verified,
-                "signature_valid": self.signature_valid, "reason": self.reason,
+                "signature_valid": self.signature_valid, "reason": self.reason, "algorithm": self.algorithm,
                 "files": self.frame().to_dict(orient="records")}  # fmt: skip
 
 
@@ -228,7 +230,8 @@ def _regular(path: Path) -> bool:
 
 def _verify_cosign_manifest(manifest: Path, sig: Path, key_pem: bytes, result: SignatureResult) -> dict[str, str]:
     blob = _read_capped(manifest, MAX_MANIFEST_BYTES, "manifest.json")
-    verify_cosign_blob(blob, _read_capped(sig, MAX_SIGNATURE_BYTES, "manifest.sig"), key_pem)
+    how = verify_cosign_blob(blob, _read_capped(sig, MAX_SIGNATURE_BYTES, "manifest.sig"), key_pem)
+    result.algorithm = f"{how.algorithm}, {how.encoding}"
     try:
         loaded = SignatureManifestLoader().load(manifest, LoadContext(relpath=result.signature or "manifest.json"))
     except MalformedEvidence as exc:
@@ -293,7 +296,8 @@ def _compare(expected: dict[str, str], actual: dict[str, str]) -> list[FileCheck
 
 
 def _file_findings(result: SignatureResult, model_id: str, prefix: str, sig_rel: str) -> None:
-    valid = f"{sig_rel} is a valid signature under {result.key} ({result.scheme})"
+    how = f"{result.scheme}, {result.algorithm}" if result.algorithm else result.scheme
+    valid = f"{sig_rel} is a valid signature under {result.key} ({how})"
     bad = [f for f in result.files if f.status != "ok"]
     if not bad:
         result.findings.append(_finding(Severity.INFO, "signature_verified",
