@@ -5,6 +5,10 @@
 * :func:`check_dependencies`: installed packages against ``baseline_dependencies`` → ``dependency_changed``,
   ``dependency_missing`` (now in :mod:`workbench.deps`, re-exported here).
 
+Signature files are never model content (:data:`SIGNATURE_PATTERNS`, :func:`is_signature_file`): they are left
+out of every digest map here, hence of the file diff and of every "unexpected", "missing" and "differs" finding, so
+two copies that differ only in their signatures are the same model.
+
 Files are hashed by streaming, unless their digest is already known (the custody intake's, passed down by the
 analysis); nothing in the model folder is opened other than to read bytes. Dangerous file types are the model
 scan's (:mod:`workbench.model.scan_findings`), a missing signature the signature check's
@@ -13,6 +17,7 @@ scan's (:mod:`workbench.model.scan_findings`), a missing signature the signature
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,9 +27,11 @@ from workbench.hashing import hash_files
 from workbench.records import Finding, Severity
 
 __all__ = [
+    "SIGNATURE_PATTERNS",
     "check_dependencies",
     "check_model_integrity",
     "hash_model_dir",
+    "is_signature_file",
     "known_digests",
 ]
 
@@ -36,8 +43,33 @@ ATLAS_DEPS = ("AML.T0010.001", "AML.T0011.001")
 MARKER_FILES = {"COMPROMISED.txt"}
 
 
-def _is_signature(rel: str) -> bool:
-    return rel == ".signatures" or rel.startswith(".signatures/")
+#: Where signing tools put signatures, as glob patterns on a path relative to the model folder: a pattern ending in
+#: ``/`` is a top-level folder (everything under it), any other is matched against the file's name, at any depth.
+#:
+#: Followed: model_signing 1.1.1, ``model_signing/_cli.py``: every ``sign`` command (``sigstore``, ``key``,
+#: ``certificate``, ``pkcs11-*``) hashes the folder with ``ignore_paths + [signature]`` passed to
+#: ``hashing.Config.set_ignored_paths`` (``_resolve_ignore_paths``), where ``--signature`` defaults to ``model.sig``
+#: in the model folder; ``verifying.Config.verify`` re-applies the ``ignore_paths`` recorded in the signed manifest.
+#: So the signature file is never part of the signed model, wherever it is written. The library knows only the one
+#: path it was given; the names are the tools' own: ``*.sig`` (model_signing's ``model.sig``, cosign
+#: ``sign-blob --output-signature``), ``*.sigstore.json`` (sigstore-python's and cosign 3's bundle),
+#: ``*.sigstore`` (sigstore-python's older bundle name), ``.signatures/`` (this workbench's cosign manifest folder).
+#: model_signing's other default exclusions (``.git/``, ``.gitattributes``, ``.github/``, ``.gitignore``,
+#: ``hashing.Config.hash``) are not signatures and stay model-folder content here.
+SIGNATURE_PATTERNS: tuple[str, ...] = (".signatures/", "*.sig", "*.sigstore.json", "*.sigstore")
+
+
+def is_signature_file(rel: str) -> bool:
+    """Whether ``rel`` (a ``/``-separated path relative to the model folder) is a signature file or folder
+    (:data:`SIGNATURE_PATTERNS`), which is never model content."""
+    name = rel.rsplit("/", 1)[-1]
+    for pattern in SIGNATURE_PATTERNS:
+        if pattern.endswith("/"):
+            if rel == pattern[:-1] or rel.startswith(pattern):
+                return True
+        elif fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False
 
 
 def known_digests(intake_hashes: Mapping[str, str], folder: str) -> dict[str, str]:
@@ -54,7 +86,8 @@ def known_digests(intake_hashes: Mapping[str, str], folder: str) -> dict[str, st
 def hash_model_dir(
     model_dir: Path, known: Mapping[str, str] | None = None, unexamined: list[str] | None = None
 ) -> dict[str, str]:
-    """``{relative path: sha256}`` of the model's files, excluding ``.signatures/`` and responder markers.
+    """``{relative path: sha256}`` of the model's files, excluding signature files (:func:`is_signature_file`) and
+    responder markers.
 
     The folder is walked (symlinks are never followed: they are not model files); each file's digest is taken from
     ``known`` when given there (the custody intake already hashed it: see :func:`known_digests`), otherwise the file
@@ -69,7 +102,7 @@ def hash_model_dir(
         unexamined: where files the walk could not take in (past the inventory cap, special files, unreadable
             folders) are listed, relative to ``model_dir``; the caller adds them to its section's ``unexamined``.
     """
-    walked = [f for f in walk_tree(model_dir, [], unexamined) if not _is_signature(f.relpath)]
+    walked = [f for f in walk_tree(model_dir, [], unexamined) if not is_signature_file(f.relpath)]
     walked = [f for f in walked if Path(f.relpath).name not in MARKER_FILES]
     known = known or {}
     on_disk = {f.relpath: model_dir / f.fs_relpath for f in walked}  # a name that is not UTF-8 opens as it is
@@ -106,9 +139,12 @@ def check_model_integrity(
             None: the folder is hashed here.
 
     Returns:
-        One finding per modified (critical), unexpected (high) or missing (critical) file.
+        One finding per modified (critical), unexpected (high) or missing (critical) file; signature files
+        (:func:`is_signature_file`) on either side are never one.
     """
     current = hash_model_dir(model_dir) if current is None else current
+    current = {rel: d for rel, d in current.items() if not is_signature_file(rel)}
+    baseline = {rel: d for rel, d in baseline.items() if not is_signature_file(rel)}
     findings: list[Finding] = []
     prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
     for rel in sorted(set(current) | set(baseline)):

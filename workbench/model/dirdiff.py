@@ -15,7 +15,11 @@
 File digests come from the caller when it has them (the custody intake's, see
 :func:`workbench.checks.integrity.hash_model_dir`); otherwise each folder is hashed once per call.
 
-Symlinks are never followed; ``.signatures/`` and responders' ``COMPROMISED.txt`` markers are not model files.
+Symlinks are never followed; responders' ``COMPROMISED.txt`` markers are not model files, nor are signature files
+(:func:`workbench.checks.integrity.is_signature_file`: ``.signatures/``, ``*.sig`` such as model_signing's
+``model.sig``, ``*.sigstore.json``, ``*.sigstore``), which are left out of the file, tensor and config diffs on both
+sides, as model_signing leaves them out of what it signs: two copies differing only in their signatures are
+identical. The suspect's signature files outside ``.signatures/`` are named in a ``limits`` note.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.case import walk_tree
-from workbench.checks.integrity import check_model_integrity, hash_model_dir
+from workbench.checks.integrity import check_model_integrity, hash_model_dir, is_signature_file
 from workbench.errors import EvidenceError, MalformedEvidence
 from workbench.evidence.base import LoadContext
 from workbench.evidence.signature_manifest import SignatureManifestLoader
@@ -79,6 +83,7 @@ class DirDiff:
         findings: ``model_file_tampered`` / ``unexpected_model_file`` / ``model_file_missing``.
         warnings: skipped symlinks and unreadable files.
         unexamined: suspect files past the inventory cap (not compared), ``"path: reason"``.
+        signatures: the suspect's signature files (relative to it), left out of the comparison.
     """
 
     baseline: str
@@ -86,6 +91,7 @@ class DirDiff:
     findings: list[Finding] = field(default_factory=list)
     warnings: list[EvidenceWarning] = field(default_factory=list)
     unexamined: list[str] = field(default_factory=list)
+    signatures: list[str] = field(default_factory=list)
 
     def paths(self, status: str) -> list[str]:
         return [e.path for e in self.entries if e.status == status]
@@ -109,7 +115,8 @@ def _compare(suspect: Path, baseline: Mapping[str, str], *, model_id: str, displ
     warnings: list[EvidenceWarning] = []
     unexamined: list[str] = []
     prefix = _prefix(display_prefix)
-    walk_tree(suspect, warnings, unexamined)
+    signatures = [f.relpath for f in walk_tree(suspect, warnings, unexamined) if is_signature_file(f.relpath)]
+    baseline = {rel: digest for rel, digest in baseline.items() if not is_signature_file(rel)}
     warnings = [EvidenceWarning(prefix + w.path, w.line, w.reason) for w in warnings]
     unexamined = [prefix + u for u in unexamined]
     found = check_model_integrity(suspect, baseline, model_id=model_id, display_prefix=display_prefix,
@@ -121,7 +128,19 @@ def _compare(suspect: Path, baseline: Mapping[str, str], *, model_id: str, displ
         entries[rel] = FileEntry(rel, status, f.evidence.get("sha256"), f.evidence.get("expected_sha256"))
     for rel, digest in baseline.items():
         entries.setdefault(rel, FileEntry(rel, "identical", digest, digest))
-    return DirDiff(source, [entries[k] for k in sorted(entries)], found, warnings, unexamined)
+    return DirDiff(source, [entries[k] for k in sorted(entries)], found, warnings, unexamined, signatures)
+
+
+def _signature_limits(files: DirDiff, display_prefix: str) -> list[str]:
+    """One note naming the suspect's signature files left out of the diff (``.signatures/`` is read by the
+    signature check and not repeated here)."""
+    named = [_prefix(display_prefix) + rel for rel in files.signatures if rel.split("/", 1)[0] != ".signatures"]
+    if not named:
+        return []
+    return [
+        f"signature file(s) left out of the diff, not model content (as model_signing leaves the signature out "
+        f"of what it signs): {', '.join(named)}"
+    ]
 
 
 def diff_dirs(
@@ -260,7 +279,7 @@ def tensor_frame(diffs: list[tdiff.TensorDiff]) -> pd.DataFrame:
 def _model_files(path: Path, warnings: list[EvidenceWarning]) -> list[tuple[str, str]]:
     if path.is_file():
         return [("", "")]
-    return [(f.fs_relpath, f.relpath) for f in walk_tree(path, warnings) if not f.relpath.startswith(".signatures/")]
+    return [(f.fs_relpath, f.relpath) for f in walk_tree(path, warnings) if not is_signature_file(f.relpath)]
 
 
 def diff_model(
@@ -302,7 +321,8 @@ def diff_model(
         files = diff_against_manifest(suspect, manifest, model_id=model_id, display_prefix=display_prefix,
                                       suspect_hashes=suspect_hashes)  # fmt: skip
         return ModelDiff(display_prefix or suspect.name, files.baseline, files, findings=list(files.findings),
-                         warnings=list(files.warnings), unexamined=list(files.unexamined))  # fmt: skip
+                         warnings=list(files.warnings), unexamined=list(files.unexamined),
+                         limits=_signature_limits(files, display_prefix))  # fmt: skip
     if not reference.exists():
         raise EvidenceError(reference, "reference model does not exist")
     if suspect.is_dir() != reference.is_dir():
@@ -315,7 +335,7 @@ def diff_model(
         files = _diff_files(suspect, reference, model_id=model_id, display=display_prefix or suspect.name)
     result = ModelDiff(display_prefix or suspect.name, reference_prefix or reference.name, files,
                        findings=list(files.findings), warnings=list(files.warnings),
-                       unexamined=list(files.unexamined))  # fmt: skip
+                       unexamined=list(files.unexamined), limits=_signature_limits(files, display_prefix))  # fmt: skip
     sus_files = _model_files(suspect, [])
     read = _diff_tensors(suspect, reference, sus_files, result, model_id, display_prefix, ref_label, chunk_elements,
                          progress)  # fmt: skip
