@@ -104,13 +104,11 @@ def _checks(key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAP
 
 def _verify_ed25519ph(raw_key: bytes, signature: bytes, blob: bytes) -> None:
     """RFC 8032 Ed25519ph (SHA-512 pre-hash, empty context), as sigstore's ED25519phVerifier; ``cryptography`` has
-    no Ed25519ph, pycryptodomex (installed with py7zr, which picklescan[7z] needs) has."""
-    try:
-        from Cryptodome.Hash import SHA512
-        from Cryptodome.PublicKey import ECC
-        from Cryptodome.Signature import eddsa
-    except ImportError:  # pragma: no cover - present with picklescan[7z]
-        raise InvalidSignature from None
+    no Ed25519ph, pycryptodomex (a declared dependency) has."""
+    from Cryptodome.Hash import SHA512
+    from Cryptodome.PublicKey import ECC
+    from Cryptodome.Signature import eddsa
+
     try:
         eddsa.new(ECC.import_key(_ed25519_der(raw_key)), "rfc8032").verify(SHA512.new(blob), signature)
     except ValueError:
