@@ -104,6 +104,23 @@ class _Reader:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
 
 
+def _open(fh: BinaryIO, size: int, limits: ScanLimits) -> tuple[_Reader, int, int, int]:
+    """The fixed part of a GGUF header: ``(reader after it, version, tensor count, metadata entry count)``."""
+    r = _Reader(fh, size, limits)
+    if r.take(4) != b"GGUF":
+        raise GgufError("no GGUF magic")
+    version = r.unpack("<I")
+    if version not in (1, 2, 3):
+        raise GgufError(f"GGUF version {version} not supported")
+    count_fmt = _count_fmt(version)
+    return r, version, r.unpack(count_fmt), r.unpack(count_fmt)
+
+
+def _count_fmt(version: int) -> str:
+    """Counts and lengths are 32-bit in GGUF version 1, 64-bit after."""
+    return "<I" if version == 1 else "<Q"
+
+
 def read_gguf_header(fh: BinaryIO, size: int, limits: ScanLimits | None = None) -> GgufHeader:
     """Parse the metadata of a GGUF file.
 
@@ -119,14 +136,8 @@ def read_gguf_header(fh: BinaryIO, size: int, limits: ScanLimits | None = None) 
         GgufError: not a GGUF file, or the fixed part of the header is unusable.
     """
     limits = limits or ScanLimits()
-    r = _Reader(fh, size, limits)
-    if r.take(4) != b"GGUF":
-        raise GgufError("no GGUF magic")
-    version = r.unpack("<I")
-    if version not in (1, 2, 3):
-        raise GgufError(f"GGUF version {version} not supported")
-    count_fmt = "<I" if version == 1 else "<Q"
-    tensor_count, kv_count = r.unpack(count_fmt), r.unpack(count_fmt)
+    r, version, tensor_count, kv_count = _open(fh, size, limits)
+    count_fmt = _count_fmt(version)
     metadata: dict[str, Any] = {}
     templates: dict[str, str] = {}
     problems: list[str] = []
@@ -246,14 +257,8 @@ def read_gguf_layout(fh: BinaryIO, size: int, limits: ScanLimits | None = None) 
             :data:`MAX_TENSOR_INFOS` tensors), or an alignment that is not a power of two.
     """
     limits = limits or ScanLimits()
-    r = _Reader(fh, size, limits)
-    if r.take(4) != b"GGUF":
-        raise GgufError("no GGUF magic")
-    version = r.unpack("<I")
-    if version not in (1, 2, 3):
-        raise GgufError(f"GGUF version {version} not supported")
-    count_fmt = "<I" if version == 1 else "<Q"
-    tensor_count, kv_count = r.unpack(count_fmt), r.unpack(count_fmt)
+    r, version, tensor_count, kv_count = _open(fh, size, limits)
+    count_fmt = _count_fmt(version)
     if kv_count > limits.gguf_max_kv or tensor_count > MAX_TENSOR_INFOS:
         raise GgufCapReached(f"declares {kv_count} metadata entries and {tensor_count} tensors (caps "
                              f"{limits.gguf_max_kv} and {MAX_TENSOR_INFOS})")  # fmt: skip
