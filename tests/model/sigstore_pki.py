@@ -1,43 +1,37 @@
-"""A throw-away Sigstore PKI for tests: real, offline-verifiable Sigstore bundles without Fulcio or Rekor.
+"""A throw-away Sigstore PKI for tests: real Sigstore "keyless" bundles that verify offline against our own root.
 
-``make_trust`` creates a Fulcio-like CA, a Rekor log key and a CT log key and writes ``trusted_root.json`` (a
-Sigstore TrustedRoot) and ``trust_config.json`` (a ClientTrustConfig wrapping it, as model_signing's
-``--trust_config`` / ``use_sigstore_verifier(trust_config=...)`` read it). ``sign_dsse``, ``sign_blob_keyless`` and
-``sign_model_sigstore`` then make bundles that ``sigstore.verify.Verifier`` (sigstore-python 4.5.1) and
-``model_signing.verifying.Config().use_sigstore_verifier`` (model_signing 1.1.1) accept with no network, because each
-structure is built to satisfy the checks those libraries perform. What was followed, per structure
-(paths under site-packages):
+``make_trust`` makes a Fulcio-like CA, a Rekor key and a CT key and writes ``trusted_root.json`` (TrustedRoot) and
+``trust_config.json`` (a ClientTrustConfig around it, as model_signing's ``trust_config=`` reads it);
+``sign_dsse``, ``sign_blob_keyless`` and ``sign_model_sigstore`` make bundles that sigstore-python 4.5.1's
+``Verifier`` and model_signing 1.1.1's ``use_sigstore_verifier`` accept with no network. Followed, per structure
+(site-packages paths; the code is our own):
 
-* Trusted root / client trust config: ``sigstore_models/trustroot/v1/__init__.py`` (field names, strict pydantic:
-  uint64 as strings, bytes as base64) and ``sigstore/models.py`` ``TrustedRoot.rekor_keyring``/``ct_keyring``/
-  ``get_fulcio_certs`` (keys are skipped when ``validFor.start`` is in the future; key IDs are recomputed by
-  ``sigstore/_internal/trust.py`` ``Key`` as SHA-256 of the SPKI DER, ``_utils.key_id``).
-  ``model_signing/_signing/sign_sigstore.py`` ``Verifier.__init__`` only uses the config's ``trusted_root``.
-* Leaf certificate: ``sigstore/verify/verifier.py`` ``_verify_chain_at_time`` (cryptography's webpki client
-  verifier at the verified time, EKU relaxed), ``_verify_common_signing_cert`` step (3) (KeyUsage
-  digitalSignature, EKU codeSigning) and step (6) (integrated time inside the leaf's validity);
-  ``sigstore/verify/policy.py`` ``Identity`` (SAN email/URI) and ``OIDCIssuer`` (1.3.6.1.4.1.57264.1.1, raw bytes;
-  1.3.6.1.4.1.57264.1.8, DER UTF8String, as ``_SingleX509ExtPolicyV2`` reads it, is added as Fulcio does).
-* Embedded SCT: ``sigstore/_internal/sct.py`` ``verify_sct``/``_pack_digitally_signed``/``_pack_signed_entry``: the
-  CT key signs (ECDSA SHA-256) the RFC 6962 precert ``digitally-signed`` struct over the issuer key hash and
-  ``tbs_precertificate_bytes`` (the leaf's TBS without the SCT list extension); the SCT's log ID is the CT key ID.
-* DSSE envelope: ``sigstore/dsse/__init__.py`` ``_pae``/``_sign``/``_verify`` (ECDSA SHA-256 over PAE).
-* Log entry body: ``sigstore/verify/verifier.py`` ``_validate_dsse_v001_entry_body`` (rekor_types ``Dsse`` without
-  ``proposedContent``: payload hash, signatures with the PEM certificate base64) and
-  ``_validate_hashedrekord_v001_entry_body`` with ``sigstore/_internal/rekor/__init__.py``
-  ``_hashedrekord_from_parts`` (hex SHA-256, signature and PEM certificate base64).
-* Inclusion promise: ``sigstore/models.py`` ``TransparencyLogEntry._encode_canonical``/``_verify_set`` (Rekor key
-  signs the RFC 8785 JSON of body, integratedTime, logID hex, logIndex) and ``Verifier._establish_time`` (the
-  integrated time counts only with a promise, for dsse/hashedrekord 0.0.1).
-* Inclusion proof: ``sigstore/_internal/merkle.py`` ``verify_merkle_inclusion`` (RFC 6962 leaf/node hashing, audit
-  path lowest level first) and ``sigstore/_internal/rekor/checkpoint.py`` ``verify_checkpoint``/``SignedNote``
-  (the note text up to the blank line is signed; the signature line's 4-byte hint is the log ID's prefix).
-* Bundle: ``sigstore/models.py`` ``Bundle._verify`` and ``Bundle._from_parts`` (v0.3: one leaf certificate, exactly
-  one tlog entry whose inclusion proof carries a checkpoint, promise or timestamp required).
-* Model payload: ``model_signing/_cli.py`` ``_sign_sigstore`` (the signature path joins the ignored paths, git paths
-  ignored by default, symlinks refused by default), ``model_signing/signing.py`` ``Config.sign`` and
-  ``model_signing/_signing/sign_sigstore.py`` ``Signer.sign``/``Signature.write`` (statement =
-  ``json_format.MessageToJson(Payload(manifest).statement.pb)``).
+* Trust files: ``sigstore_models/trustroot/v1/__init__.py`` (strict pydantic: uint64 as strings, bytes base64);
+  ``sigstore/models.py`` ``TrustedRoot.rekor_keyring``/``ct_keyring``/``get_fulcio_certs`` (a key whose
+  ``validFor.start`` is in the future is skipped; ``sigstore/_internal/trust.py`` ``Key`` recomputes key IDs as
+  SHA-256 of the SPKI DER); ``model_signing/_signing/sign_sigstore.py`` ``Verifier`` uses only ``trusted_root``.
+* Leaf: ``sigstore/verify/verifier.py`` ``_verify_chain_at_time`` (cryptography webpki client verifier at the log
+  time, EKU relaxed: AKI, critical SAN for an empty subject) and ``_verify_common_signing_cert`` steps 3 and 6
+  (KeyUsage digitalSignature, EKU codeSigning, integrated time inside the leaf's validity);
+  ``sigstore/verify/policy.py`` ``Identity`` (email/URI SAN) and ``OIDCIssuer`` (1.3.6.1.4.1.57264.1.1, raw
+  bytes; .1.8, a DER UTF8String as ``_SingleX509ExtPolicyV2`` reads it, is added as Fulcio does).
+* SCT: ``sigstore/_internal/sct.py`` ``verify_sct``/``_pack_digitally_signed``/``_pack_signed_entry``: the CT key
+  signs (ECDSA SHA-256) the RFC 6962 precert ``digitally-signed`` struct over SHA-256(issuer SPKI) and
+  ``tbs_precertificate_bytes`` (the leaf's TBS without the SCT list); the SCT's log ID is the CT key ID.
+* DSSE: ``sigstore/dsse/__init__.py`` ``_pae``/``_verify``. Entry bodies: ``verifier.py``
+  ``_validate_dsse_v001_entry_body`` (rekor_types ``Dsse`` without ``proposedContent``: payload hash, signatures
+  with the base64 PEM certificate) and ``_validate_hashedrekord_v001_entry_body`` /
+  ``sigstore/_internal/rekor/__init__.py`` ``_hashedrekord_from_parts``.
+* Promise: ``sigstore/models.py`` ``TransparencyLogEntry._encode_canonical``/``_verify_set`` (the Rekor key signs
+  RFC 8785 JSON of body, integratedTime, logID hex, logIndex); ``Verifier._establish_time`` (the integrated time
+  counts only with a promise). Proof: ``sigstore/_internal/merkle.py`` (RFC 6962 hashing, audit path lowest level
+  first) and ``sigstore/_internal/rekor/checkpoint.py`` ``verify_checkpoint``/``SignedNote`` (the note up to the
+  blank line is signed; the signature's 4-byte hint is the log ID's prefix).
+* Bundle: ``sigstore/models.py`` ``Bundle._verify``/``_from_parts`` (v0.3: one leaf certificate, exactly one tlog
+  entry whose inclusion proof carries a checkpoint, and a promise or a timestamp).
+* Model payload: ``model_signing/_cli.py`` ``_sign_sigstore`` (signature path added to the ignored paths, git paths
+  ignored, symlinks refused by default), ``model_signing/signing.py`` ``Config.sign``, ``sign_sigstore.py``
+  ``Signer.sign``/``Signature.write`` (statement = ``MessageToJson(Payload(manifest).statement.pb)``).
 """
 
 from __future__ import annotations
@@ -89,7 +83,7 @@ def key_id(key: ec.EllipticCurvePublicKey) -> bytes:
     return hashlib.sha256(_spki(key)).digest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trust:
     """One throw-away Sigstore instance: its private keys and the trust files written for it."""
 
@@ -135,14 +129,8 @@ def _log_instance(key: ec.EllipticCurvePrivateKey, url: str, start: dt.datetime)
     }
 
 
-def make_trust(
-    dir: Path,
-    *,
-    ca_not_before: dt.datetime | None = None,
-    ca_not_after: dt.datetime | None = None,
-    ca_curve: ec.EllipticCurve | None = None,
-    name: str = "sigstore-pki",
-) -> Trust:
+def make_trust(dir: Path, *, ca_not_before: dt.datetime | None = None, ca_not_after: dt.datetime | None = None,
+               ca_curve: ec.EllipticCurve | None = None, name: str = "sigstore-pki") -> Trust:  # fmt: skip
     """Generate a CA (self-signed root, P-384 by default like Fulcio's), a Rekor key and a CT key (P-256) and
     write ``trusted_root.json`` and ``trust_config.json`` into ``dir`` (created if needed).
 
@@ -221,16 +209,9 @@ def _sct_list(log_id: bytes, timestamp_ms: int, signature: bytes) -> bytes:
     return _der(0x04, _u16(_u16(sct)))
 
 
-def issue_leaf(
-    trust: Trust,
-    public_key: ec.EllipticCurvePublicKey,
-    *,
-    identity: str,
-    issuer: str,
-    not_before: dt.datetime,
-    lifetime: dt.timedelta = dt.timedelta(minutes=10),
-    sct: bool = True,
-) -> x509.Certificate:
+def issue_leaf(trust: Trust, public_key: ec.EllipticCurvePublicKey, *, identity: str, issuer: str,
+               not_before: dt.datetime, lifetime: dt.timedelta = dt.timedelta(minutes=10),
+               sct: bool = True) -> x509.Certificate:  # fmt: skip
     """A Fulcio-style code-signing leaf for ``identity`` (an email SAN when it has an ``@`` and no scheme, a URI
     SAN otherwise) with the OIDC issuer extensions and, unless ``sct=False``, an embedded SCT from the CT key."""
     san: x509.GeneralName
@@ -283,23 +264,17 @@ def _leaf_hash(data: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + data).digest()
 
 
-def _node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
 def _split(n: int) -> int:
     """The largest power of two smaller than n (RFC 6962 2.1)."""
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
+    return 1 << ((n - 1).bit_length() - 1)
 
 
 def _tree_hash(leaves: list[bytes]) -> bytes:
+    """RFC 6962 2.1 MTH over leaf hashes."""
     if len(leaves) == 1:
         return leaves[0]
     k = _split(len(leaves))
-    return _node_hash(_tree_hash(leaves[:k]), _tree_hash(leaves[k:]))
+    return hashlib.sha256(b"\x01" + _tree_hash(leaves[:k]) + _tree_hash(leaves[k:])).digest()
 
 
 def _audit_path(index: int, leaves: list[bytes]) -> list[bytes]:
@@ -319,16 +294,8 @@ def _checkpoint(trust: Trust, tree_size: int, root_hash: bytes) -> str:
     return f"{note}\n\u2014 {REKOR_NAME} {_b64(hint + signature)}\n"
 
 
-def log_entry(
-    trust: Trust,
-    body: dict,
-    integrated_time: int,
-    *,
-    log_index: int = 5,
-    tree_size: int = 7,
-    inclusion_proof: bool = True,
-    inclusion_promise: bool = True,
-) -> dict:
+def log_entry(trust: Trust, body: dict, integrated_time: int, *, log_index: int = 5, tree_size: int = 7,
+              inclusion_proof: bool = True, inclusion_promise: bool = True) -> dict:  # fmt: skip
     """A Rekor v1 ``TransparencyLogEntry`` (bundle JSON) for ``body``, logged at ``log_index`` of a tree of
     ``tree_size`` leaves (the others are filler), with the SET and a signed checkpoint from the Rekor key."""
     canonical_body = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
@@ -373,8 +340,7 @@ def _pae(payload_type: str, payload: bytes) -> bytes:
 
 
 def _keyless(trust: Trust, content: Callable, *, identity: str, issuer: str, tlog: bool = True,
-             inclusion_proof: bool = True, inclusion_promise: bool = True, sct: bool = True,
-             signed_at: dt.datetime | None = None) -> dict:  # fmt: skip
+             signed_at: dt.datetime | None = None, sct: bool = True, **log_options) -> dict:  # fmt: skip
     """The keyless flow: a fresh P-256 key (as sigstore-python's signer makes), its leaf valid from ``signed_at``
     (default now) for 10 minutes, ``content(key, cert)`` -> (bundle member, its value, log entry body), the entry
     integrated 1 s after ``signed_at``; assembled as ``Bundle._from_parts`` does."""
@@ -384,8 +350,7 @@ def _keyless(trust: Trust, content: Callable, *, identity: str, issuer: str, tlo
     member, value, body = content(key, cert)
     entry = None
     if tlog:
-        entry = log_entry(trust, body, int(not_before.timestamp()) + 1, inclusion_proof=inclusion_proof,
-                          inclusion_promise=inclusion_promise)  # fmt: skip
+        entry = log_entry(trust, body, int(not_before.timestamp()) + 1, **log_options)
     return {
         "mediaType": BUNDLE_V03,
         "verificationMaterial": {
@@ -397,21 +362,14 @@ def _keyless(trust: Trust, content: Callable, *, identity: str, issuer: str, tlo
     }
 
 
-def sign_dsse(
-    trust: Trust,
-    statement_json: bytes,
-    *,
-    identity: str = "alice@example.com",
-    issuer: str = "https://issuer.example.com",
-    tlog: bool = True,
-    inclusion_proof: bool = True,
-    payload_type: str = IN_TOTO,
-    **options,
-) -> dict:
+def sign_dsse(trust: Trust, statement_json: bytes, *, identity: str = "alice@example.com",
+              issuer: str = "https://issuer.example.com", tlog: bool = True, inclusion_proof: bool = True,
+              payload_type: str = IN_TOTO, **options) -> dict:  # fmt: skip
     """A v0.3 Sigstore bundle (JSON dict) with a DSSE envelope over ``statement_json`` signed by a fresh key whose
     leaf certificate names ``identity`` and ``issuer``, and a ``dsse`` 0.0.1 log entry. ``tlog=False`` leaves the
-    entry out and ``inclusion_proof=False`` its proof (sigstore-python rejects both); ``options``:
-    ``inclusion_promise=False`` (no SET), ``sct=False`` (leaf without SCT), ``signed_at`` (a datetime)."""
+    entry out and ``inclusion_proof=False`` its proof (sigstore-python rejects both). ``options``: ``signed_at``
+    (a datetime, default now), ``sct=False`` (leaf without SCT) and ``log_entry``'s ``inclusion_promise=False``
+    (no SET), ``log_index``, ``tree_size``."""
 
     def dsse(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> tuple[str, dict, dict]:
         signature = key.sign(_pae(payload_type, statement_json), ec.ECDSA(hashes.SHA256()))
@@ -429,14 +387,8 @@ def sign_dsse(
                     **options)  # fmt: skip
 
 
-def sign_blob_keyless(
-    trust: Trust,
-    blob: bytes,
-    *,
-    identity: str = "alice@example.com",
-    issuer: str = "https://issuer.example.com",
-    **options,
-) -> dict:
+def sign_blob_keyless(trust: Trust, blob: bytes, *, identity: str = "alice@example.com",
+                      issuer: str = "https://issuer.example.com", **options) -> dict:  # fmt: skip
     """A v0.3 bundle with a ``messageSignature`` (ECDSA P-256 over SHA-256 of ``blob``) and a ``hashedrekord``
     0.0.1 log entry, as ``sigstore sign`` / ``cosign sign-blob --bundle`` (keyless) write it; checked with
     ``Verifier.verify_artifact``. ``options`` as for ``sign_dsse`` (``tlog``, ``inclusion_proof``...)."""
@@ -454,51 +406,42 @@ def sign_blob_keyless(
     return _keyless(trust, message, identity=identity, issuer=issuer, **options)
 
 
-def model_statement(
-    model_dir: Path,
-    signature_path: Path,
-    *,
-    ignore_paths: Iterable[Path] = (),
-    ignore_git_paths: bool = True,
-    allow_symlinks: bool = False,
-) -> bytes:
+def model_statement(model_dir: Path, signature_path: Path, *, ignore_paths: Iterable[Path] = (),
+                    ignore_git_paths: bool = True, allow_symlinks: bool = False,
+                    shard_size: int | None = None) -> bytes:  # fmt: skip
     """The in-toto statement ``model_signing sign sigstore MODEL --signature SIG`` signs, computed with
-    model_signing's own hashing and payload code (``ignore_paths`` relative to ``model_dir`` or absolute)."""
+    model_signing's own hashing and payload code. ``signature_path`` resolves against the working directory as the
+    CLI's does, ``ignore_paths`` against ``model_dir`` (or absolute); ``shard_size`` selects the sharded manifest
+    (``hashing.Config.use_shard_serialization``) instead of the default per-file one."""
     from google.protobuf import json_format
     from model_signing import hashing
     from model_signing._signing import signing
 
     root = model_dir.resolve()
     ignored = []
-    for path in [*ignore_paths, signature_path]:
-        candidate = (path if path.is_absolute() else root / path).resolve()
-        if candidate.is_relative_to(root):
-            ignored.append(candidate.relative_to(root))
+    for path in [*(root / p for p in ignore_paths), signature_path.resolve()]:
+        if path.resolve().is_relative_to(root):
+            ignored.append(path.resolve().relative_to(root))
     config = hashing.Config().set_ignored_paths(paths=ignored, ignore_git_paths=ignore_git_paths)
+    if shard_size is not None:
+        config.use_shard_serialization(shard_size=shard_size)
     manifest = config.set_allow_symlinks(allow_symlinks).hash(model_dir)
     return json_format.MessageToJson(signing.Payload(manifest).statement.pb).encode("utf-8")
 
 
-def sign_model_sigstore(
-    trust: Trust,
-    model_dir: Path,
-    signature_path: Path,
-    *,
-    identity: str = "alice@example.com",
-    issuer: str = "https://issuer.example.com",
-    ignore_paths: Iterable[Path] = (),
-    ignore_git_paths: bool = True,
-    **bundle_options,
-) -> dict:
+def sign_model_sigstore(trust: Trust, model_dir: Path, signature_path: Path, *, identity: str = "alice@example.com",
+                        issuer: str = "https://issuer.example.com", ignore_paths: Iterable[Path] = (),
+                        ignore_git_paths: bool = True, allow_symlinks: bool = False, shard_size: int | None = None,
+                        **bundle_options) -> dict:  # fmt: skip
     """Write the ``model.sig`` that ``model_signing sign sigstore`` would write for ``model_dir`` (same statement,
-    same writer: ``sign_sigstore.Signature.write``), with the certificate and log entry from ``trust``. Returns the
+    same writer: ``sign_sigstore.Signature.write``), with the certificate and log entry from ``trust``; return the
     bundle dict. ``bundle_options`` go to ``sign_dsse`` (``tlog``, ``signed_at``...); a bundle sigstore-python
-    cannot parse (no tlog entry, no inclusion proof) is written as plain JSON."""
+    cannot even parse (no tlog entry, no inclusion proof) is written as plain JSON."""
     from model_signing._signing import sign_sigstore
     from sigstore.models import Bundle, InvalidBundle
 
-    statement = model_statement(model_dir, signature_path, ignore_paths=ignore_paths,
-                                ignore_git_paths=ignore_git_paths)  # fmt: skip
+    statement = model_statement(model_dir, signature_path, ignore_paths=ignore_paths, ignore_git_paths=ignore_git_paths,
+                                allow_symlinks=allow_symlinks, shard_size=shard_size)  # fmt: skip
     bundle = sign_dsse(trust, statement, identity=identity, issuer=issuer, **bundle_options)
     try:
         sign_sigstore.Signature(Bundle.from_json(json.dumps(bundle))).write(signature_path)
