@@ -63,6 +63,11 @@ _META_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "suspect_model": ((str,), "a path inside the case"),
     "reference_model": ((str,), "a path inside the case"),
     "public_key": ((str,), "a path inside the case"),
+    "ca_bundle": ((str,), "a path inside the case"),
+    "trusted_root": ((str,), "a path inside the case"),
+    "signature": ((str,), "a path inside the case"),
+    "signer_identity": ((str,), "text"),
+    "signer_issuer": ((str,), "text"),
     "timeline": ((list,), "a list of {time, message} entries"),
     "network_allowlist": ((list,), "a list of addresses or CIDR ranges"),
     "comms": ((dict,), "a mapping of communication-template fields"),
@@ -85,6 +90,11 @@ class CaseMeta:
     suspect_model: str | None = None
     reference_model: str | None = None
     public_key: str | None = None
+    ca_bundle: str | None = None
+    trusted_root: str | None = None
+    signature: str | None = None
+    signer_identity: str | None = None
+    signer_issuer: str | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
     network_allowlist: list[str] = field(default_factory=list)
     comms: dict[str, Any] = field(default_factory=dict)

@@ -81,7 +81,8 @@ GROUPS: tuple[Group, ...] = (
     Group("behaviour", "Behaviour", frozenset({"behavior_drift"}), "drift", "The model's outputs shifted"),
     Group("pipeline", "Pipeline", frozenset({"log_pattern"}), "logs", "The ML pipeline ran malicious steps"),
     Group("credentials", "Credentials", frozenset({"secret_exposed"}), "logs", "Credentials were exposed"),
-    Group("provenance", "Provenance", frozenset({"model_unsigned", "signature_unverified", "signature_unsupported"}),
+    Group("provenance", "Provenance", frozenset({"model_unsigned", "signature_unverified", "signature_unsupported",
+          "signature_unverifiable_offline"}),
           "model", "The model's provenance cannot be verified"),
 )  # fmt: skip
 

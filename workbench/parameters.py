@@ -7,7 +7,8 @@ or a value of the wrong kind before anything is written. Analyses read an option
 back to the registry's default. ``investigate --help`` and the README's option table are generated from here
 (:func:`help_lines`, :func:`markdown_table`).
 
-Kinds: ``list`` (comma-separated text, or a list of strings), ``probability`` (a number strictly between 0 and 1),
+Kinds: ``file`` (an existing file, made absolute), ``text``, ``list`` (comma-separated text, or a list of
+strings), ``probability`` (a number strictly between 0 and 1),
 ``distance`` (a number from 0 to 1), ``window`` (a duration such as ``1h``, ``30min``, ``1d``, or a count of
 predictions such as ``500``), ``folders`` (existing folders, comma-separated; made absolute, since the notebook
 kernel does not run in the caller's folder).
@@ -129,8 +130,24 @@ def _folders(raw: Any) -> list[str]:
     return out
 
 
+def _file(raw: Any) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | Path) or not str(raw).strip():
+        raise ValueError("expected the path of an existing file")
+    path = Path(str(raw).strip()).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{raw}: not an existing file")
+    return str(path.resolve())
+
+
+def _text(raw: Any) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise ValueError("expected text")
+    return str(raw).strip()
+
+
 #: kind -> checker (text or Python value -> normalised value; ValueError with the reason)
-KINDS = {"list": _names, "probability": _probability, "distance": _distance, "window": _window, "folders": _folders}
+KINDS = {"list": _names, "probability": _probability, "distance": _distance, "window": _window, "folders": _folders,
+         "file": _file, "text": _text}  # fmt: skip
 #: what each kind accepts, in words (help and error messages)
 KIND_TEXT = {
     "list": "comma-separated list",
@@ -138,6 +155,8 @@ KIND_TEXT = {
     "distance": "number, 0 <= x <= 1",
     "window": "duration (1h, 30min, 1d) or count (500)",
     "folders": "existing folder(s), comma-separated",
+    "file": "an existing file",
+    "text": "text",
 }
 _LISTS = frozenset({"list", "folders"})
 
@@ -255,3 +274,11 @@ register(Parameter("log_rules", "folders", [], "rule folders extending the shipp
 register(Parameter("drift_window", "window", "1d", "window of the per-window drift table", "drift"))
 register(Parameter("drift_alpha", "probability", 0.05, "significance level of a drift verdict", "drift"))
 register(Parameter("drift_min_effect", "distance", 0.02, "smallest JS distance counted as drift", "drift"))
+register(Parameter("public_key", "file", None, "signer's PEM public key (overrides case.yaml public_key)", "model"))
+register(Parameter("ca_bundle", "file", None, "PEM CA certificates for model_signing certificate signatures",
+                   "model"))  # fmt: skip
+register(Parameter("trusted_root", "file", None, "Sigstore trusted_root.json: verify keyless signatures offline",
+                   "model"))  # fmt: skip
+register(Parameter("signature", "file", None, "the suspect model's signature kept outside its folder", "model"))
+register(Parameter("signer_identity", "text", None, "expected Sigstore signer identity (else reported)", "model"))
+register(Parameter("signer_issuer", "text", None, "expected OIDC issuer of that identity", "model"))

@@ -155,8 +155,8 @@ def test_manifest_signed_by_each_key_type(manifest_model, tmp_path: Path, kind: 
     other.write_bytes(_pem(_key(kind, 1)))
     ok = verify_model_signature(model, pub)
     assert ok.verified and _cats(ok) == [("info", "signature_verified")]
-    assert ok.algorithm == f"{KEYS[kind][2]}, {encoding}"
-    assert f"(cosign-manifest, {ok.algorithm})" in ok.findings[0].detail
+    assert ok.method == f"cosign sign-blob ({KEYS[kind][2]}, {encoding})"
+    assert f"a valid {ok.method} signature by cosign.pub" in ok.findings[0].detail
 
     wrong = verify_model_signature(model, other)
     assert wrong.signature_valid is False and _cats(wrong) == [("critical", "signature_invalid")]

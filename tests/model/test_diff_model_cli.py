@@ -163,14 +163,32 @@ def test_diff_and_key_share_one_hashing_of_the_suspect(pair, ec_keys, write_sign
             ["/nonexistent/suspect", "/nonexistent/ref"],
             "workbench: error: /nonexistent/suspect: suspect model does not exist",
         ),
-        (["{tmp}"], "workbench: error: {tmp}/.signatures/manifest.json: no signature manifest to compare with"),
-        (["{tmp}", "--key", "/nonexistent.pub"], "workbench: error: /nonexistent.pub: public key file does not exist"),
     ],
 )
 def test_unusable_input_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
     res = run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert res.exit_code == 2
     assert res.stderr == message.replace("{tmp}", str(tmp_path)) + "\n" and res.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{tmp}", "--key", "/nonexistent.pub"], "--key: /nonexistent.pub: no such file"),
+        (["{tmp}", "--issuer", "https://x"], "--issuer needs --identity"),
+    ],
+)
+def test_bad_trust_options_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    res = run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert res.exit_code == 2 and message in res.stderr and res.stdout == ""
+
+
+def test_folder_without_reference_or_manifest_checks_its_signature_only(tmp_path: Path) -> None:
+    res = run(str(tmp_path))
+    assert res.exit_code == 0
+    assert res.stdout.splitlines()[:2] == ["no reference and no manifest to compare with: only the signature was "
+                                           "checked", "signature: unsigned"]  # fmt: skip
+    assert "critical model_unsigned" in " ".join(res.stdout.split())
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from workbench.commands.trust_options import build_trust, trust_options
 from workbench.termsafe import echo
 
 __all__ = ["command"]
@@ -189,18 +190,31 @@ def isolate_cmd(inc: Any, namespace: str | None, dry_run: bool) -> None:
 @_roots_options
 @click.argument("target", required=False)
 @_key_option
+@trust_options(key=False, signature=False)
 @click.option("--allow-unsigned", is_flag=True, help="Accept a target whose signature is missing or does not verify.")
 @_kube_options
 @_handled
 def rollback_cmd(
-    inc: Any, target: str | None, public_key: Path, allow_unsigned: bool, namespace: str | None, dry_run: bool
+    inc: Any,
+    target: str | None,
+    public_key: Path,
+    allow_unsigned: bool,
+    namespace: str | None,
+    dry_run: bool,
+    **trust_args: Any,
 ) -> None:
-    """Install TARGET (or the newest archived version whose signature verifies) atomically; restart serving."""
+    """Install TARGET (or the newest archived version whose signature verifies) atomically; restart serving.
+
+    Versions are verified by the same verifier as verify-model: cosign manifests and bundles with --key,
+    model_signing bundles by key, by certificate (--ca-bundle) or Sigstore (--trusted-root, --identity).
+    """
     from workbench.ops.rollback import rollback
 
-    result = rollback(
-        inc, _kube(namespace, dry_run), target=target, public_key=public_key, allow_unsigned=allow_unsigned
-    )
+    key = public_key if public_key is not None and public_key.is_file() else None
+    trust = build_trust(key=key, **trust_args)
+    if public_key is not None and key is None:
+        trust = trust.with_key(public_key)  # named but absent: every version says so
+    result = rollback(inc, _kube(namespace, dry_run), target=target, public_key=trust, allow_unsigned=allow_unsigned)
     if result is not None:
         echo("")
         echo(

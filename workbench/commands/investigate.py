@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from workbench import parameters as options_registry
+from workbench.commands.trust_options import trust_options, trust_parameters
 from workbench.errors import WorkbenchError
 from workbench.records import Severity
 
@@ -85,6 +86,7 @@ def _report_fail_on(fail_on: str, hits: list[dict[str, Any]]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout (verdict, conclusions...).")
 @click.option("--sign-head", type=click.Path(path_type=Path), metavar="KEY.pem",
               help="ECDSA private key: sign the custody head (custody.head.sig, custody verify --key).")  # fmt: skip
+@trust_options()
 def command(
     case_dir: Path,
     out_dir: Path | None,
@@ -95,15 +97,19 @@ def command(
     force: bool,
     as_json: bool,
     sign_head: Path | None,
+    **trust_args: Any,
 ) -> None:
     """Investigate CASE_DIR: custody intake, every analysis, report.html, findings.json, timeline and comms.
 
     Every input is checked before anything is written: the options (-p), --reference (an existing folder outside
     the output folder) and the output folder (new or empty; one holding an earlier run only with --force).
+    The trust options (--key, --ca-bundle, --trusted-root, --identity, --issuer, --signature) verify the suspect
+    model's signature; they override case.yaml and the case's keys/ folder.
     """
     try:
         try:
             options = options_registry.parse_assignments(params)
+            options.update(trust_parameters(trust_args))
         except WorkbenchError as exc:
             _fail(str(exc))
         from workbench.progress import ConsoleSink, Progress

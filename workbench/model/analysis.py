@@ -16,27 +16,15 @@ from typing import Any
 import pandas as pd
 
 from workbench.analysis import AnalysisContext, AnalysisResult, describe_data_files
-from workbench.errors import EvidenceError
+from workbench.model.case_trust import find_trust
 from workbench.model.pair_analysis import FolderDigests, PairResult, analyse_pair
 from workbench.model_pairs import ModelPair
+from workbench.parameters import value as option
 from workbench.records import EvidenceWarning, Finding, Severity
 
-__all__ = ["analyse", "find_public_key", "pairs_frame", "render"]
+__all__ = ["analyse", "pairs_frame", "render"]
 
 DETECTOR = "workbench.model.analysis"
-
-
-def find_public_key(ctx: AnalysisContext) -> Path | None:
-    """The signer's public key: ``case.yaml public_key``, else the only ``keys/*.pub`` / ``*.pem`` in the case."""
-    if ctx.case.meta.public_key:
-        try:
-            path = ctx.case.path(ctx.case.meta.public_key)
-        except EvidenceError:
-            return None
-        return path if path.is_file() and not path.is_symlink() else None
-    keys = [ctx.case.root / f.fs_relpath for f in ctx.case.files
-            if f.relpath.startswith("keys/") and f.relpath.endswith((".pub", ".pem"))]  # fmt: skip
-    return keys[0] if len(keys) == 1 else None
 
 
 def analyse(ctx: AnalysisContext) -> AnalysisResult:
@@ -65,15 +53,18 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     outside = scans.get(OUTSIDE_MODELS)
     if not pairs:
         return _no_model_folder(ctx, outside)
-    key = find_public_key(ctx)
-    key_rel = key.relative_to(ctx.case.root).as_posix() if key and ctx.case.root in key.parents else None
+    params = ctx.parameters
+    trust, trust_warnings = find_trust(ctx, {
+        "key": option(params, "public_key"), "ca_bundle": option(params, "ca_bundle"),
+        "trusted_root": option(params, "trusted_root"), "signature": option(params, "signature"),
+        "identity": option(params, "signer_identity"), "issuer": option(params, "signer_issuer")})  # fmt: skip
     digests = FolderDigests(ctx.intake_hashes)
     done = [
-        analyse_pair(ctx, pair, scan=scans.get(scanned_folder(pair) or ""), digests=digests, key=key,
-                     key_display=key_rel, hint=_hint(pair, pairs))
+        analyse_pair(ctx, pair, scan=scans.get(scanned_folder(pair) or ""), digests=digests, trust=trust,
+                     hint=_hint(pair, pairs))
         for pair in pairs
     ]  # fmt: skip
-    result = AnalysisResult(section="model")
+    result = AnalysisResult(section="model", warnings=trust_warnings)
     for scan in scans.values():
         result.findings += scan.findings
         result.warnings += scan.warnings
@@ -96,7 +87,9 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     result.unexamined = list(dict.fromkeys(result.unexamined))  # the scan and the diff walk the same folder
     prefixes = tuple(folder + "/" for pr in done for folder in pr.folders_read)
     inputs = {f.relpath for f in ctx.case.files if f.relpath.startswith(prefixes)} | set(scanned_inputs(ctx, {}))
-    result.inputs = sorted(inputs | {key_rel}) if key_rel else sorted(inputs)
+    trust_files = {trust.shown[n] for n in ("key", "ca_bundle", "trusted_root", "signature")
+                   if getattr(trust, n) is not None and ctx.case.root in getattr(trust, n).parents}  # fmt: skip
+    result.inputs = sorted(inputs | trust_files)
     for pr in done:
         if pr.pair.suspect and pr.compared_with == "nothing":
             result.limits.append(f"{pr.name} was not compared (no reference copy and no signed manifest): edited "

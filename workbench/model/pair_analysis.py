@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from workbench.categories import categories_of
 from workbench.checks.integrity import hash_model_dir, known_digests
 from workbench.errors import WorkbenchError
 from workbench.model_pairs import REFERENCE_LOCATION, SUSPECT_LOCATION, ModelPair
@@ -25,11 +26,12 @@ if TYPE_CHECKING:
     from workbench.model.dirdiff import ModelDiff
     from workbench.model.scan import ModelScan
     from workbench.model.signatures import SignatureResult
+    from workbench.model.trust import Trust
 
 __all__ = ["FolderDigests", "PairResult", "analyse_pair"]
 
 #: signature findings that only say "provenance unknown"; for a reference folder with no suspect they are low
-_PROVENANCE = frozenset({"model_unsigned", "signature_unverified", "signature_unsupported"})
+_PROVENANCE = categories_of("provenance")
 
 
 class FolderDigests:
@@ -152,21 +154,21 @@ def analyse_pair(
     *,
     scan: ModelScan | None,
     digests: FolderDigests,
-    key: Path | None,
-    key_display: str | None,
+    trust: Trust,
     hint: str = "",
 ) -> PairResult:
     """Diff and signature-check one pair (its scan is done by :func:`workbench.model.scan.scan_case`).
 
     Reads the pair's folders (the reference only through the intake digests and the tensor and config diff), the
-    public key and the signature files.
+    trust files and the signature files.
 
     Args:
         ctx: the :class:`~workbench.analysis.AnalysisContext` (``case``, ``reference``, ``intake_hashes``).
         pair: the pair.
         scan: the scan of the pair's scanned folder.
         digests: the analysis call's folder digests (shared by every pair).
-        key / key_display: the signer's public key, and its path as shown.
+        trust: the case's trust material (:func:`~workbench.model.case_trust.find_trust`); its ``signature``
+            (a signature kept outside the folder) applies to the primary pair only.
         hint: appended to the "no counterpart" warning (e.g. a folder whose name differs only in case).
 
     Returns:
@@ -217,11 +219,9 @@ def analyse_pair(
         elif pair.reference and pair.reference != ref_rel:
             out.warnings.append(EvidenceWarning(pair.reference, None, f"replaced by the reference given ({ref_shown})"
                                                 f" for model {pair.name!r}: not compared"))  # fmt: skip
-    hashes = digests.of(folder_path, folder) if signed_manifest else None
-    out.signature = verify_model_signature(folder_path, key, model_id=pair.name, display_prefix=folder,
-                                           key_display=key_display, hashes=hashes)  # fmt: skip
-    if key is None and out.signature.scheme != "none":
-        out.warnings.append(EvidenceWarning(folder, None, "no public key in the case (case.yaml public_key or keys/)"))
+    own = trust if pair.primary else replace(trust, signature=None)
+    out.signature = verify_model_signature(folder_path, own, model_id=pair.name, display_prefix=folder,
+                                           hashes=digests.of(folder_path, folder))  # fmt: skip
     signature_findings = out.signature.findings
     if pair.suspect is None:
         signature_findings = [_as_reference_only(f) if f.category in _PROVENANCE else f for f in signature_findings]

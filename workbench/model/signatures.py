@@ -1,54 +1,47 @@
-"""Offline verification of a model's signature, then of every file against what was signed.
+"""One verifier for every way a model is signed: find the signature, check it offline, check every file against it.
 
-Two layouts are recognised, by file name and content:
+Used by ``diff-model`` / ``verify-model``, ``investigate`` (the model analysis), ``contain rollback``/``assess``
+(:mod:`workbench.ops.signing`) and the monitor. The signature is found where the tools put it
+(:mod:`workbench.model.sig_locate`), checked with the trust material given (:class:`~workbench.model.trust.Trust`)
+by the scheme's checker -- OpenSSF model signing bundles by key, certificate or Sigstore
+(:mod:`workbench.model.ms_bundle`); cosign signatures and bundles over ``.signatures/manifest.json``
+(:mod:`workbench.model.cosign_bundle`) -- and the folder is compared with the digests it signed (model_signing's
+statement says how to hash: per file or per shard; a cosign manifest lists SHA-256 per file). Signature files are
+never model content.
 
-* **cosign manifest** (the original playbook's): ``.signatures/manifest.json`` listing ``{path, sha256}`` and
-  ``.signatures/manifest.sig``, what ``cosign sign-blob --key`` writes over the exact manifest bytes (base64 or raw;
-  ECDSA P-256/P-384/P-521, Ed25519 or RSA keys). Verified like ``cosign verify-blob --key KEY`` by
-  :mod:`workbench.model.cosign_blob`.
-* **OpenSSF model signing** (``model.sig`` in the folder or in ``.signatures/``): a Sigstore bundle holding a DSSE
-  envelope over an in-toto statement, signed with an EC key. The envelope (DSSE PAE, payload type, statement type,
-  root digest) is verified by the ``model-signing`` library's key verifier; the folder is then re-hashed with the
-  hashing configuration taken from the signed statement (passed explicitly, symlinks never followed) and compared
-  per file or shard.
-
-Findings: ``signature_verified`` (info) when the signature and every file check out; ``signature_invalid``
-(critical) naming the file or the reason; ``model_unsigned`` (critical) when there is no signature;
-``signature_unverified`` (medium) when there is one but no public key to check it with; ``signature_unsupported``
-(medium) when the key is of a type the scheme does not sign with. No network is used.
+Every check ends in exactly one outcome (:data:`OUTCOMES`), stated by :mod:`workbench.model.signature_findings`:
+``verified``, ``invalid`` (the signature, or a file against it), ``unsupported``, ``unverifiable_offline``,
+``unverified`` (no trust material for its method), ``unsigned``. No network is used; nothing is executed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from workbench.case import walk_tree
-from workbench.checks.integrity import MARKER_FILES, hash_model_dir
+from workbench.checks.integrity import MARKER_FILES, hash_model_dir, is_signature_file
 from workbench.errors import MalformedEvidence
 from workbench.evidence.base import LoadContext
 from workbench.evidence.signature_manifest import SignatureManifestLoader
 from workbench.model.cosign_blob import SignatureError, SignatureUnsupported, verify_cosign_blob
-from workbench.model.safetensors_format import open_nofollow
-from workbench.records import EvidenceWarning, Finding, Severity
+from workbench.model.sig_locate import Located, locate
+from workbench.model.sig_signed import Signed
+from workbench.model.trust import Trust
+from workbench.records import EvidenceWarning, Finding
+from workbench.timeparse import parse_timestamp
 
-__all__ = ["FileCheck", "SignatureError", "SignatureResult", "verify_cosign_blob", "verify_model_signature"]
+__all__ = ["OUTCOMES", "FileCheck", "SignatureError", "SignatureResult", "verify_cosign_blob",
+           "verify_model_signature"]  # fmt: skip
 
-DETECTOR = "workbench.model.signatures"
-ATLAS = ("AML.T0010.003", "AML.T0018.000")
+#: every outcome of a signature check
+OUTCOMES = ("verified", "invalid", "unsupported", "unverifiable_offline", "unverified", "unsigned")
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-MAX_SIGNATURE_BYTES = 64 * 1024
-MAX_KEY_BYTES = 64 * 1024
-BUNDLE_SIG_NAMES = ("model.sig", ".signatures/model.sig")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,30 +59,51 @@ class SignatureResult:
     """Outcome of :func:`verify_model_signature`.
 
     Attributes:
-        scheme: ``cosign-manifest``, ``model-signing`` or ``none``.
-        signature: the signature file (displayed path), or None.
-        key: the public key file as given, or None.
-        signature_valid: True / False, or None when not checked (no signature or no key).
-        reason: why the signature is invalid or unchecked ("" when valid).
-        algorithm: how a cosign signature was made (e.g. ``ecdsa-p-384-sha384, raw``), once it verified.
-        files: per-file checks (only after a valid signature).
+        scheme: ``cosign-manifest``, ``model-signing``, ``unrecognised`` or ``none``.
+        outcome: one of :data:`OUTCOMES`.
+        signature: the signature file as displayed, or None.
+        key: the public key as displayed, or None.
+        signature_valid: True when the signature's bytes check out (under a trusted or an unverified signer),
+            False when they do not, None when not checked.
+        reason: why it is not verified ("" when verified).
+        method / signer / issuer / signed_at / signed_at_source / tlog / notes: from the scheme's checker (see
+            :class:`~workbench.model.sig_signed.Signed`).
+        files: per-file (or per-shard) checks against the signed digests.
+        trusted: the signer was verified against the trust material.
         findings / warnings: records for the report.
     """
 
     scheme: str
+    outcome: str = "unsigned"
     signature: str | None = None
     key: str | None = None
     signature_valid: bool | None = None
     reason: str = ""
-    algorithm: str | None = None
+    method: str | None = None
+    signer: str | None = None
+    issuer: str | None = None
+    signed_at: str | None = None
+    signed_at_source: str = ""
+    tlog: str | None = None
+    trusted: bool = False
+    notes: list[str] = field(default_factory=list)
     files: list[FileCheck] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     warnings: list[EvidenceWarning] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
-        """The signature is valid and every file matches it."""
-        return self.signature_valid is True and all(f.status == "ok" for f in self.files)
+        """The signature is valid under a trusted signer and every file matches it."""
+        return self.outcome == "verified"
+
+    @property
+    def algorithm(self) -> str | None:
+        """How it was made (the method), kept for older callers."""
+        return self.method
+
+    @property
+    def bad_files(self) -> list[FileCheck]:
+        return [f for f in self.files if f.status != "ok"]
 
     def frame(self) -> pd.DataFrame:
         """Columns ``path``, ``status``, ``expected``, ``actual`` (str; None where not applicable)."""
@@ -97,172 +111,159 @@ class SignatureResult:
         return pd.DataFrame([{c: getattr(f, c) for c in cols} for f in self.files], columns=cols, dtype=object)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scheme": self.scheme, "signature": self.signature, "key": self.key, "verified": self.verified,
-                "signature_valid": self.signature_valid, "reason": self.reason, "algorithm": self.algorithm,
+        keys = ("scheme", "outcome", "signature", "key", "signature_valid", "reason", "method", "signer", "issuer",
+                "signed_at", "signed_at_source", "tlog", "trusted", "notes")  # fmt: skip
+        return {**{k: getattr(self, k) for k in keys}, "verified": self.verified,
                 "files": self.frame().to_dict(orient="records")}  # fmt: skip
 
 
-def _read_capped(path: Path, cap: int, what: str) -> bytes:
-    try:
-        with open_nofollow(path) as fh:
-            data = fh.read(cap + 1)
-    except OSError as exc:
-        raise SignatureError(f"{what} cannot be read: {exc.strerror or exc}") from None
-    if len(data) > cap:
-        raise SignatureError(f"{what} is larger than {cap} bytes")
-    return data
-
-
-def _load_key(pem: bytes) -> ec.EllipticCurvePublicKey:
-    try:
-        key = serialization.load_pem_public_key(pem)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise SignatureError("the public key is not a PEM public key") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise SignatureUnsupported(f"key type {type(key).__name__.strip('_')} is not supported for model-signing "
-                                   "bundles (ECDSA keys only)")  # fmt: skip
-    return key
-
-
-def _finding(severity: Severity, category: str, title: str, detail: str, evidence: dict[str, Any]) -> Finding:
-    return Finding.create(severity=severity, category=category, title=title, detail=detail, detector=DETECTOR,
-                          atlas=ATLAS, evidence=evidence)  # fmt: skip
+def _as_trust(trust: Trust | Path | None, key_display: str | None) -> Trust:
+    if isinstance(trust, Trust):
+        return trust
+    return Trust(key=trust, shown={"key": key_display} if key_display and trust else {})
 
 
 def verify_model_signature(
     model_dir: Path,
-    public_key: Path | None = None,
+    trust: Trust | Path | None = None,
     *,
     model_id: str | None = None,
     display_prefix: str = "",
     key_display: str | None = None,
     hashes: Mapping[str, str] | None = None,
 ) -> SignatureResult:
-    """Find the model's signature, verify it with ``public_key`` and check every file against it.
+    """Find the model's signature, check it with ``trust`` and check every file against it.
 
-    Reads: ``.signatures/manifest.json`` + ``.signatures/manifest.sig``, or ``model.sig`` / ``.signatures/model.sig``;
-    the public key (PEM); every regular file of the folder (streamed; symlinks never followed), unless ``hashes``
-    gives the folder's digests already (cosign manifests; a model-signing bundle is always re-hashed by the library
-    as its signed statement prescribes).
+    Reads: the signature file(s) (16 MiB cap), the signed manifest, the trust files, and every regular file of
+    the folder (streamed; symlinks never followed) unless ``hashes`` gives them and the signature lists SHA-256 per
+    file (a model_signing statement with another hash or with shards is re-hashed as it prescribes).
 
     Args:
         model_dir: the model folder.
-        public_key: PEM public key; without one a present signature is reported as unverified.
+        trust: the trust material (a :class:`Trust`), or just a public key path (None: nothing to verify with).
         model_id: shown in titles (default: the folder's name).
         display_prefix: the folder's path as shown in ``evidence.path`` (relative to the case).
-        key_display: the key's path as shown (default: its file name).
-        hashes: ``{relative path: sha256}`` of the folder as :func:`~workbench.checks.integrity.hash_model_dir`
-            gives it, when the caller has it (the analysis computes it once for the diff and this check); None:
-            the folder is hashed here.
+        key_display: how a bare key path is shown (with a :class:`Trust`, use its ``shown``).
+        hashes: ``{relative path: sha256}`` of the folder (from :func:`~workbench.checks.integrity.hash_model_dir`)
+            when the caller has them; None: hashed here when needed.
 
     Returns:
-        The :class:`SignatureResult`, with exactly one finding about the signature itself or one per bad file.
+        The :class:`SignatureResult` with its outcome and findings (one about the signature, or one per bad file).
     """
+    from workbench.model.signature_findings import state_outcome
+
+    trust = _as_trust(trust, key_display)
     model_id = model_id or model_dir.name
     prefix = display_prefix.rstrip("/") + "/" if display_prefix else ""
-    key_shown = key_display or (public_key.name if public_key else None)
-    sig_dir = model_dir / ".signatures"
-    manifest, msig = sig_dir / "manifest.json", sig_dir / "manifest.sig"
-    bundle = next((model_dir / n for n in BUNDLE_SIG_NAMES if _regular(model_dir / n)), None)
-    if _regular(manifest):
-        scheme, sig_path = "cosign-manifest", msig
-    elif bundle is not None:
-        scheme, sig_path = "model-signing", bundle
-    else:
-        result = SignatureResult("none", key=key_shown)
-        result.findings.append(_finding(Severity.CRITICAL, "model_unsigned", f"{model_id}: model is unsigned",
-                                        "No .signatures/manifest.json + manifest.sig and no model-signing bundle "
-                                        "(model.sig): the model's provenance cannot be verified.",
-                                        {"path": prefix.rstrip("/") or "."}))  # fmt: skip
-        return result
-    sig_rel = sig_path.relative_to(model_dir).as_posix()
-    result = SignatureResult(scheme, prefix + sig_rel, key_shown)
-    if not _regular(sig_path):
-        result.reason = f"{sig_rel} is missing"
-        result.findings.append(
-            _finding(
-                Severity.CRITICAL,
-                "model_unsigned",
-                f"{model_id}: manifest present but its signature {sig_rel} is missing",
-                "The manifest lists file digests but nothing vouches for it.",
-                {"path": prefix + ".signatures/manifest.json"},
-            )
-        )
-        return result  # fmt: skip
-    if public_key is None:
-        result.reason = "no public key given"
-        result.findings.append(_finding(Severity.MEDIUM, "signature_unverified",
-                                        f"{model_id}: signature {sig_rel} not verified (no public key given)",
-                                        "Give the signer's public key to verify the signature.",
-                                        {"path": result.signature}))  # fmt: skip
-        return result
+    warnings: list[EvidenceWarning] = []
     try:
-        key_pem = _read_capped(public_key, MAX_KEY_BYTES, "the public key")
-        if scheme == "cosign-manifest":
-            expected = _verify_cosign_manifest(manifest, sig_path, key_pem, result)
-            actual = dict(hashes) if hashes is not None else hash_model_dir(model_dir)
-        else:
-            _load_key(key_pem)
-            expected, actual = _verify_bundle(model_dir, sig_path, public_key, result)
-    except SignatureUnsupported as exc:
-        result.reason = exc.reason
-        result.findings.append(_finding(Severity.MEDIUM, "signature_unsupported",
-                                        f"{model_id}: signature {sig_rel} cannot be checked: {exc.reason}",
-                                        f"Not verified with {key_shown} ({scheme}): {exc.reason}.",
-                                        {"path": result.signature, "key": key_shown}))  # fmt: skip
+        found = locate(model_dir, trust.signature, trust.show("signature"), warnings)
+    except OSError as exc:
+        result = SignatureResult("none", key=trust.show("key"), warnings=warnings)
+        state_outcome(result, model_id, prefix, error=SignatureUnsupported(
+            f"the signature {trust.show('signature')} cannot be read: {exc.strerror or 'error'}"))  # fmt: skip
         return result
-    except SignatureError as exc:
-        result.signature_valid, result.reason = False, exc.reason
-        result.findings.append(_finding(Severity.CRITICAL, "signature_invalid",
-                                        f"{model_id}: signature {sig_rel} is invalid: {exc.reason}",
-                                        f"Verified with {key_shown} ({scheme}): {exc.reason}.",
-                                        {"path": result.signature, "key": key_shown}))  # fmt: skip
+    result = SignatureResult(found.scheme if found else "none", key=trust.show("key"), warnings=warnings)
+    if found is None:
+        state_outcome(result, model_id, prefix)
         return result
-    result.signature_valid = True
-    result.files = _compare(expected, actual)
-    _file_findings(result, model_id, prefix, sig_rel)
+    result.signature = found.shown if found.rel is None else prefix + found.rel
+    if found.others:
+        result.notes.append(f"other signature files not verified: {', '.join(found.others[:10])}")
+    try:
+        signed, actual = _check(model_dir, found, trust, hashes, result)
+    except SignatureError as exc:  # SignatureUnsupported included: the finding says which
+        state_outcome(result, model_id, prefix, error=exc)
+        return result
+    _take(result, signed)
+    result.files = _compare(signed.digests, actual) if actual is not None else []
+    state_outcome(result, model_id, prefix)
     return result
 
 
-def _regular(path: Path) -> bool:
-    return path.is_file() and not path.is_symlink()
+def _take(result: SignatureResult, signed: Signed) -> None:
+    result.signature_valid = True if signed.checked else None
+    result.trusted = signed.trusted
+    result.method, result.signer, result.issuer, result.tlog = signed.method, signed.signer, signed.issuer, signed.tlog
+    result.signed_at = signed.signed_at.isoformat().replace("+00:00", "Z") if signed.signed_at else None
+    result.signed_at_source = signed.signed_at_source
+    result.reason = signed.reason
+    result.notes += signed.notes
+    result.outcome = "verified" if signed.trusted else signed.untrusted
 
 
-def _verify_cosign_manifest(manifest: Path, sig: Path, key_pem: bytes, result: SignatureResult) -> dict[str, str]:
-    blob = _read_capped(manifest, MAX_MANIFEST_BYTES, "manifest.json")
-    how = verify_cosign_blob(blob, _read_capped(sig, MAX_SIGNATURE_BYTES, "manifest.sig"), key_pem)
-    result.algorithm = f"{how.algorithm}, {how.encoding}"
+def _check(model_dir: Path, found: Located, trust: Trust, hashes: Mapping[str, str] | None,
+           result: SignatureResult) -> tuple[Signed, dict[str, str] | None]:  # fmt: skip
+    """The checked signature and the folder's digests to compare with it (None: not compared)."""
+    from workbench.model.cosign_bundle import check_cosign
+    from workbench.model.ms_bundle import check_bundle
+
+    for problem in trust.missing():
+        raise SignatureUnsupported(f"the {problem} cannot be read (missing, or not a regular file)")
+    if found.scheme == "unrecognised":
+        raise SignatureUnsupported(f"{found.shown} is neither a model_signing bundle nor a cosign signature over "
+                                   ".signatures/manifest.json")  # fmt: skip
+    if found.path is None:
+        raise _Unsigned(f"{found.shown} is missing: the manifest lists file digests but nothing vouches for it")
+    if found.scheme == "model-signing":
+        signed = check_bundle(found.data, trust)
+        return signed, _rehash(model_dir, signed, found.rel, hashes, result)
+    if found.manifest is None:
+        raise SignatureError(f"{found.shown} is a cosign signature but there is no manifest.json it signs")
+    blob = _read_manifest(found.manifest)
+    signed = check_cosign(blob, found.data, trust)
+    signed.digests, created = _manifest_digests(found.manifest, blob, result)
+    if created is not None and signed.signed_at is None:
+        signed.signed_at, signed.signed_at_source = created, "signed manifest (its created field)"
+    if not signed.trusted:  # an unauthenticated manifest is compared by the diff, not here
+        return signed, None
+    return signed, dict(hashes) if hashes is not None else hash_model_dir(model_dir)
+
+
+class _Unsigned(SignatureError):
+    """A manifest without its signature: the model is as good as unsigned."""
+
+
+def _read_manifest(path: Path) -> bytes:
+    from workbench import safeio
+
+    try:
+        return safeio.read_bytes(path, limit=MAX_MANIFEST_BYTES)
+    except OSError as exc:
+        raise SignatureError(f"the manifest cannot be read: {exc.strerror or 'error'}") from None
+
+
+def _manifest_digests(manifest: Path, blob: bytes, result: SignatureResult) -> tuple[dict[str, str], Any]:
     try:
         loaded = SignatureManifestLoader().load(manifest, LoadContext(relpath=result.signature or "manifest.json"))
     except MalformedEvidence as exc:
         raise SignatureError(f"the signed manifest is unusable: {exc.reason}") from None
-    if _read_capped(manifest, MAX_MANIFEST_BYTES, "manifest.json") != blob:
+    if _read_manifest(manifest) != blob:
         raise SignatureError("manifest.json changed while it was being verified")
     result.warnings += loaded.warnings
-    return dict(zip(loaded.frame["path"], loaded.frame["sha256"], strict=True))
-
-
-def _verify_bundle(
-    model_dir: Path, sig: Path, key: Path, result: SignatureResult
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Verify the DSSE envelope with model-signing's EC-key verifier and re-hash the folder as the statement says."""
-    from model_signing import hashing
-    from model_signing._signing import sign_ec_key, sign_sigstore_pb
-
-    _read_capped(sig, MAX_MANIFEST_BYTES, sig.name)  # size cap before the library reads it
-    quiet = io.StringIO()  # the verifier prints a warning for old bundles; keep stdout clean for --json
     try:
-        with contextlib.redirect_stdout(quiet):
-            bundle = sign_sigstore_pb.Signature.read(sig)
-            signed = sign_ec_key.Verifier(key).verify(bundle)
-    except InvalidSignature:
-        raise SignatureError("the DSSE envelope's signature does not match under the given public key") from None
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
-        raise SignatureError(f"{sig.name} does not verify: {str(exc)[:300]}") from None
-    if quiet.getvalue().strip():
-        result.warnings.append(EvidenceWarning(result.signature or sig.name, None, quiet.getvalue().strip()[:300]))
-    args = dict(signed.serialization_type)
-    ignored = [str(p) for p in args.get("ignore_paths", ())]
+        doc = json.loads(blob)
+    except ValueError:
+        doc = {}
+    created = parse_timestamp(doc.get("created")) if isinstance(doc, dict) and doc.get("created") else None
+    return dict(zip(loaded.frame["path"], loaded.frame["sha256"], strict=True)), created
+
+
+def _rehash(model_dir: Path, signed: Signed, sig_rel: str | None, hashes: Mapping[str, str] | None,
+            result: SignatureResult) -> dict[str, str]:  # fmt: skip
+    """The folder hashed as the signed statement prescribes (model_signing's own hashing), signature files left
+    out; SHA-256 per file is taken from ``hashes`` when given."""
+    from model_signing import hashing
+
+    args = signed.serialization or {}
+    ignored = {str(p) for p in args.get("ignore_paths", ())} | ({sig_rel} if sig_rel else set())
+    walked: list[EvidenceWarning] = []
+    rels = [f for f in walk_tree(model_dir, walked)
+            if not is_signature_file(f.relpath) and Path(f.relpath).name not in MARKER_FILES
+            and not any(f.relpath == p or f.relpath.startswith(p.rstrip("/") + "/") for p in ignored)]  # fmt: skip
+    result.warnings += walked
+    if hashes is not None and args.get("method") == "files" and args.get("hash_type") == "sha256":
+        return {f.relpath: hashes[f.relpath] for f in rels if f.relpath in hashes}
     config = hashing.Config()
     try:
         if args.get("method") == "shards":
@@ -270,20 +271,15 @@ def _verify_bundle(
                                            allow_symlinks=False)  # fmt: skip
         else:
             config.use_file_serialization(hashing_algorithm=args["hash_type"], allow_symlinks=False)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise SignatureError(f"unsupported hashing configuration in the signature: {exc}") from None
-    sig_rel = sig.relative_to(model_dir).as_posix()
-    config.add_ignored_paths(model_path=model_dir, paths=[*ignored, sig_rel])
-    walked: list[EvidenceWarning] = []
-    files = [model_dir / f.fs_relpath for f in walk_tree(model_dir, walked)
-             if f.relpath != sig_rel and Path(f.relpath).name not in MARKER_FILES]  # fmt: skip
-    result.warnings += walked
+    except (KeyError, ValueError, TypeError):
+        raise SignatureUnsupported(f"the signed hashing configuration is not one model_signing knows "
+                                   f"({str(args)[:120]})") from None  # fmt: skip
+    config.add_ignored_paths(model_path=model_dir, paths=sorted(ignored))
     try:
-        actual = config.hash(model_dir, files_to_hash=files)
+        actual = config.hash(model_dir, files_to_hash=[model_dir / f.fs_relpath for f in rels])
     except (OSError, ValueError) as exc:
-        raise SignatureError(f"the model folder cannot be hashed as signed: {exc}") from None
-    digests = {str(rd.identifier): rd.digest.digest_hex for rd in signed.resource_descriptors()}
-    return digests, {str(rd.identifier): rd.digest.digest_hex for rd in actual.resource_descriptors()}
+        raise SignatureError(f"the model folder cannot be hashed as signed: {type(exc).__name__}") from None
+    return {str(rd.identifier): rd.digest.digest_hex for rd in actual.resource_descriptors()}
 
 
 def _compare(expected: dict[str, str], actual: dict[str, str]) -> list[FileCheck]:
@@ -293,28 +289,3 @@ def _compare(expected: dict[str, str], actual: dict[str, str]) -> list[FileCheck
         status = "unsigned" if exp is None else "missing" if act is None else "ok" if exp == act else "modified"
         out.append(FileCheck(path, status, exp, act))
     return out
-
-
-def _file_findings(result: SignatureResult, model_id: str, prefix: str, sig_rel: str) -> None:
-    how = f"{result.scheme}, {result.algorithm}" if result.algorithm else result.scheme
-    valid = f"{sig_rel} is a valid signature under {result.key} ({how})"
-    bad = [f for f in result.files if f.status != "ok"]
-    if not bad:
-        result.findings.append(_finding(Severity.INFO, "signature_verified",
-                                        f"{model_id}: signature verified, {len(result.files)} files match",
-                                        f"{valid}, and every file matches its signed digest.",
-                                        {"path": result.signature, "key": result.key}))  # fmt: skip
-        return
-    result.reason = f"{len(bad)} file(s) do not match the signature"
-    what = {
-        "modified": ("does not match its signed digest", "Signed {e}, found {a}."),
-        "missing": ("is signed but missing", "Signed {e}; the file is not in the folder."),
-        "unsigned": ("is not covered by the signature", "Found {a}; the signature does not list this file."),
-    }
-    for f in bad:
-        path = f.path.split(":", 1)[0] if result.scheme == "model-signing" else f.path
-        title, detail = what[f.status]
-        result.findings.append(_finding(Severity.CRITICAL, "signature_invalid", f"{model_id}: {f.path} {title}",
-                                        f"{valid}, but {f.path} {title}. " + detail.format(e=f.expected, a=f.actual),
-                                        {"path": prefix + path, "signature": result.signature,
-                                         "sha256": f.actual, "expected_sha256": f.expected}))  # fmt: skip

@@ -22,11 +22,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.ops import fsutil
 from workbench.ops.containment import ContainmentError, Incident, free_path, recorded_replicas, serving_deployments
 from workbench.ops.kube import Kube
 from workbench.ops.signing import VersionCheck, verify_version
+
+if TYPE_CHECKING:
+    from workbench.model.trust import Trust
 
 __all__ = ["RollbackResult", "archive_candidates", "choose_version", "rollback"]
 
@@ -101,7 +105,7 @@ def _resolve_target(inc: Incident, target: str) -> Path:
     return path
 
 
-def _select(inc: Incident, target: str | None, key: Path | None, allow_unsigned: bool) -> VersionCheck:
+def _select(inc: Incident, target: str | None, key: Path | Trust | None, allow_unsigned: bool) -> VersionCheck:
     if target:
         check = verify_version(_resolve_target(inc, target), key)
     else:
@@ -134,7 +138,7 @@ def _select(inc: Incident, target: str | None, key: Path | None, allow_unsigned:
     return check
 
 
-def _install(inc: Incident, check: VersionCheck, key: Path | None) -> tuple[str, Path | None]:
+def _install(inc: Incident, check: VersionCheck, key: Path | Trust | None) -> tuple[str, Path | None]:
     """Verified copy into a temporary sibling, then the swap. Returns (swap mode, folder holding the old model)."""
     stage = inc.roots.models / f".{inc.model_id}.rollback-{uuid.uuid4().hex[:8]}"
     current = inc.model_dir_or_none()
@@ -184,7 +188,7 @@ def rollback(
     kube: Kube,
     *,
     target: str | None = None,
-    public_key: Path | None = None,
+    public_key: Path | Trust | None = None,
     allow_unsigned: bool = False,
 ) -> RollbackResult | None:
     """Choose (or check) the version, install it atomically, preserve the replaced folder, restart serving.

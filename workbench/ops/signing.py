@@ -4,23 +4,24 @@ Containment needs one answer per archived model version: is it signed, does the 
 signing key, does every file match what was signed, and when was it signed (the version order used by rollback).
 Only this module knows the verifier's API.
 
-The signing time is the manifest's ``created`` field, read from the very bytes whose signature was just verified
-(never from a file's mtime, which anyone with write access can set).
+The signing time is the one the verifier established: a cosign manifest's ``created`` field read from the very bytes
+whose signature was just verified, a verified transparency-log time, or a certificate's start (never a file's
+mtime, which anyone with write access can set).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from workbench import safeio
 from workbench.timeparse import parse_timestamp
 
-__all__ = ["VersionCheck", "verify_version"]
+if TYPE_CHECKING:
+    from workbench.model.trust import Trust
 
-MAX_MANIFEST = 16 * 1024 * 1024
+__all__ = ["VersionCheck", "verify_version"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,51 +45,29 @@ class VersionCheck:
     scheme: str
 
 
-def verify_version(model_dir: Path, public_key: Path | None) -> VersionCheck:
-    """Verify ``model_dir``'s signature with ``public_key`` and every file against it.
+def verify_version(model_dir: Path, trust: Trust | Path | None) -> VersionCheck:
+    """Verify ``model_dir``'s signature with ``trust`` (or a bare public key) and every file against it.
 
-    Reads: ``.signatures/manifest.json`` + ``manifest.sig`` (cosign ``sign-blob`` format) or a model-signing bundle,
-    the public key, and every regular file of the folder (streamed; symlinks never followed).
+    The one verifier of :func:`workbench.model.signatures.verify_model_signature` is used: every scheme and
+    placement it knows (cosign manifests and bundles, model_signing bundles by key, certificate or Sigstore).
+    Only a ``verified`` outcome counts as verified; ``unverified``, ``unverifiable_offline`` and ``unsupported``
+    are reported with their reason and never selected as a rollback target.
 
     Returns:
         A :class:`VersionCheck`; never raises for a bad signature or key (the reason says what is wrong).
     """
-    from workbench.model.signatures import SignatureError, verify_cosign_blob, verify_model_signature
+    from workbench.model.signatures import verify_model_signature
 
-    key = public_key if public_key is not None and public_key.is_file() else None
-    try:
-        result = verify_model_signature(model_dir, key, model_id=model_dir.name)
-    except ImportError as exc:  # a model-signing bundle without the optional library
-        return VersionCheck(model_dir, True, False, f"cannot be verified here: {exc}", None, "model-signing")
-    if public_key is not None and key is None and result.scheme != "none":
-        reason = f"public key {public_key} not found"
+    if isinstance(trust, Path) and not trust.is_file():
+        key_missing = f"public key {trust} not found"
+        trust = None
     else:
-        reason = result.reason or ("unsigned" if result.scheme == "none" else "")
+        key_missing = ""
+    result = verify_model_signature(model_dir, trust, model_id=model_dir.name)
     if result.scheme == "none":
-        return VersionCheck(
-            model_dir, False, False, "unsigned (no .signatures/manifest.json + manifest.sig)", None, "none"
-        )
+        return VersionCheck(model_dir, False, False, "unsigned (no signature found)", None, "none")
     if not result.verified:
-        return VersionCheck(model_dir, True, False, reason or "signature not verified", None, result.scheme)
-    created = None
-    if result.scheme == "cosign-manifest" and key is not None:
-        sig_dir = model_dir / ".signatures"
-        try:
-            blob = _read_nofollow(sig_dir / "manifest.json")
-            verify_cosign_blob(blob, _read_nofollow(sig_dir / "manifest.sig"), key.read_bytes())
-            doc = json.loads(blob)
-            created = parse_timestamp(doc.get("created")) if isinstance(doc, dict) else None
-        except (OSError, ValueError, SignatureError) as exc:
-            reason = getattr(exc, "reason", None) or str(exc)
-            return VersionCheck(
-                model_dir, True, False, f"manifest changed while verified: {reason}", None, result.scheme
-            )
+        reason = key_missing or result.reason or result.outcome
+        return VersionCheck(model_dir, True, False, f"{result.outcome}: {reason}", None, result.scheme)
+    created = parse_timestamp(result.signed_at) if result.signed_at else None
     return VersionCheck(model_dir, True, True, "", created, result.scheme)
-
-
-def _read_nofollow(path: Path) -> bytes:
-    with safeio.open_evidence(path) as fh:
-        data = fh.read(MAX_MANIFEST + 1)
-    if len(data) > MAX_MANIFEST:
-        raise ValueError(f"{path.name} is larger than {MAX_MANIFEST} bytes")
-    return data
