@@ -48,7 +48,7 @@ class CertInfo:
 
 
 def _clean(text: str) -> str:
-    return clean_text(text)[:MAX_FIELD]
+    return clean_text(text)[0][:MAX_FIELD]
 
 
 def _oidc_issuer(cert: x509.Certificate) -> str | None:

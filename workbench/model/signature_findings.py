@@ -123,8 +123,13 @@ def state_outcome(r: SignatureResult, model_id: str, prefix: str, error: Excepti
                                    f"{sig} is a valid {how} signature by {_who(r)}{_when(r)}, and every file matches "
                                    f"its signed digest.{_tlog(r)}{_notes(r)}", evidence))  # fmt: skip
         return
-    matched = (f" The envelope checks out under the signer's own certificate and the {len(r.files)} files match "
-               "what it signed." if r.files else "")  # fmt: skip
+    if not r.files:
+        matched = ""
+    elif r.signature_valid:
+        matched = (f" The signature checks out under the certificate it carries, and the {len(r.files)} files match "
+                   "what it signed.")  # fmt: skip
+    else:
+        matched = f" The {len(r.files)} files match the digests it lists (unauthenticated until it is verified)."
     todo = _HOW_TO_TRUST.get(r.reason, "")
     todo = f" To verify it, {todo}." if todo else ""
     if r.outcome == "unverifiable_offline":

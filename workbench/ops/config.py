@@ -15,8 +15,14 @@ Format (JSON object)::
       "webhook_backoff_seconds": 1,         # first delay after a failed delivery, doubled up to the maximum
       "webhook_max_backoff_seconds": 300,
       "check_max_backoff_seconds": 600,     # cap of the back-off of a check that keeps failing
-      "state_file": "state.json", "alerts_file": "alerts.jsonl", "queue_file": "webhook-queue.jsonl"
+      "state_file": "state.json", "alerts_file": "alerts.jsonl", "queue_file": "webhook-queue.jsonl",
+      "public_key": "keys/cosign.pub",      # signature trust material (also per model): public_key, ca_bundle,
+      "trusted_root": "trusted_root.json"   # trusted_root, signer_identity, signer_issuer
     }
+
+With trust material, each model's signature is verified by the workbench's one verifier whenever its files change
+(``SIGNATURE_INVALID`` critical, ``MODEL_UNSIGNED`` high, ``SIGNATURE_UNVERIFIED`` medium). Signature files
+themselves are never model content: adding or replacing one is no ``UNEXPECTED_FILE``.
 
 Relative ``state_file`` / ``alerts_file`` / ``queue_file`` are resolved against the config file's folder. An unknown
 key is an error (a mistyped key would otherwise silently fall back to a default), with the closest known key
@@ -42,6 +48,9 @@ __all__ = ["ConfigError", "ModelSpec", "MonitorConfig", "load_config", "parse_co
 MAX_CONFIG_BYTES = 1024 * 1024
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$")
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*===?\s*(\S+)\s*$")
+#: the signature trust material, per model or at the top as every model's default (paths are files)
+_TRUST_KEYS = {"public_key": "key", "ca_bundle": "ca_bundle", "trusted_root": "trusted_root",
+               "signer_identity": "identity", "signer_issuer": "issuer"}  # fmt: skip
 _TOP_KEYS = {
     "check_interval_seconds",
     "alert_webhook",
@@ -57,8 +66,9 @@ _TOP_KEYS = {
     "state_file",
     "alerts_file",
     "queue_file",
+    *_TRUST_KEYS,
 }
-_MODEL_KEYS = {"id", "path", "critical"}
+_MODEL_KEYS = {"id", "path", "critical", *_TRUST_KEYS}
 
 
 class ConfigError(WorkbenchError):
@@ -80,11 +90,14 @@ class ConfigError(WorkbenchError):
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """One monitored model: ``id`` (a safe name), ``path`` (its folder) and ``critical``."""
+    """One monitored model: ``id`` (a safe name), ``path`` (its folder), ``critical``, and the trust material its
+    signature is verified with each time its files change (``trust``: ``{key, ca_bundle, trusted_root, identity,
+    issuer}``, the model's own entries over the top-level defaults; empty: the signature is not verified)."""
 
     id: str
     path: Path
     critical: bool = True
+    trust: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +178,22 @@ def _unknown(keys: set[str], known: set[str], src: str, where: str) -> None:
         raise ConfigError(src, f"unknown field{hint}", f"{where}{key}")
 
 
+def _trust(entry: Mapping[str, Any], src: str, where: str, base: Path | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, name in _TRUST_KEYS.items():
+        value = entry.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(src, f"must be text, got {_kind(value)}", where + key)
+        if key.startswith("signer_"):
+            out[name] = value.strip()
+            continue
+        p = Path(value)
+        out[name] = p if p.is_absolute() or base is None else base / p
+    return out
+
+
 def _models(doc: Mapping[str, Any], src: str, base: Path | None) -> tuple[ModelSpec, ...]:
     present = [k for k in ("models", "monitored_models") if k in doc]
     if not present:
@@ -199,7 +228,8 @@ def _models(doc: Mapping[str, Any], src: str, base: Path | None) -> tuple[ModelS
         p = Path(path)
         if not p.is_absolute() and base is not None:
             p = base / p
-        out.append(ModelSpec(mid, p, critical))
+        trust = {**_trust(doc, src, "", base), **_trust(entry, src, where + ".", base)}
+        out.append(ModelSpec(mid, p, critical, trust))
     return tuple(out)
 
 

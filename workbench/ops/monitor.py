@@ -3,7 +3,9 @@
 Each cycle re-hashes every file of every configured model (streaming, in parallel, interruptible) and compares it
 with the model's baseline; optionally checks installed packages against ``baseline_dependencies``. Differences
 become alerts (``FILE_TAMPERED``, ``FILE_MISSING``, ``UNEXPECTED_FILE``, ``FILE_UNREADABLE``, ``MODEL_MISSING``,
-``DEPENDENCY_CHANGED``, ``DEPENDENCY_MISSING``) sent through :class:`~workbench.ops.alerts.AlertDispatcher`.
+``DEPENDENCY_CHANGED``, ``DEPENDENCY_MISSING``; with trust material ``SIGNATURE_INVALID``, ``MODEL_UNSIGNED``,
+``SIGNATURE_UNVERIFIED`` from :mod:`workbench.ops.monitor_signature`) sent through
+:class:`~workbench.ops.alerts.AlertDispatcher`.
 
 What differs from the original:
 
@@ -32,9 +34,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.checks.integrity import is_signature_file
 from workbench.ops.alerts import Alert, AlertDispatcher, WebhookSender, utc_now_iso
-from workbench.ops.baseline import Interrupted, StateError, StateStore, hash_interruptible, scan_model, unchanged
+from workbench.ops.baseline import (
+    Interrupted,
+    Scan,
+    StateError,
+    StateStore,
+    hash_interruptible,
+    scan_model,
+    unchanged,
+)
 from workbench.ops.config import ModelSpec, MonitorConfig
+from workbench.ops.monitor_signature import SignatureWatch
 
 __all__ = ["CycleResult", "Interrupted", "Monitor", "StateError", "StateStore"]
 
@@ -53,6 +65,13 @@ class CycleResult:
     @property
     def critical(self) -> int:
         return sum(1 for a in self.alerts if a.critical)
+
+
+def _content(scan: Scan) -> Scan:
+    """The walk without signature files, which are never model content (signing after the baseline is no
+    ``UNEXPECTED_FILE``; the signature itself is checked by :class:`SignatureWatch` when trust is configured)."""
+    return Scan({r: st for r, st in scan.regular.items() if not is_signature_file(r)}, scan.links, scan.special,
+                scan.unreadable)  # fmt: skip
 
 
 def _lower(severity: str, critical_model: bool) -> str:
@@ -93,6 +112,7 @@ class Monitor:
         self.failures: dict[str, int] = {}
         self.next_due: dict[str, float] = {}
         self.cycles = 0
+        self.signatures = SignatureWatch()
 
     # ------------------------------------------------------------------------------------------------ baselines
     def start(self, rebaseline: tuple[str, ...] = (), *, background: bool = True) -> None:
@@ -128,7 +148,7 @@ class Monitor:
             self.sender.start()
 
     def _establish(self, spec: ModelSpec) -> list[Alert]:
-        scan = scan_model(spec.path)
+        scan = _content(scan_model(spec.path))
         hashed = hash_interruptible([spec.path / r for r in sorted(scan.regular)], self.stop)
         files: dict[str, Any] = {}
         for rel, st in scan.regular.items():
@@ -166,10 +186,12 @@ class Monitor:
             alerts.append(Alert(kind, _lower(sev, spec.critical), msg, spec.id, rel, expected, actual))
 
         try:
-            scan = scan_model(spec.path)
+            full = scan_model(spec.path)
         except (FileNotFoundError, NotADirectoryError) as exc:
             add("MODEL_MISSING", "critical", f"Model folder {spec.path} is gone ({exc.strerror})", None)
             return alerts
+        scan = _content(full)
+        base = {rel: entry for rel, entry in base.items() if not is_signature_file(rel)}
         quick = self.config.trust_mtime
         to_hash = {r for r, st in scan.regular.items() if not (quick and r in base and unchanged(base[r], st))}
         hashed = hash_interruptible([spec.path / r for r in sorted(to_hash)], self.stop)
@@ -203,6 +225,9 @@ class Monitor:
             add("UNEXPECTED_FILE", "high", f"Unexpected special file '{rel}' in model directory", rel)
         for rel, reason in sorted(scan.unreadable.items()):
             add("FILE_UNREADABLE", "high", f"'{rel}' cannot be read: {reason}", rel)
+        signatures = sorted(r for r in full.regular if is_signature_file(r))
+        for kind, sev, msg, rel in self.signatures.check(spec.id, spec.path, spec.trust, current, signatures):
+            add(kind, sev, msg, rel)
         return alerts
 
     def check_dependencies(self) -> list[Alert]:
