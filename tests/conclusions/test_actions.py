@@ -75,3 +75,15 @@ def test_a_plain_pickle_format_notice_asks_for_safetensors_without_making_the_ca
     code_file = conclude([finding("dangerous_file_type", "high")])
     assert code_file.verdict == "suspicious"
     assert [a.key for a in code_file.recommendations] == ["safetensors_only"]
+
+
+def test_an_unsettled_signature_asks_for_the_trust_material_and_names_the_signer():
+    offline = finding("signature_unverifiable_offline", "medium", "m1: signed by release@example.com, not verifiable "
+                      "offline", signer="release@example.com")  # fmt: skip
+    now = by_key(conclude([offline]).actions)
+    verify = now["verify_signature"]
+    assert verify.because == (offline.id,) and verify.targets == ("m1",) and verify.priority.value == "medium"
+    assert "confirm that release@example.com is the signer you expect" in verify.text
+    verified = finding("signature_verified", "info", "m1: signature verified, 3 files match")
+    assert "verify_signature" not in by_key(conclude([verified]).actions)
+    assert "verify_signature" not in by_key(conclude([finding("model_unsigned", "critical", "unsigned")]).actions)

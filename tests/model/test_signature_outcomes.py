@@ -203,3 +203,33 @@ def test_monitor_ignores_signing_after_baseline_and_checks_the_signature(small_m
     assert mon.cycle().alerts == []
     (model / "config.json").write_text("{}")
     assert sorted(a.type for a in mon.cycle().alerts) == ["FILE_TAMPERED", "SIGNATURE_INVALID"]
+
+
+@pytest.mark.parametrize("given", ["case.yaml", "option"])
+def test_signature_kept_outside_the_model_folder_is_found_from_case_yaml_or_the_option(
+    given: str, small_model, tmp_path: Path
+) -> None:
+    from workbench.model.analysis import analyse
+
+    root = tmp_path / "case"
+    (root / "models/suspect").mkdir(parents=True)
+    model = small_model("m").rename(root / "models/suspect/m")
+    _, priv, pub = st.new_key(tmp_path / "own", "signer")  # the signer's key pair; only the public key is evidence
+    sig = st.ms_sign_key(model, priv, root / "signatures/m.sig")
+    (root / "keys").mkdir()
+    (root / "keys/signer.pub").write_bytes(pub.read_bytes())
+    if given == "case.yaml":
+        (root / "case.yaml").write_text("signature: signatures/m.sig\n")
+        params = {}
+    else:
+        params = {"signature": str(sig)}
+    case = Case.open(root)
+    result = analyse(AnalysisContext(case=case, evidence=collect_evidence(case), parameters=params))
+    signature = result.data["signature"]
+    assert signature.outcome == "verified" and signature.signature == "signatures/m.sig"
+    assert "signatures/m.sig" in result.inputs and "keys/signer.pub" in result.inputs
+    (root / "case.yaml").write_text("signature: ../outside.sig\n")
+    escaped = Case.open(root)
+    out = analyse(AnalysisContext(case=escaped, evidence=collect_evidence(escaped)))
+    assert out.data["signature"].outcome == "unsigned"
+    assert any("leaves the evidence tree" in w.reason for w in out.warnings)

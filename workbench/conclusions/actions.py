@@ -9,6 +9,8 @@ Immediate actions (``kind="now"``), named after what they act on:
 * ``remove_packages``: malicious package versions;
 * ``investigate_hosts``: hosts with attacker processes or connections;
 * ``rescore_predictions``: predictions served in the exposure window;
+* ``verify_signature``: a signature that could not be settled (no key, CA bundle or trusted root given, or a scheme
+  the workbench cannot check), naming the signer it claims;
 * ``reverify_evidence``: evidence that no longer matches its intake;
 * the playbook's two general ones, always: ``review_pipeline_models`` and ``rotate_pipeline_credentials``
   (high when a compromise is evidenced, medium routine checks otherwise).
@@ -149,6 +151,23 @@ def _rescore(fx: _Facts) -> Action | None:
                  "prediction whose outcome changes.", found)  # fmt: skip
 
 
+#: provenance findings a reviewer can settle by giving the trust material the signature needs
+_UNSETTLED = frozenset({"signature_unverified", "signature_unverifiable_offline", "signature_unsupported"})
+
+
+def _verify_signature(fx: _Facts) -> Action | None:
+    found = [f for f in fx.relevant if f.category in _UNSETTLED]
+    if not found:
+        return None
+    signers = sorted({str(f.evidence["signer"]) for f in found if f.evidence.get("signer")})
+    who = f"; confirm that {listing(signers)} is the signer you expect" if signers else ""
+    names = fx.models or ["the model"]
+    return _make("verify_signature", Severity.MEDIUM, f"Verify the signature of {listing(names)} before relying on "
+                 "it: give the signer's public key, the CA bundle or the Sigstore trusted root it was signed with "
+                 f"(docs/signing.md) and run verify-model or the investigation again{who}.", found,
+                 targets=names)  # fmt: skip
+
+
 def _reverify(findings: list[Finding]) -> Action | None:
     found = [f for f in findings if f.category == "custody_violation"]
     if not found:
@@ -202,7 +221,7 @@ _PREVENTIVE: tuple[tuple[str, Severity, frozenset[str], str], ...] = (
 _PREVENTIVE_FLOOR: dict[str, Severity] = {"safetensors_only": Severity.LOW}
 
 _NOW: tuple[Callable[[_Facts], Action | None], ...] = (_contain, _roll_back, _block, _rotate, _packages, _hosts,
-                                                         _rescore)  # fmt: skip
+                                                         _rescore, _verify_signature)  # fmt: skip
 
 
 def actions_of(
