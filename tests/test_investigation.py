@@ -42,7 +42,7 @@ def test_analysis_warnings_are_merged_once(case, tmp_path):
     inv = Investigation.open(case, tmp_path / "out", write=False)
     texts = [str(w) for w in inv.evidence.warnings]
     assert sum("pipeline.log" in t and "UTF-8" in t for t in texts) == 1, texts
-    assert any("no public key" in t for t in texts), texts
+    assert any("public_key 'keys/cosign.pub' is missing" in t for t in texts), texts
 
 
 def test_a_failing_analysis_is_isolated_counted_and_forbids_clean(case, tmp_path, monkeypatch):

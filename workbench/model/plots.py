@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.htmlkit import SEVERITY_COLOURS, html_table
+from workbench.htmlkit import SEVERITY_COLOURS, html_table, text
 
 if TYPE_CHECKING:
     from workbench.model.dirdiff import ModelDiff
@@ -141,14 +141,24 @@ def _most_changed(result: ModelDiff) -> str | None:
     return best
 
 
+#: outcome -> (CSS class, heading) of the signature line (the sentence itself is the outcome finding's)
+_SIGNATURE_LINE = {"verified": ("wb-ok", "Signature verified"), "invalid": ("wb-bad", "Signature invalid"),
+                   "unsupported": ("wb-note", "Signature not checkable"),
+                   "unverifiable_offline": ("wb-note", "Signature not verifiable offline"),
+                   "unverified": ("wb-note", "Signature not verified"), "unsigned": ("wb-bad", "Unsigned")}  # fmt: skip
+
+
 def render_signature(result: SignatureResult) -> list[Any]:
-    """Signature status line and the per-file table (escaped HTML strings)."""
-    if result.scheme == "none":
-        return ['<p class="wb-bad">No signature: the model is unsigned.</p>']
-    if result.verified:
-        head = f'<p class="wb-ok">Signature verified ({escape(result.scheme)}, key {escape(str(result.key))}).</p>'
-    elif result.signature_valid is None:
-        head = f'<p class="wb-note">Signature not verified: {escape(result.reason)}.</p>'
-    else:
-        head = f'<p class="wb-bad">Signature check failed ({escape(result.scheme)}): {escape(result.reason)}.</p>'
+    """The signature's outcome (its finding's sentence), how it was made and by whom, and the per-file table."""
+    css, heading = _SIGNATURE_LINE.get(result.outcome, ("wb-note", "Signature"))
+    said = result.findings[0].detail if len(result.findings) == 1 else result.reason
+    head = f'<p class="{css}"><strong>{heading}.</strong> {text(said)}</p>'
+    facts = [(label, value) for label, value in (("method", result.method), ("signer", result.signer),
+             ("issuer", result.issuer), ("signed", f"{result.signed_at} ({result.signed_at_source})"
+                                         if result.signed_at else None), ("transparency log", result.tlog))
+             if value]  # fmt: skip
+    if facts:
+        head += "<p>" + "; ".join(f"{label}: {text(value)}" for label, value in facts) + "</p>"
+    if not result.files:
+        return [head]
     return [head + html_table(result.frame(), mono=("path", "expected", "actual"))]
