@@ -233,3 +233,27 @@ def test_signature_kept_outside_the_model_folder_is_found_from_case_yaml_or_the_
     out = analyse(AnalysisContext(case=escaped, evidence=collect_evidence(escaped)))
     assert out.data["signature"].outcome == "unsigned"
     assert any("leaves the evidence tree" in w.reason for w in out.warnings)
+
+
+@pytest.mark.parametrize("signed_reference", [False, True])
+def test_investigation_of_a_clean_signed_model_is_clean(signed_reference: bool, small_model, tmp_path: Path) -> None:
+    """``investigate CASE --key PUB``: the key given outside the case, as the CLI's trust options pass it."""
+    from workbench.commands.trust_options import trust_parameters
+    from workbench.investigation import Investigation
+
+    root = tmp_path / "case"
+    (root / "models/suspect").mkdir(parents=True)
+    (root / "models/reference").mkdir(parents=True)
+    suspect = small_model("sus").rename(root / "models/suspect/m")
+    reference = small_model("ref").rename(root / "models/reference/m")
+    _, priv, pub = st.new_key(tmp_path / "signer", "release")
+    st.ms_sign_key(suspect, priv, suspect / "model.sig")
+    if signed_reference:  # signed separately: the ECDSA signatures differ, the models do not
+        st.ms_sign_key(reference, priv, reference / "model.sig")
+        assert (suspect / "model.sig").read_bytes() != (reference / "model.sig").read_bytes()
+    inv = Investigation.open(root, tmp_path / "out", parameters=trust_parameters({"key": pub}), write=False)
+    c = inv.conclusions
+    assert c.verdict == "clean", [r.sentence for r in c.reasons]
+    model = inv.results["model"]
+    assert [(f.severity.value, f.category) for f in model.findings] == [("info", "signature_verified")]
+    assert inv.results["model"].data["signature"].key == str(pub.resolve())
