@@ -33,7 +33,8 @@ def _in_case(ctx: AnalysisContext, value: str, key: str, warnings: list[Evidence
         warnings.append(EvidenceWarning("case.yaml", None, f"{key} {value!r} leaves the evidence tree: not used"))
         return None
     if not path.is_file() or path.is_symlink():
-        warnings.append(EvidenceWarning("case.yaml", None, f"{key} {value!r} is missing or not a regular file: not used"))
+        why = f"{key} {value!r} is missing or not a regular file: not used"
+        warnings.append(EvidenceWarning("case.yaml", None, why))
         return None
     return path
 

@@ -29,8 +29,9 @@ class Signed:
         untrusted: when not trusted, the outcome it gets (one of :data:`UNTRUSTED_OUTCOMES`) and ``reason`` why.
         signer: the key (as shown), or the identity the certificate names.
         issuer: the certificate's issuer (OIDC issuer for Sigstore, the CA's name for certificates), or None.
-        signed_at / signed_at_source: the signing time and where it comes from (``signed manifest``,
-            ``transparency log, verified``, ``transparency log, not verified offline``, ``certificate start``).
+        signed_at / signed_at_source: the signing time and where it comes from (the signed manifest's ``created``
+            field, ``transparency log, verified``, ``transparency log, not verified offline``, the certificate's
+            start).
         tlog: ``present`` / ``absent`` for schemes that can carry a transparency-log entry, else None.
         digests: ``{identifier: hex digest}`` the signature covers (per file, or ``path:start:end`` per shard).
         serialization: model_signing's hashing configuration (method, hash type, shard size, ignored paths), or

@@ -214,7 +214,9 @@ def _check(model_dir: Path, found: Located, trust: Trust, hashes: Mapping[str, s
     signed = check_cosign(blob, found.data, trust)
     signed.digests, created = _manifest_digests(found.manifest, blob, result)
     if created is not None and signed.signed_at is None:
-        signed.signed_at, signed.signed_at_source = created, "signed manifest (its created field)"
+        signed.signed_at = created
+        signed.signed_at_source = "the signed manifest's created field" if signed.trusted else (
+            "the manifest's created field, not verified")  # fmt: skip
     if not signed.trusted:  # an unauthenticated manifest is compared by the diff, not here
         return signed, None
     return signed, dict(hashes) if hashes is not None else hash_model_dir(model_dir)
