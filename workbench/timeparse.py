@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["NAIVE_RULE", "parse_timestamp", "resolve_timezone"]
+__all__ = ["NAIVE_RULE", "display_time", "parse_timestamp", "resolve_timezone"]
 
 NAIVE_RULE = "timestamps without a UTC offset are read as {tz} and converted to UTC"
 
@@ -73,3 +73,14 @@ def parse_timestamp(value: object, *, naive_tz: tzinfo = UTC) -> datetime | None
         return dt.astimezone(UTC)
     except (OverflowError, ValueError):
         return None  # e.g. year 9999 with a negative offset
+
+
+def display_time(ts: datetime | None) -> str | None:
+    """``2026-11-19T09:40:33Z``: the one time format of every human output (report, drafts, finding titles, CLI
+    text), ISO 8601 UTC to the second; None for None. Machine outputs (``findings.json``, ``timeline.jsonl``) keep
+    milliseconds when present (:func:`workbench.conclusions.record.iso`)."""
+    if ts is None:
+        return None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

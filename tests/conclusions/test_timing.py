@@ -173,12 +173,16 @@ def test_statistical_estimates_and_alerts_are_not_first_indicators():
 @pytest.mark.parametrize(
     ("delta", "text"),
     [
-        (timedelta(hours=1, seconds=30), "1 h 0 min 30 s"),
-        (timedelta(days=2), "2 d 0 h 0 min 0 s"),
+        (timedelta(hours=1, seconds=30), "1 h"),
+        (timedelta(hours=1, minutes=30, seconds=29), "1 h 30 min"),
+        (timedelta(days=5, hours=7, minutes=45), "5 d 8 h"),
+        (timedelta(hours=23, minutes=59, seconds=40), "24 h"),
+        (timedelta(days=2), "2 d"),
+        (timedelta(minutes=4, seconds=2), "4 min 2 s"),
         (timedelta(seconds=45), "45 s"),
         (timedelta(milliseconds=300), "< 1 s"),
         (timedelta(0), "0 s"),
-        (-timedelta(minutes=5), "-5 min 0 s"),
+        (-timedelta(minutes=5), "-5 min"),
         (None, "—"),
     ],
 )

@@ -76,7 +76,7 @@ def copy_case(name: str, tmp_path) -> tuple[object, object]:
 
 # ----------------------------------------------------------------------------------------------- sample cases
 DETECTED = {"tampered-weights": "2026-11-19T08:40:03Z", "poisoned-dependency": "2026-11-21T14:25:04Z",
-            "false-alarm": "2026-11-25T02:50:02.417Z"}  # fmt: skip
+            "false-alarm": "2026-11-25T02:50:02Z"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -127,13 +127,13 @@ def test_facts_derived_for_the_tampered_case(opened):
     assert rendered["stakeholder_update"].subject == "[AI Security] Incident INC-2026-0142 Update #2"
     assert "**Time Since Detection:** 7 d 3 h" in update
     assert "Models affected: 1 (sentiment-model-v2.1)" in update
-    assert ("Time window of exposure: 2026-11-14T03:08:01.384Z to 2026-11-19T09:40:33Z (isolation); 4,240 "
+    assert ("Time window of exposure: 2026-11-14T03:08:01Z to 2026-11-19T09:40:33Z (isolation); 4,240 "
             "predictions served") in update  # fmt: skip
-    assert "Compromise start: 2026-11-14T03:08:01.384Z (earliest malicious pipeline step" in update
-    assert ("**Duration:** 2026-11-14T03:08:01.384Z (compromise start) to 2026-11-19T09:40:33Z (isolation) "
-            "(5 d 6 h 32 min 32 s)") in report  # fmt: skip
-    assert "Dwell time (compromise start to detection): 5 d 5 h 32 min 2 s" in report
-    assert "Time to contain (detection to containment): 1 h 0 min 30 s" in report
+    assert "Compromise start: 2026-11-14T03:08:01Z (earliest malicious pipeline step" in update
+    assert ("**Duration:** 2026-11-14T03:08:01Z (compromise start) to 2026-11-19T09:40:33Z (isolation) "
+            "(5 d 7 h)") in report  # fmt: skip
+    assert "Dwell time (compromise start to detection): 5 d 6 h" in report
+    assert "Time to contain (detection to containment): 1 h" in report
     assert "Working hypothesis (the evidence supports it" in report
     assert "the model files carry code that runs when the model is loaded" in report
     assert "- Models compromised: sentiment-model-v2.1" in report

@@ -37,7 +37,7 @@ from workbench.comms.facts import (
 )
 from workbench.comms.markdown import _FRONT, _MARKER, Md, RenderedComm, _environment, md_escape, todo
 from workbench.comms.markdown import MAX_TEXT as MAX_TEXT
-from workbench.conclusions import iso
+from workbench.conclusions import display
 from workbench.conclusions.indicators import defang
 from workbench.records import now_utc
 
@@ -93,7 +93,7 @@ def _common(fx: Facts) -> dict[str, Any]:
         "verdict": fx.verdict.upper(),
         "severity": severity,
         "severity_note": "" if meta.severity or not worst else " (from the findings; not declared in case.yaml)",
-        "generated_at": iso(fx.now),
+        "generated_at": display(fx.now),
         "version": Md(__version__),
     }
 
@@ -109,7 +109,7 @@ def _alert_fields(fx: Facts) -> dict[str, Any]:
         indicators.append(f"{len(fx.c.indicators) - _MAX_INDICATORS} more in findings.json")
     return {
         "headline": HEADLINES[fx.verdict],
-        "detection_time": iso(detected) if detected else todo("detection time"),
+        "detection_time": display(detected) if detected else todo("detection time"),
         "affected_models": fx.names or todo("affected models"),
         "brief_description": f"{lead}Verdict from the evidence: {fx.verdict.upper()} ({fx.counts}).",
         "top_findings": [r.sentence for r in fx.c.reasons],
@@ -130,7 +130,7 @@ def _update_fields(fx: Facts, ctx: CommsContext, update_number: int | None) -> d
     progress: list[Any] = [f"Verdict from the evidence: {verdict} ({fx.counts})"]
     progress += [f"Reason: {r.sentence}" for r in fx.c.reasons[:3]]
     if fx.c.compromise is not None and fx.c.compromise.start is not None:
-        progress.append(f"Compromise start: {iso(fx.c.compromise.start)} ({fx.c.compromise.rule})")
+        progress.append(f"Compromise start: {display(fx.c.compromise.start)} ({fx.c.compromise.rule})")
     if window is not None:
         progress.append(f"Exposure window established: {window_text(window)}")
     progress += [fx.intake] if fx.intake else []
@@ -146,7 +146,7 @@ def _update_fields(fx: Facts, ctx: CommsContext, update_number: int | None) -> d
     ]  # fmt: skip
     elapsed = None
     if detected:
-        elapsed = f"{duration_text(detected, fx.now)} (detection {iso(detected)}, as of {iso(fx.now)})"
+        elapsed = f"{duration_text(detected, fx.now)} (detection {display(detected)}, as of {display(fx.now)})"
     none = f"none: no exposure (verdict {verdict})"
     return {
         "update_number": str(update_number) if update_number is not None else todo("update number"),
@@ -168,13 +168,13 @@ def _report_fields(fx: Facts, ctx: CommsContext, inv: Investigation) -> dict[str
     start = c.compromise.start if c.compromise is not None else None
     end = c.exposure.end if c.exposure is not None else None
     if start is not None:
-        start_text: Any = f"{iso(start)} (compromise start)"
+        start_text: Any = f"{display(start)} (compromise start)"
     elif c.compromise is not None:
         start_text = todo(f"start time ({c.compromise.rule})")
     else:
         start_text = f"no compromise evidenced (verdict {verdict})"
     if c.exposure is not None and end is not None:
-        end_text: Any = f"{iso(end)} ({c.exposure.end_basis.replace('_', ' ')})"
+        end_text: Any = f"{display(end)} ({c.exposure.end_basis.replace('_', ' ')})"
     elif c.compromise is None:
         end_text = "none"
     else:

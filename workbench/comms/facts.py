@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.categories import group_of, is_incident
 from workbench.comms.markdown import Md, todo
-from workbench.conclusions import Conclusions, Exposure, Step, format_duration, iso, response_steps
+from workbench.conclusions import Conclusions, Exposure, Step, display, format_duration, response_steps
 from workbench.records import Severity
 
 if TYPE_CHECKING:
@@ -78,29 +78,29 @@ def _containment(inv: Investigation, c: Conclusions, steps: list[Step]) -> tuple
     for s in steps:
         extra = "; ".join(s.details[:10]) + ("; …" if len(s.details) > 10 else "")
         failed = f" FAILED: {'; '.join(s.errors[:3])}" if s.errors else ""
-        text = f"{iso(s.time) or 'time unknown'} {s.tag}: {s.headline}" + (f" ({extra})" if extra else "") + failed
+        text = f"{display(s.time) or 'time unknown'} {s.tag}: {s.headline}" + (f" ({extra})" if extra else "") + failed
         dated.append((s.time or _NEVER, text))
     markers = [e for e in inv.events if e.kind == "ir:marker"]
     for e in markers:
-        dated.append((e.timestamp, f"{iso(e.timestamp)} marker {e.source}: model marked COMPROMISED"))
+        dated.append((e.timestamp, f"{display(e.timestamp)} marker {e.source}: model marked COMPROMISED"))
     details: list[Any] = [text for _, text in sorted(dated, key=lambda d: d[0])]
     contained, recovered = c.milestones["containment"], c.milestones["recovery"]
     rollback = next((s for s in steps if s.step == "rollback"), None)
     assess = next((s for s in steps if s.step == "assess"), None)
     if recovered.time is not None:
-        after = f", after isolation at {iso(contained.time)}" if contained.time else ""
-        return "recovered", f"Recovered: rolled back to a known-good model at {iso(recovered.time)}{after}", details
+        after = f", after isolation at {display(contained.time)}" if contained.time else ""
+        return "recovered", f"Recovered: rolled back to a known-good model at {display(recovered.time)}{after}", details
     if contained.time is not None:
         phase = "contained"
-        status = f"Contained: model isolated (removed from serving) at {iso(contained.time)}"
+        status = f"Contained: model isolated (removed from serving) at {display(contained.time)}"
         if contained.rule.startswith("COMPROMISED marker"):
-            status = f"Model marked COMPROMISED at {iso(contained.time)} (marker file); no isolation step recorded"
+            status = f"Model marked COMPROMISED at {display(contained.time)} (marker file); no isolation step recorded"
         if rollback is not None:
             status += f"; {recovered.rule}"
         return phase, status, details
     if assess is not None:
-        return "assessed", (f"Not contained: assessment only (evidence captured at {iso(assess.time)}); no isolation "
-                            "recorded"), details  # fmt: skip
+        return "assessed", (f"Not contained: assessment only (evidence captured at {display(assess.time)}); no "
+                            "isolation recorded"), details  # fmt: skip
     return "unknown", todo("containment status"), details or [todo("containment details")]
 
 
@@ -120,8 +120,8 @@ def facts_of(inv: Investigation, now: datetime) -> Facts:
 
 def window_text(window: Exposure) -> str:
     """``2026-11-14T03:08:01Z to 2026-11-19T09:40:33Z (isolation); 4,275 predictions served``."""
-    start = iso(window.start) or "an unknown start"
-    end = iso(window.end) or "an unknown end"
+    start = display(window.start) or "an unknown start"
+    end = display(window.end) or "an unknown end"
     basis = window.end_basis.replace("_", " ")
     count = f"; {window.predictions:,} predictions served" if window.predictions is not None else ""
     return f"{start} to {end} ({basis}){count}"
@@ -207,22 +207,23 @@ def timeline_rows(inv: Investigation, fx: Facts) -> tuple[list[dict[str, Any]], 
     rows: list[tuple[datetime, int, dict[str, Any]]] = []
     for m in fx.c.milestones.values():
         if m.time is not None:
-            rows.append((m.time, 0, {"time": iso(m.time), "source": "milestone", "event": m.label, "milestone": True}))
+            row = {"time": display(m.time), "source": "milestone", "event": m.label, "milestone": True}
+            rows.append((m.time, 0, row))
     for s in fx.steps:
         if s.time:
             text = f"{s.tag}: {s.headline}" + (f" (failed: {s.errors[0]})" if s.errors else "")
-            rows.append((s.time, 1, {"time": iso(s.time), "source": s.source, "event": text, "milestone": False}))
+            rows.append((s.time, 1, {"time": display(s.time), "source": s.source, "event": text, "milestone": False}))
     step_sources = {s.source for s in fx.steps}
     seen: dict[tuple[str, str, str], dict[str, Any]] = {}
     usable = inv.timeline.usable if inv.timeline is not None else inv.events
     for e in usable:
         if (e.kind == "ir:action" and e.source in step_sources) or e.kind.startswith("ir:custody"):
             continue
-        key = (iso(e.timestamp) or "", e.source, e.message)
+        key = (display(e.timestamp) or "", e.source, e.message)
         if key in seen:
             seen[key]["count"] += 1
             continue
-        row = {"time": iso(e.timestamp), "source": e.source, "event": e.message, "milestone": False, "count": 1,
+        row = {"time": display(e.timestamp), "source": e.source, "event": e.message, "milestone": False, "count": 1,
                "rank": e.severity.rank}  # fmt: skip
         seen[key] = row
         rows.append((e.timestamp, 2, row))

@@ -20,7 +20,7 @@ from typing import Any
 
 import jinja2
 
-from workbench.conclusions.record import iso
+from workbench.conclusions.record import display
 
 __all__ = ["MAX_TEXT", "Md", "RenderedComm", "md_escape", "todo"]
 
@@ -101,7 +101,7 @@ def _environment(directory: Path, redact: Callable[[str], str]) -> jinja2.Enviro
         if value is None or isinstance(value, list | dict | tuple | set):
             raise TypeError(f"a template field holds {type(value).__name__}, not text")
         if isinstance(value, datetime):
-            return iso(value)
+            return display(value)
         return md_escape(redact(str(value)))
 
     # Markdown output: HTML autoescaping does not apply; finalize escapes every value for Markdown instead.

@@ -26,6 +26,7 @@ from workbench.conclusions.record import (
     Interval,
     Milestone,
     Reason,
+    display,
     format_duration,
     iso,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Step",
     "coverage_of",
     "derive_conclusions",
+    "display",
     "format_duration",
     "iso",
     "listing",

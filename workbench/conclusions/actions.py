@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from workbench.categories import categories_of, group_of, is_incident
-from workbench.conclusions.record import Action, Exposure, Indicator, Milestone, iso
+from workbench.conclusions.record import Action, Exposure, Indicator, Milestone, display
 from workbench.records import Finding, Severity
 
 __all__ = ["actions_of"]
@@ -109,7 +109,7 @@ def _rotate(fx: _Facts) -> Action | None:
     names = [i.value for i in fx.indicators_for({"credential"}, found)] or [f.title.split(":")[0] for f in found]
     paths = listing(sorted({str(f.evidence.get("path")) for f in found if f.evidence.get("path")}))
     first = min((f.timestamp for f in found if f.timestamp), default=None)
-    since = f" and review every use of them since {iso(first)}" if first else " and review their use"
+    since = f" and review every use of them since {display(first)}" if first else " and review their use"
     return _make("rotate_credentials", Severity.CRITICAL, f"Revoke and rotate the exposed credentials now "
                  f"({listing(names)}){since}; purge them from {paths or 'the logs that hold them'}.", found,
                  targets=names)  # fmt: skip
@@ -145,9 +145,9 @@ def _rescore(fx: _Facts) -> Action | None:
     found = fx.of("behaviour", "model_code", "weights", "artefacts")
     if not found and not window.shifted:
         return None
-    end = iso(window.end) if window.end else "the end of the records"
+    end = display(window.end) if window.end else "the end of the records"
     return _make("rescore_predictions", Severity.HIGH, f"Re-score the {window.predictions:,} predictions served from "
-                 f"{iso(window.start)} to {end} with the known-good model and notify the consumers of every "
+                 f"{display(window.start)} to {end} with the known-good model and notify the consumers of every "
                  "prediction whose outcome changes.", found)  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench.estimates import ClassExcess, Flipped, OutputShift
 from workbench.records import Severity
+from workbench.timeparse import display_time
 
 __all__ = [
     "COVERAGE_STATUSES",
@@ -37,15 +38,23 @@ END_BASES = ("isolation", "rollback", "end_of_records")
 
 
 def iso(ts: datetime | None) -> str | None:
-    """``2026-11-19T09:40:33Z`` (milliseconds only when present), or None: the one time format of every output."""
+    """``2026-11-19T09:40:33.384Z`` (milliseconds only when present), or None: the time format of the machine
+    outputs (``findings.json``). Human outputs use :func:`display` (to the second)."""
     if ts is None:
         return None
     spec = "milliseconds" if ts.microsecond else "seconds"
     return ts.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
+def display(ts: datetime | None) -> str | None:
+    """The one time format of every human output (``2026-11-19T09:40:33Z``), see
+    :func:`workbench.timeparse.display_time`."""
+    return display_time(ts)
+
+
 def format_duration(delta: timedelta | None) -> str:
-    """``1 h 0 min 30 s``, ``5 d 5 h 32 min 2 s``, ``45 s`` (rounded to the second); ``—`` for None."""
+    """``5 d 8 h``, ``1 h 30 min``, ``4 min 2 s``, ``45 s``: the two largest units, rounded to the second of them
+    (a zero second unit is left out: ``1 h``); ``—`` for None."""
     if delta is None:
         return "—"
     seconds = round(delta.total_seconds())
@@ -53,12 +62,15 @@ def format_duration(delta: timedelta | None) -> str:
     seconds = abs(seconds)
     if seconds == 0:
         return "< 1 s" if delta else "0 s"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
-    first = next(i for i, (v, _) in enumerate(parts) if v)
-    return sign + " ".join(f"{v} {unit}" for v, unit in parts[first:])
+    units = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
+    first = next(i for i, (size, _) in enumerate(units) if seconds >= size)
+    if first == len(units) - 1:
+        return f"{sign}{seconds} s"
+    (big, big_name), (small, small_name) = units[first], units[first + 1]
+    rounded = round(seconds / small) * small
+    whole, part = divmod(rounded, big)
+    tail = f" {part // small} {small_name}" if part else ""
+    return f"{sign}{whole} {big_name}{tail}"
 
 
 @dataclass(frozen=True, slots=True)

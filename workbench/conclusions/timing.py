@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from workbench.categories import group_of
-from workbench.conclusions.record import Compromise, Exposure, Interval, Milestone, iso
+from workbench.conclusions.record import Compromise, Exposure, Interval, Milestone, display
 from workbench.conclusions.response import Step
 from workbench.estimates import PredictionOutputs
 from workbench.records import Event, Finding, Severity
@@ -138,7 +138,7 @@ def _recovery(steps: list[Step]) -> Milestone:
                          "completed playbook step ROLLBACK in the actions log", done.source,
                          f"{done.tag}: {done.headline}")  # fmt: skip
     started = next((s for s in steps if s.step == "rollback"), None)
-    why = "no completed rollback" + (f" (a rollback at {iso(started.time)} " + ("failed)" if started.failed else
+    why = "no completed rollback" + (f" (a rollback at {display(started.time)} " + ("failed)" if started.failed else
                                      "has no completion line)") if started else "")  # fmt: skip
     return Milestone("recovery", MILESTONES["recovery"], None, why)
 

@@ -33,6 +33,7 @@ from workbench.drift.windows import fit_window, window_table, window_text
 from workbench.estimates import ClassExcess, OutputShift, PredictionOutputs
 from workbench.parameters import value as option
 from workbench.records import Event, EvidenceWarning, Finding, Severity
+from workbench.timeparse import display_time
 
 if TYPE_CHECKING:
     from workbench.analysis import AnalysisContext, AnalysisResult
@@ -167,7 +168,7 @@ def _py(ts: pd.Timestamp) -> datetime:
 
 
 def _fmt(ts: pd.Timestamp | None) -> str:
-    return "unknown" if ts is None else pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
+    return "unknown" if ts is None else display_time(pd.Timestamp(ts).tz_convert("UTC").to_pydatetime())
 
 
 def build_findings(report: DriftReport, *, min_effect: float = MIN_EFFECT) -> None:

@@ -16,6 +16,7 @@ from workbench.drift.columns import at, bincount
 from workbench.drift.metrics import MIN_EFFECT, wilson_interval
 from workbench.drift.windows import class_counts
 from workbench.htmlkit import html_table
+from workbench.timeparse import display_time
 
 if TYPE_CHECKING:
     from workbench.drift.analysis import DriftReport
@@ -179,7 +180,7 @@ def cumulative_excess_figure(report: DriftReport, bins: int = 300) -> go.Figure:
 
 
 def _when(ts: pd.Timestamp | None) -> str:
-    return "—" if ts is None else pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "—" if ts is None else display_time(pd.Timestamp(ts).tz_convert("UTC").to_pydatetime()) or "—"
 
 
 def facts_table(report: DriftReport) -> str:
@@ -252,7 +253,7 @@ def section_items(report: DriftReport | None, summary: str = "") -> list[Any]:
         shown = w if len(w) <= 60 else w[(w["verdict"] == "drift") | w["legacy_fired"]]
         cols = ["start", "n", "js_distance", "p_adjusted", "top_class", "top_delta_pp", "legacy_jsd", "verdict"]
         table = shown[cols].round({"js_distance": 4, "p_adjusted": 4, "top_delta_pp": 2, "legacy_jsd": 4})
-        table["start"] = table["start"].dt.strftime("%Y-%m-%d %H:%M UTC")
+        table["start"] = table["start"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         note = "" if len(shown) == len(w) else f" (drifted or legacy-flagged only; {len(w)} windows in total)"
         items += [f"<h4>Windows ({escape(report.window)}){escape(note)}</h4>", html_table(table, max_rows=200)]
     if len(report.confidence):

@@ -27,6 +27,7 @@ from workbench.logscan.engine import FileScan, LogMatch, Scanner, ScanOptions
 from workbench.records import Event, EvidenceWarning, Finding, Severity
 from workbench.rulepack.redact import Redactor
 from workbench.rulepack.rules import RuleSet, builtin_rules, load_rules
+from workbench.timeparse import display_time
 
 __all__ = ["DETECTOR", "SECTION", "analyse", "findings_from_scans", "matches_frame", "render", "result_from_scans"]
 
@@ -228,7 +229,7 @@ def render(result: AnalysisResult) -> list[Any]:
 
 
 def _utc_text(ts: Any) -> str:
-    return "" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "" if ts is None or pd.isna(ts) else display_time(pd.Timestamp(ts).to_pydatetime()) or ""
 
 
 def _timeline(matches: pd.DataFrame, colours: dict[str, str]) -> Any:

@@ -15,7 +15,7 @@ from IPython.display import HTML
 
 from workbench.atlas import tactic_of, technique_name
 from workbench.comms.facts import affected_text, window_text
-from workbench.conclusions import iso
+from workbench.conclusions import display
 from workbench.conclusions.indicators import defang
 from workbench.htmlkit import STYLE as _STYLE
 from workbench.htmlkit import badge, html_table, note, sev, text
@@ -53,7 +53,7 @@ def summary(inv: Investigation) -> HTML:
     parts = [badge(c.verdict), f"<p><b>Because:</b></p><ul>{_li(reasons)}</ul>"]
     if c.compromise is not None:
         comp = c.compromise
-        when = text(iso(comp.start)) if comp.start else "not established"
+        when = text(display(comp.start)) if comp.start else "not established"
         basis = by_id.get(comp.basis) if comp.basis else None
         line = f"<p><b>Compromise start:</b> {when} ({text(comp.rule)})"
         if basis is not None and basis.category != "behavior_drift":
@@ -62,8 +62,8 @@ def summary(inv: Investigation) -> HTML:
             s = comp.statistical_onset
             agree = {True: "consistent with it", False: "NOT consistent with it", None: ""}[comp.onset_consistent]
             line += (
-                f". Statistical onset of the output shift: {text(iso(s.onset))} (95% interval "
-                f"{text(iso(s.onset_low))} to {text(iso(s.onset_high))}){', ' + agree if agree else ''}"
+                f". Statistical onset of the output shift: {text(display(s.onset))} (95% interval "
+                f"{text(display(s.onset_low))} to {text(display(s.onset_high))}){', ' + agree if agree else ''}"
             )
         parts.append(line + ".</p>")
     if c.exposure is not None:
@@ -76,7 +76,7 @@ def summary(inv: Investigation) -> HTML:
             {
                 "kind": i.kind,
                 "indicator (defanged)": defang(i.kind, i.value),
-                "first seen (UTC)": iso(i.first_seen),
+                "first seen (UTC)": display(i.first_seen),
                 "context": i.context,
                 "findings": ", ".join(i.findings[:3]),
             }
@@ -100,7 +100,7 @@ def summary(inv: Investigation) -> HTML:
         ("Title", meta.title or "(no title in case.yaml)"),
         ("Severity (declared)", meta.severity.value if meta.severity else "(not declared)"),
         ("Affected models", ", ".join(inv.models) or "(not declared)"),
-        ("Detection time", iso(meta.detection_time) if meta.detection_time else "(not declared)"),
+        ("Detection time", display(meta.detection_time) if meta.detection_time else "(not declared)"),
         ("Commander", meta.commander or "(not declared)"),
     ]
     parts.append('<table class="wb-table">' + "".join(f"<tr><th>{text(k)}</th><td>{text(v)}</td></tr>"
