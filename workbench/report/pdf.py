@@ -151,7 +151,8 @@ def chromium_command(browser: str, html: Path, pdf: Path, profile: Path) -> list
     """The Chromium command line that prints ``html`` to ``pdf`` with a fresh ``profile``, off the network."""
     return [
         browser, "--headless", "--no-sandbox", "--disable-gpu", *OFFLINE_FLAGS, f"--user-data-dir={profile}",
-        "--no-pdf-header-footer", "--virtual-time-budget=10000", "--window-size=700,1100",
+        "--no-pdf-header-footer", "--generate-pdf-document-outline", "--virtual-time-budget=10000",
+        "--window-size=700,1100",
         f"--print-to-pdf={pdf}", html.resolve().as_uri(),
     ]  # fmt: skip
 

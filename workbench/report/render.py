@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,13 @@ from traitlets.config import Config
 
 from workbench.resources import templates_dir
 
-__all__ = ["TEMPLATE", "redact_notebook", "render_html"]
+__all__ = ["DEFAULT_CLASSIFICATION", "TEMPLATE", "css_string", "redact_notebook", "render_html", "utc_second"]
 
 TEMPLATE = "report"
+#: the classification line of the running header and title block, unless the notebook's metadata sets one
+DEFAULT_CLASSIFICATION = "Confidential: incident response"
+#: longest classification line kept (a running header is one line)
+_CLASSIFICATION_MAX = 80
 
 
 #: output metadata key marking what the workbench itself embeds (plotly.js, styles): no evidence text in it
@@ -69,8 +75,9 @@ _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>])")
 
 def _plain(text: str) -> str:
     """Text as a reader sees it: HTML entities, JSON ``\\uXXXX`` escapes and Markdown escapes undone (so that a
-    secret written in any of these encodings is found, and redacted text is recognised as such)."""
-    text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), html.unescape(text))
+    secret written in any of these encodings is found, and redacted text is recognised as such). Table cells carry
+    ``<wbr>`` break points (:func:`workbench.htmlkit.html_table`): they are no part of the text and go first."""
+    text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), html.unescape(text.replace("<wbr>", "")))
     return _MD_ESCAPE.sub(r"\1", text)
 
 
@@ -84,6 +91,59 @@ def _holds_secret(value: object, redact_data) -> bool:
     return redact_data(value) != value
 
 
+_CSS_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.,:;/()+#@")
+
+
+def css_string(value: object) -> str:
+    """``value`` as a quoted CSS string literal (for ``content:`` in the template's ``@page`` rule).
+
+    Control characters are dropped; every character but ASCII letters, digits, space and plain punctuation is a
+    six-digit CSS escape, so no quote, backslash or ``<`` (``</style>``) of the value reaches the stylesheet raw.
+    """
+    chars = (c for c in str(value) if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp"))
+    return '"' + "".join(c if c in _CSS_PLAIN else f"\\{ord(c):06x} " for c in chars) + '"'
+
+
+def utc_second(value: object) -> object:
+    """An ISO 8601 time as the report writes every time, ``2026-11-19T09:40:33Z`` (UTC, to the second).
+
+    A naive time is taken as UTC; anything that is not an ISO 8601 time is returned unchanged.
+    """
+    if isinstance(value, datetime):
+        ts = value
+    elif isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    else:
+        return value
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _classification(nb: nbformat.NotebookNode, metadata: dict[str, Any]) -> str:
+    """The classification line: the caller's, else the notebook's own metadata key ``classification``, else the
+    default; one line of at most :data:`_CLASSIFICATION_MAX` characters."""
+    for value in (metadata.get("classification"), nb.metadata.get("classification")):
+        if isinstance(value, str) and (line := " ".join(value.split())):
+            return line[:_CLASSIFICATION_MAX]
+    return DEFAULT_CLASSIFICATION
+
+
+def _title_metadata(nb: nbformat.NotebookNode, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """What the template reads from ``nb.metadata.workbench``: the caller's values, the generation time in the
+    report's one time format, the verdict's colour and the classification line."""
+    from workbench.htmlkit import VERDICT_COLOURS
+
+    wb = dict(metadata or {})
+    if "generated_at" in wb:
+        wb["generated_at"] = utc_second(wb["generated_at"])
+    wb["verdict_colour"] = VERDICT_COLOURS.get(str(wb.get("verdict")), "#6c757d")
+    wb["classification"] = _classification(nb, wb)
+    return wb
+
+
 def render_html(
     notebook: Path, html_path: Path, *, title: str | None = None, metadata: dict[str, Any] | None = None
 ) -> Path:
@@ -93,8 +153,11 @@ def render_html(
         notebook: the executed notebook.
         html_path: where to write the report.
         title: the page title.
-        metadata: values for the title block and appendix footer (incident_id, title, verdict, severity, models,
-            generated_at, workbench_version, notebook_sha256, custody_head); escaped by the template.
+        metadata: values for the title block, running header and appendix footer (incident_id, title, verdict,
+            severity, models, generated_at, workbench_version, notebook_sha256, custody_head, and optionally
+            classification, which otherwise comes from the notebook's metadata key ``classification`` or is
+            :data:`DEFAULT_CLASSIFICATION`); escaped by the template. ``generated_at`` is written as
+            :func:`utc_second`.
 
     Returns:
         ``html_path``.
@@ -103,8 +166,7 @@ def render_html(
     redact_notebook(nb)
     if title:
         nb.metadata["title"] = title
-    if metadata:
-        nb.metadata["workbench"] = metadata
+    nb.metadata["workbench"] = _title_metadata(nb, metadata)
     config = Config()
     config.TagRemovePreprocessor.remove_cell_tags = {"report-hide"}
     config.TagRemovePreprocessor.enabled = True
@@ -117,6 +179,7 @@ def render_html(
         exclude_output_prompt=True,
         embed_images=True,
     )
+    exporter.register_filter("css_string", css_string)
     body, _ = exporter.from_notebook_node(nb)
     html_path.write_text(body, encoding="utf-8")
     return html_path
