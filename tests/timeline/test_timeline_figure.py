@@ -262,3 +262,23 @@ def test_legible_at_print_width(cases, name):
         assert per_tick > label * lay.xaxis.tickfont.size * EM + 6
     assert (hi - lo) / step >= 2  # at least two ticks on the axis
     assert all(a.font.size >= 9 for a in lay.annotations)
+
+
+def test_only_the_workbench_own_events_leave_an_empty_axis_with_a_note():
+    intake = Event(datetime(2026, 11, 26, 10, 2, 11, tzinfo=UTC), "custody.jsonl", "ir:custody:intake", "intake")
+    tl = build_timeline([intake], generated_at=GENERATED)
+    fig = timeline_figure(tl)
+    assert fig.data == ()
+    texts = [a.text for a in fig.layout.annotations]
+    assert "no dated incident event" in texts
+    assert "custody intake 2026-11-26T10:02:11Z (no dated incident event) →" in texts
+    assert timeline_figure(build_timeline([], generated_at=GENERATED)).data == ()
+
+
+def test_grouped_by_tactic_the_intake_stays_off_the_axis():
+    tl, c = _burst_timeline()
+    fig = timeline_figure(tl, c, group_by="tactic")
+    assert set(fig.layout.yaxis.categoryarray) == {"Execution", "Initial Access", "Detection"}
+    assert sum(int(sum(t.customdata)) for t in fig.data) == 52
+    assert _ts(fig.layout.xaxis.range[1]) < pd.Timestamp("2026-11-20")
+    assert overlaps(label_boxes(fig, 620)) == []

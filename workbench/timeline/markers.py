@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
-from itertools import pairwise
 
+import numpy as np
 import pandas as pd
 
 from workbench.conclusions.record import display
-from workbench.records import Severity
 
 __all__ = ["HOVER_CHARS", "HOVER_EVENTS", "Marker", "at_second", "count_text", "lane_markers"]
 
@@ -28,7 +27,6 @@ __all__ = ["HOVER_CHARS", "HOVER_EVENTS", "Marker", "at_second", "count_text", "
 HOVER_CHARS = 120
 #: most events listed in one marker's hover
 HOVER_EVENTS = 12
-_RANK = {s.value: s.rank for s in Severity}
 
 
 def at_second(ts: datetime | pd.Timestamp | None) -> str:
@@ -81,24 +79,32 @@ def _line(ts: pd.Timestamp, last: pd.Timestamp, count: int, severity: str, messa
     return f"{at_second(ts)} · {severity} · {escape(text)}{times}"
 
 
-def _hover(group: str, part: pd.DataFrame, count: int) -> str:
-    first, last = part["timestamp"].iloc[0], part["last_timestamp"].max()
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    """One lane's rows as arrays, in time order (``codes``: severity category codes, 0 the worst)."""
+
+    ns: np.ndarray
+    first: pd.DatetimeIndex
+    last: pd.DatetimeIndex
+    counts: np.ndarray
+    codes: np.ndarray
+    severities: list[str]
+    messages: np.ndarray
+
+
+def _hover(group: str, lane: _Lane, a: int, b: int, count: int) -> str:
+    first, last = lane.first[a], lane.last[a:b].max()
     head = f"<b>{escape(group)}</b>: {count} event{'s' if count != 1 else ''}"
     if count > 1:
         head += f", {at_second(first)} to {at_second(last)}"
-    shown = part
-    if len(part) > HOVER_EVENTS:
-        ranks = part["severity"].astype(str).map(_RANK)
-        shown = part.assign(_rank=ranks).sort_values(["_rank", "timestamp"], ascending=[False, True], kind="stable")
-        shown = shown.head(HOVER_EVENTS).sort_values("timestamp", kind="stable")
+    shown = np.arange(a, b)
+    if b - a > HOVER_EVENTS:  # the most severe, earliest first among equals, then listed in time order
+        shown = np.sort(shown[np.lexsort((lane.ns[a:b], lane.codes[a:b]))[:HOVER_EVENTS]])
     lines = [
-        _line(ts, lt, int(n), str(sev), msg)
-        for ts, lt, n, sev, msg in zip(
-            shown["timestamp"], shown["last_timestamp"], shown["count"], shown["severity"], shown["message"],
-            strict=True,
-        )
-    ]  # fmt: skip
-    rest = count - int(shown["count"].sum())
+        _line(lane.first[i], lane.last[i], int(lane.counts[i]), lane.severities[lane.codes[i]], lane.messages[i])
+        for i in shown
+    ]
+    rest = count - int(lane.counts[shown].sum())
     if rest > 0:
         lines.append(f"… and {rest} more")
     return "<br>".join([head, *lines])
@@ -116,28 +122,33 @@ def lane_markers(df: pd.DataFrame, group: str, bucket: timedelta) -> list[Marker
         One :class:`Marker` per burst per lane.
     """
     out: list[Marker] = []
-    step = pd.Timedelta(bucket)
+    step = int(pd.Timedelta(bucket).value)
+    severities = [str(c) for c in df["severity"].cat.categories]
     for name, rows in df.sort_values("timestamp", kind="stable").groupby(group, sort=True):
-        times = rows["timestamp"].tolist()
-        starts, start = [], None
-        for i, ts in enumerate(times):
-            if start is None or ts >= start + step:
-                start = ts
-                starts.append(i)
-        bounds = [*starts, len(times)]
-        for a, b in pairwise(bounds):
-            part = rows.iloc[a:b]
-            count = int(part["count"].sum())
-            worst = max(part["severity"].astype(str), key=lambda s: _RANK[s])
+        first = pd.DatetimeIndex(rows["timestamp"]).tz_convert("UTC")
+        lane = _Lane(
+            ns=first.as_unit("ns").asi8,
+            first=first,
+            last=pd.DatetimeIndex(rows["last_timestamp"]).tz_convert("UTC"),
+            counts=rows["count"].to_numpy(),
+            codes=rows["severity"].cat.codes.to_numpy(),
+            severities=severities,
+            messages=rows["message"].to_numpy(),
+        )
+        a = 0
+        while a < len(lane.ns):  # greedy: a burst takes every event within one bucket of its first
+            b = int(np.searchsorted(lane.ns, lane.ns[a] + step, side="left"))
+            count = int(lane.counts[a:b].sum())
             out.append(
                 Marker(
                     group=str(name),
-                    time=part["timestamp"].iloc[0].to_pydatetime(),
-                    last=part["last_timestamp"].max().to_pydatetime(),
+                    time=lane.first[a].to_pydatetime(),
+                    last=lane.last[a:b].max().to_pydatetime(),
                     count=count,
-                    severity=worst,
-                    rows=len(part),
-                    hover=_hover(str(name), part, count),
+                    severity=severities[int(lane.codes[a:b].min())],
+                    rows=b - a,
+                    hover=_hover(str(name), lane, a, b, count),
                 )
             )
+            a = b
     return out

@@ -63,7 +63,7 @@ MILESTONE_COLOURS = {
 EXPOSURE_FILL = "rgba(139, 0, 0, 0.10)"
 EXPOSURE_COLOUR = "#8b0000"
 #: font sizes (px): title, subtitle, lane names, tick labels, milestone labels, notes under the axis, counts
-FONTS = {"title": 14, "subtitle": 11, "lane": 11, "tick": 10, "label": 11, "note": 10, "count": 9}
+FONTS = {"title": 14, "subtitle": 11, "lane": 11, "tick": 10, "label": 11, "note": 10, "count": 10}
 #: vertical layout (px): title block, one label row, one lane, ticks and axis title, one note line, legend
 TITLE_H, ROW_H, LANE_H, AXIS_H, NOTE_H, LEGEND_H = 52, 17, 38, 50, 15, 28
 #: right margin (px)
@@ -107,7 +107,7 @@ def _traces(markers: list[Marker]) -> list[go.Scatter]:
 
 
 def _incident_times(df: pd.DataFrame, milestones: list, conclusions: Conclusions | None) -> list[datetime]:
-    times = [t.to_pydatetime() for t in df["timestamp"]] + [t.to_pydatetime() for t in df["last_timestamp"]]
+    times = [df["timestamp"].min().to_pydatetime(), df["last_timestamp"].max().to_pydatetime()] if len(df) else []
     times += [m.time for m in milestones]
     exposure = conclusions.exposure if conclusions is not None else None
     if exposure is not None and exposure.start is not None:
