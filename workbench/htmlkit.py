@@ -10,15 +10,18 @@ rewrites HTML after it is made.
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
 __all__ = [
+    "KINDS",
     "MAX_ROWS",
     "SEVERITY_COLOURS",
     "STYLE",
     "VERDICT_COLOURS",
     "badge",
+    "column_kind",
     "html_table",
     "note",
     "sev",
@@ -31,16 +34,41 @@ MAX_ROWS = 500
 
 STYLE = """
 <style>
-.wb-table{border-collapse:collapse;font-size:13px;margin:6px 0 14px 0;width:100%}
+.jp-RenderedHTMLCommon table.wb-table,table.wb-table{border-collapse:collapse;font-size:13px;margin:6px 0 14px 0;
+  width:100%;table-layout:auto}
 .jp-RenderedHTMLCommon .wb-table th,.wb-table th{background:#f1f3f5;text-align:left;padding:4px 8px;
-  border-bottom:2px solid #adb5bd;max-width:none}
+  border-bottom:2px solid #adb5bd;max-width:none;vertical-align:bottom;white-space:normal;word-break:normal;
+  overflow-wrap:normal;hyphens:manual}
 .jp-RenderedHTMLCommon .wb-table td,.wb-table td{text-align:left;padding:4px 8px;border-bottom:1px solid #dee2e6;
-  vertical-align:top;word-break:break-word;max-width:none}
+  vertical-align:top;white-space:normal;word-break:normal;overflow-wrap:normal;hyphens:manual;max-width:none}
+.jp-RenderedHTMLCommon .wb-table td.wb-hash,.wb-table td.wb-hash{word-break:break-all;min-width:12ch}
+.jp-RenderedHTMLCommon .wb-table td.wb-enum,.wb-table td.wb-enum{white-space:nowrap}
+.jp-RenderedHTMLCommon .wb-table .wb-num,.wb-table .wb-num{text-align:right;white-space:nowrap;
+  font-variant-numeric:tabular-nums}
+.jp-RenderedHTMLCommon .wb-table th.wb-text,.wb-table th.wb-text{min-width:14em}
+.jp-RenderedHTMLCommon table.wb-wide,table.wb-wide{font-size:12px}
+.wb-wide .wb-mono{font-size:11px}
+.jp-RenderedHTMLCommon .wb-wide th,.wb-wide th,.jp-RenderedHTMLCommon .wb-wide td,.wb-wide td{padding:4px 5px}
 .wb-sev{color:#fff;border-radius:3px;padding:1px 6px;font-size:12px;font-weight:600;white-space:nowrap}
 .wb-verdict{font-size:20px;font-weight:700;color:#fff;padding:6px 14px;border-radius:4px;display:inline-block}
 .wb-note{color:#495057;font-style:italic}
 .wb-ok{color:#2b8a3e;font-weight:600}.wb-bad{color:#8b0000;font-weight:600}
-.wb-mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+.wb-mono{font-family:ui-monospace,Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:12px}
+@media print{
+  .jp-RenderedHTMLCommon table.wb-table,table.wb-table{font-size:11px}
+  .jp-RenderedHTMLCommon .wb-table th,.wb-table th,.jp-RenderedHTMLCommon .wb-table td,.wb-table td{padding:3px 5px}
+  .wb-table .wb-mono{font-size:10px}
+  .wb-table .wb-sev{font-size:10px;padding:1px 4px}
+  .jp-RenderedHTMLCommon table.wb-wide,table.wb-wide{font-size:9px}
+  .wb-wide .wb-mono,.wb-wide .wb-sev{font-size:8px}
+  .jp-RenderedHTMLCommon .wb-wide th,.wb-wide th,.jp-RenderedHTMLCommon .wb-wide td,.wb-wide td{padding:2px 3px}
+  .jp-RenderedHTMLCommon .wb-table th.wb-text,.wb-table th.wb-text{min-width:11em}
+  .jp-RenderedHTMLCommon .wb-wide th.wb-text,.wb-wide th.wb-text{min-width:8em}
+  .jp-RenderedHTMLCommon table.wb-wider,table.wb-wider{font-size:8.5px}
+  .wb-wider .wb-mono,.wb-wider .wb-sev{font-size:7.5px}
+  .jp-RenderedHTMLCommon .wb-wider th,.wb-wider th,.jp-RenderedHTMLCommon .wb-wider td,.wb-wider td{padding:2px}
+  .wb-table thead{display:table-header-group}
+}
 </style>
 """
 
@@ -87,21 +115,182 @@ def _missing(value: Any) -> bool:
         return True
 
 
-def html_table(df: Any, *, mono: tuple[str, ...] = (), max_rows: int = MAX_ROWS) -> str:
-    """A DataFrame as an escaped HTML table (cells through :func:`text`); a ``severity`` column as badges."""
+#: Column kinds :func:`html_table` knows, each with the classes its cells get (header, data) and how it wraps.
+KINDS = ("hash", "id", "path", "time", "num", "enum", "text")
+
+_HASH_NAME = re.compile(r"(?<![a-z])sha(?:\d+)?(?![a-z])|md5|hash|digest|checksum|fingerprint")
+_ID_NAMES = {"id", "rule_id", "rule", "finding", "finding_id", "event_id", "technique", "cve"}
+_PATH_NAMES = {"path", "file", "member", "url", "import", "call", "key", "name", "location", "local", "peer",
+               "from", "source", "target", "module", "filename", "installed", "package"}  # fmt: skip
+_TIME_NAME = re.compile(r"\btime\b|_time$|^time|timestamp|\bdate\b|_at$|\(utc\)|first seen|last seen|onset")
+_ENUM_NAMES = {"severity", "priority", "status", "kind", "role", "safety", "dtype", "verdict", "coverage",
+               "dangerous", "trusted", "complete", "state", "opcode", "primary", "tty", "user", "outcome",
+               "category", "confidence", "result", "method"}  # fmt: skip
+_MONO_NUM_NAMES = {"offset", "line", "first_line", "last_line", "pid", "stream", "port"}
+_HEX = re.compile(r"(?:sha\d+:)?[0-9a-fA-F]{16,}")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z| ?UTC|[+-]\d{2}:?\d{2})?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T?")
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?")
+_ENUM_MAX = 16  # longest single-token value an enum column holds
+_ONE_LINE = 12  # enum values up to this long never wrap; longer ones (``suspicious_connection``) only after ``_``
+_LONG_TOKEN = 40  # a token in running text longer than this is no ordinary word: it gets break points
+_SHORT = 16  # a path or id this short stays whole (``F-c211ccc25e7b``, ``network.txt``)
+_SEPARATORS = "/._-:@=+,?#\\"
+_RUN = 12  # a run this long without a separator gets a break point after every _RUN characters (hex, base64)
+WIDE_COLUMNS = 9  # tables with this many columns print in a smaller font (``wb-wide``)
+WIDER_COLUMNS = 13  # and with this many in a smaller one still (``wb-wider``): A4 portrait holds no more
+
+
+def _values(series: Any) -> list[str]:
+    return [str(v) for v in series if not _missing(v)]
+
+
+def _is_numeric(series: Any) -> bool:
+    kind = getattr(getattr(series, "dtype", None), "kind", "O")
+    return kind in "iuf"
+
+
+def column_kind(name: Any, series: Any, *, mono: bool = False) -> str:
+    """The kind of a column (one of :data:`KINDS`), from its name first, then from its content.
+
+    ``hash``: hex digests (break anywhere); ``id``: finding and rule ids; ``path``: paths, URLs, tensor and module
+    names (monospaced, break after ``/ . _ -``); ``time``: timestamps and durations (monospaced); ``num``: numbers
+    (right-aligned, one line); ``enum``: short single-word values such as severities and statuses (one line);
+    ``text``: everything else (titles, details, messages: they get the room, words never break).
+    """
+    n = str(name).strip().lower()
+    values = _values(series)
+    tokens = all(not any(ch.isspace() for ch in v) for v in values)
+    longest = max((len(v) for v in values), default=0)
+    if _HASH_NAME.search(n) or (values and tokens and all(_HEX.fullmatch(v) for v in values)):
+        return "hash"
+    if _is_numeric(series) and str(getattr(series, "dtype", "")) != "bool":
+        return "num"
+    if values and all(_NUMBER.fullmatch(v) for v in values):
+        return "num"
+    if _TIME_NAME.search(n) or (values and all(_TIMESTAMP.fullmatch(v) for v in values)):
+        return "time"
+    if tokens and (n in _ID_NAMES or n.endswith(("_id", " id"))):
+        return "id"
+    if n in _PATH_NAMES or "path" in n or (tokens and values and all("/" in v for v in values)):
+        return "path" if tokens or mono or n in _PATH_NAMES or "path" in n else "text"
+    if mono:
+        return "path"
+    if tokens and values and (n in _ENUM_NAMES or longest <= _ENUM_MAX):
+        return "enum"
+    return "text"
+
+
+_CLASSES = {"hash": "wb-mono wb-hash", "id": "wb-mono wb-id", "path": "wb-mono wb-path", "time": "wb-mono",
+            "num": "wb-num", "enum": "wb-enum", "text": ""}  # fmt: skip
+_HEAD_CLASSES = {"num": "wb-num", "prose": "wb-text"}
+_PROSE = 32  # a text column whose values run longer than this, in words, is prose: it gets a minimum width
+_WORDS = re.compile(r"[A-Za-z]{3,}")
+
+
+def _layout(df: Any, kinds: list[str]) -> list[tuple[str, str]]:
+    """Per column: the header class (``prose`` columns carry a minimum width, never a sliver) and the cell kind
+    (``enum`` columns with values too long for one line wrap as ids do, after ``_``, in the body font)."""
+    out = []
+    for col, kind in zip(df.columns, kinds, strict=True):
+        values = _values(df[col])
+        longest = max(values, key=len, default="")
+        if kind == "text" and len(longest) > _PROSE and len(_WORDS.findall(longest)) >= 3:
+            out.append(("prose", kind))
+        elif kind == "enum" and len(longest) > _ONE_LINE:
+            out.append((kind, "word"))
+        else:
+            out.append((kind, kind))
+    return out
+
+
+def _breakable(raw: str) -> str:
+    """``raw`` escaped, with a ``<wbr>`` after each separator (``/ . _ -`` ...) and inside long runs (hex, base64):
+    the only places a path, id or long token may break. Pieces are escaped one by one (no break inside an entity)."""
+    pieces: list[str] = []
+    run = ""
+    for ch in raw:
+        run += ch
+        if ch in _SEPARATORS or (len(run) >= _RUN and not _is_word(run)):
+            pieces.append(run)
+            run = ""
+    if run:
+        pieces.append(run)
+    return "<wbr>".join(escape(p) for p in pieces)
+
+
+def _is_word(run: str) -> bool:
+    """A run of letters only (an ordinary word inside a long token is never cut)."""
+    return run.isalpha() and len(run) < 2 * _RUN
+
+
+def _text_cell(raw: str) -> str:
+    """Running text escaped: ordinary words whole, tokens longer than :data:`_LONG_TOKEN` given break points."""
+    parts = re.split(r"(\S+)", raw)
+    return "".join(_breakable(p) if len(p) > _LONG_TOKEN and not p.isspace() else escape(p) for p in parts)
+
+
+def _cell(raw: str, kind: str, *, wide: bool) -> str:
+    if kind in ("path", "id", "word") and len(raw) > _SHORT:
+        return _breakable(raw)
+    if kind == "text" and len(raw) > _LONG_TOKEN:
+        return _text_cell(raw)
+    if kind == "time" and wide:  # many columns: a timestamp may go on two lines, after its date
+        date = _DATE.match(raw)
+        if date and date.end() < len(raw):
+            return escape(raw[: date.end()]) + "<wbr>" + escape(raw[date.end() :])
+    return escape(raw)
+
+
+def _number(value: Any) -> Any:
+    """Floats shown to four significant digits when their full form is long (the data keeps every digit)."""
+    if isinstance(value, float) or type(value).__name__.startswith("float"):
+        full = str(value)
+        if len(full) > 8 and value == value and abs(value) != float("inf"):
+            return f"{float(value):.4g}"
+    return value
+
+
+def _header(name: Any) -> str:
+    """A column name escaped, breakable after ``_`` (``changed_elements`` wraps as two words, never overlaps)."""
+    return "_<wbr>".join(text(part) for part in str(name).split("_"))
+
+
+def html_table(
+    df: Any, *, mono: tuple[str, ...] = (), max_rows: int = MAX_ROWS, kinds: dict[str, str] | None = None
+) -> str:
+    """A DataFrame as an escaped HTML table (cells through :func:`text`); a ``severity`` column as badges.
+
+    Each column's kind (:func:`column_kind`, overridden by ``kinds``: column name to one of :data:`KINDS`) decides
+    its font and where it may wrap: hashes anywhere, paths and ids only after separators, enums and numbers
+    never, text only between words. ``mono`` names columns to show monospaced (paths, unless the content says
+    hash or time). Long floats are shown to four significant digits.
+    """
     if df.empty:
         return '<p class="wb-note">None.</p>'
     shown = df.head(max_rows)
-    head = "".join(f"<th>{text(c)}</th>" for c in shown.columns)
+    given = kinds or {}
+    col_kinds = [given.get(c) or column_kind(c, shown[c], mono=c in mono) for c in shown.columns]
+    for c, k in zip(shown.columns, col_kinds, strict=True):
+        if k not in KINDS:
+            raise ValueError(f"column {c!r}: unknown kind {k!r} (one of {', '.join(KINDS)})")
+    layout = _layout(shown, col_kinds)
+    wide = len(shown.columns) >= WIDE_COLUMNS
+    head = "".join(
+        f'<th class="{_HEAD_CLASSES[h]}">{_header(c)}</th>' if h in _HEAD_CLASSES else f"<th>{_header(c)}</th>"
+        for c, (h, _) in zip(shown.columns, layout, strict=True)
+    )
     rows = []
     for rec in shown.itertuples(index=False):
         cells = []
-        for col, value in zip(shown.columns, rec, strict=True):
+        for col, (_, kind), value in zip(shown.columns, layout, rec, strict=True):
             if col == "severity":
-                cells.append(f"<td>{sev(value)}</td>")
+                cells.append(f'<td class="wb-enum">{sev(value)}</td>')
                 continue
-            cls = ' class="wb-mono"' if col in mono else ""
-            cells.append(f"<td{cls}>{'' if _missing(value) else text(value)}</td>")
+            cls = _CLASSES.get(kind, "")
+            body = "" if _missing(value) else _cell(_redact(str(_number(value))), kind, wide=wide)
+            cells.append(f'<td class="{cls}">{body}</td>' if cls else f"<td>{body}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f'<p class="wb-note">{len(df) - max_rows} more rows not shown.</p>' if len(df) > max_rows else ""
-    return f'<table class="wb-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}'
+    cls = "wb-table" + (" wb-wide" if wide else "") + (" wb-wider" if len(shown.columns) >= WIDER_COLUMNS else "")
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}'
