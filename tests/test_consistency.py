@@ -14,6 +14,7 @@ from datetime import datetime
 import pytest
 
 from tests.conftest import CASES
+from workbench.timeparse import display_time
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +36,11 @@ def md_text(path) -> str:
     return re.sub(r"\\(.)", r"\1", path.read_text(encoding="utf-8"))  # Markdown escapes removed
 
 
+def shown(ts: str | None) -> str | None:
+    """A findings.json time as every human output states it (ISO 8601 UTC, to the second)."""
+    return display_time(parse(ts)) if ts else None
+
+
 def parse(ts: str) -> datetime:
     """A time at the outputs' common precision (milliseconds)."""
     t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
@@ -49,7 +55,7 @@ def test_every_output_states_the_same_conclusions(sample_runs, name):
     verdict, compromise, exposure = c["verdict"], c["compromise"], c["exposure"]
     assert doc["verdict"] == verdict and doc["exposure"] == exposure
     assert doc["milestones"]["milestones"] == c["milestones"]
-    start = compromise["start"] if compromise else None
+    start = shown(compromise["start"]) if compromise else None  # the human outputs' format, to the second
     assert c["milestones"]["compromise"]["time"] == start
 
     report = re.sub(r"\s+", " ", page_text(out / "report.html"))
@@ -67,14 +73,14 @@ def test_every_output_states_the_same_conclusions(sample_runs, name):
         if m["time"] is not None and m["source"] not in (None, "case.yaml") and key != "report":
             assert anchored.get(key) == parse(m["time"]), key  # the timeline's row is the milestone's event
     if start is not None:
-        end, basis = exposure["end"], exposure["end_basis"].replace("_", " ")
+        end, basis = shown(exposure["end"]), exposure["end_basis"].replace("_", " ")
         assert f"Compromise start: {start}" in report
         assert f"Compromise start {start}" in report  # the milestones table, same time format
-        assert f"Exposure window: {exposure['start']} to {end} ({basis})" in report
-        assert f"Time window of exposure: {exposure['start']} to {end} ({basis})" in update
+        assert f"Exposure window: {shown(exposure['start'])} to {end} ({basis})" in report
+        assert f"Time window of exposure: {shown(exposure['start'])} to {end} ({basis})" in update
         assert f"Compromise start: {start}" in update
         assert f"**Duration:** {start} (compromise start) to {end} ({basis})" in post
-        assert anchored["compromise"] == parse(start)
+        assert anchored["compromise"] == parse(compromise["start"])
         assert f"{exposure['predictions']:,} predictions served" in update and f"{exposure['predictions']:,}" in report
     else:
         assert exposure is None

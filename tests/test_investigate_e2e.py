@@ -244,10 +244,13 @@ def run_case_at(case: Path, out: Path) -> subprocess.CompletedProcess:
 def test_report_has_summary_sections_and_appendix(runs, name):
     html = (runs[name] / "report.html").read_text()
     assert external_loads(html) == []
-    for heading in ("Summary", "Evidence and chain of custody", "Findings by ATLAS tactic", "Model forensics",
-                    "Dependencies", "Pipeline logs", "Host state", "Behaviour drift", "Timeline", "Recommendations",
-                    "Communication drafts", "Appendix"):  # fmt: skip
+    for heading in ("Summary", "Model forensics", "Dependencies", "Pipeline logs", "Host state", "Behaviour drift",
+                    "Timeline", "Recommendations", "Appendix A: Evidence and chain of custody",
+                    "Appendix B: All findings", "Appendix C: Analysis details and log excerpts",
+                    "Appendix D: Communication drafts", "Appendix E: Coverage and reproducibility"):  # fmt: skip
         assert f">{heading}" in html, heading
+    body, appendices = html.split(">Appendix A: Evidence and chain of custody", 1)
+    assert "sha256 (intake)" not in body and "sha256 (intake)" in appendices  # the inventory is an appendix
     assert "Tool versions" in html and "Run parameters" in html and "log rules: " in html
     assert "Executed notebook SHA-256" in html
     doc = load(runs[name])

@@ -84,14 +84,34 @@ class RenderedComm:
     timing: str = ""
 
     def to_html(self) -> str:
-        """The draft for the report: title, what remains to be completed, then the Markdown as escaped text."""
+        """The draft for the report as formatted text: title, what remains to be completed, then the Markdown
+        rendered (front matter left out; headings demoted below the report's own; see :func:`markdown_html`)."""
         left = "".join(f"<li>{html_escape(m)}</li>" for m in self.todo_markers)
         remains = f"<p>To be completed by a person:</p><ul>{left}</ul>" if left else "<p>Nothing left to complete.</p>"
+        body = markdown_html(_FRONT.sub("", self.text, count=1))
         return (
             f'<div class="wb-comm"><h3>{html_escape(self.subject)}</h3>'
             f"<p>Audience: {html_escape(self.audience)}. Timing: {html_escape(self.timing)}.</p>{remains}"
-            f'<pre class="wb-mono" style="white-space:pre-wrap">{html_escape(self.text)}</pre></div>'
+            f'<div class="wb-comm-body">{body}</div></div>'
         )
+
+
+_HEADING = re.compile(r"<(/?)h([1-6])([ >])")
+
+
+def markdown_html(markdown: str) -> str:
+    """A draft's Markdown as HTML, safely.
+
+    The drafts' Markdown holds evidence only through :func:`md_escape`, which writes ``&``, ``<`` and ``>`` as
+    entities; those three are turned back into characters so that mistune, which escapes every character and any
+    raw HTML itself (``escape=True``; unsafe link schemes dropped), escapes them exactly once. Headings are demoted
+    by three levels so that a draft's ``#`` title sits below the report's sections (and out of its outline's top).
+    """
+    import mistune
+
+    text = markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    html = str(mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])(text))
+    return _HEADING.sub(lambda m: f"<{m.group(1)}h{min(int(m.group(2)) + 3, 6)}{m.group(3)}", html)
 
 
 def _environment(directory: Path, redact: Callable[[str], str]) -> jinja2.Environment:

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from IPython.display import HTML
 
-from workbench.atlas import tactic_of, technique_name
 from workbench.comms.facts import affected_text, window_text
 from workbench.conclusions import display
 from workbench.conclusions.indicators import defang
 from workbench.htmlkit import STYLE as _STYLE
 from workbench.htmlkit import badge, html_table, note, sev, text
 from workbench.records import Finding, Severity, to_frame
+from workbench.report.findings_view import finding_link, findings_appendix, links
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,6 +34,9 @@ PENDING: dict[str, str] = {}
 STYLE = _STYLE
 _sev = sev
 MAX_INDICATORS = 20
+#: what page one shows of the actions and indicators (the rest: Recommendations, findings.json)
+SUMMARY_ACTIONS = 4
+SUMMARY_INDICATORS = 8
 
 
 def _li(items: list[str]) -> str:
@@ -41,14 +44,14 @@ def _li(items: list[str]) -> str:
 
 
 def summary(inv: Investigation) -> HTML:
-    """Page one: verdict with its reasons, compromise start, exposure, indicators, what to do now, what could not be
-    examined, counts by severity and the case facts. Everything is read from the conclusions."""
+    """Page one: verdict with its reasons, compromise start, exposure, what to do now, what could not be examined,
+    the indicators, counts by severity and the case facts. Everything is read from the conclusions."""
     c = inv.conclusions
     meta = inv.case.meta
     counts = Counter(f.severity.value for f in inv.findings)
     by_id = {f.id: f for f in inv.findings}
     reasons = [f"{sev(r.severity) + ' ' if r.severity else ''}{text(r.sentence)}"
-               + (f' <span class="wb-mono wb-note">{text(r.finding)}</span>' if r.finding else "")
+               + (f" ({finding_link(r.finding)})" if r.finding else "")
                for r in c.reasons]  # fmt: skip
     parts = [badge(c.verdict), f"<p><b>Because:</b></p><ul>{_li(reasons)}</ul>"]
     if c.compromise is not None:
@@ -57,7 +60,7 @@ def summary(inv: Investigation) -> HTML:
         basis = by_id.get(comp.basis) if comp.basis else None
         line = f"<p><b>Compromise start:</b> {when} ({text(comp.rule)})"
         if basis is not None and basis.category != "behavior_drift":
-            line += f": {text(basis.title)}"
+            line += f": {text(basis.title)} ({finding_link(basis.id)})"
         if comp.statistical_onset is not None and comp.statistical_onset.onset is not None:
             s = comp.statistical_onset
             agree = {True: "consistent with it", False: "NOT consistent with it", None: ""}[comp.onset_consistent]
@@ -71,40 +74,33 @@ def summary(inv: Investigation) -> HTML:
         affected = affected_text(c.exposure)
         if affected:
             parts.append(f"<p><b>Affected predictions:</b> {text(affected)}.</p>")
-    if c.indicators:
-        rows = [
-            {
-                "kind": i.kind,
-                "indicator (defanged)": defang(i.kind, i.value),
-                "first seen (UTC)": display(i.first_seen),
-                "context": i.context,
-                "findings": ", ".join(i.findings[:3]),
-            }
-            for i in c.indicators[:MAX_INDICATORS]
-        ]
-        more = len(c.indicators) - MAX_INDICATORS
-        parts.append("<p><b>Indicators of compromise</b></p>" + html_table(pd.DataFrame(rows),
-                     mono=("indicator (defanged)", "findings")) + (note(f"{more} more in findings.json.") if more > 0
-                                                                   else ""))  # fmt: skip
     if c.actions:
-        parts.append("<p><b>What to do now</b></p><ol>" + _li([f"{sev(a.priority)} {text(a.text)}"
-                                                              for a in c.actions]) + "</ol>")  # fmt: skip
+        shown = c.actions[:SUMMARY_ACTIONS]
+        more = ""
+        if len(c.actions) > len(shown):
+            more = (f' <span class="wb-note">(the first {len(shown)} of {len(c.actions)}; all of them, with the '
+                    "findings behind each, under Recommendations)</span>")  # fmt: skip
+        parts.append(f"<p><b>What to do now</b>{more}</p><ol>"
+                     + _li([f"{sev(a.priority)} {text(a.text)}" for a in shown]) + "</ol>")  # fmt: skip
     gaps = c.gaps
     if gaps:
         items = [f"{text(g.title)}: {'FAILED: ' if g.status == 'failed' else ''}{text(g.detail)}" for g in gaps]
         parts.append(f"<p><b>Not examined:</b></p><ul>{_li(items)}</ul>")
+    else:
+        parts.append("<p><b>Coverage:</b> every analysis examined all of its evidence (Appendix E).</p>")
+    if c.indicators:
+        rows = [{"kind": i.kind, "indicator (defanged)": defang(i.kind, i.value),
+                 "first seen (UTC)": display(i.first_seen), "context": i.context}
+                for i in c.indicators[:SUMMARY_INDICATORS]]  # fmt: skip
+        more = len(c.indicators) - SUMMARY_INDICATORS
+        parts.append("<p><b>Indicators of compromise</b></p>" + html_table(pd.DataFrame(rows),
+                     mono=("indicator (defanged)",)) + (note(f"{more} more in findings.json (conclusions.indicators)"
+                                                         ".") if more > 0 else ""))  # fmt: skip
     counts_html = " ".join(f"{sev(s.value)} {counts.get(s.value, 0)}" for s in Severity)
-    parts.append(f"<p>Findings by severity: {counts_html}</p>")
-    facts = [
-        ("Incident", meta.incident_id),
-        ("Title", meta.title or "(no title in case.yaml)"),
-        ("Severity (declared)", meta.severity.value if meta.severity else "(not declared)"),
-        ("Affected models", ", ".join(inv.models) or "(not declared)"),
-        ("Detection time", display(meta.detection_time) if meta.detection_time else "(not declared)"),
-        ("Commander", meta.commander or "(not declared)"),
-    ]
-    parts.append('<table class="wb-table">' + "".join(f"<tr><th>{text(k)}</th><td>{text(v)}</td></tr>"
-                                                        for k, v in facts) + "</table>")  # fmt: skip
+    declared = meta.severity.value if meta.severity else "not declared"
+    detected = display(meta.detection_time) if meta.detection_time else "not declared"
+    parts.append(f"<p>Findings by severity: {counts_html} (all in Appendix B). Declared severity {text(declared)}; "
+                 f"detected {text(detected)}; commander {text(meta.commander or 'not declared')}.</p>")  # fmt: skip
     return HTML('<div class="wb-summary">' + "".join(parts) + "</div>")
 
 
@@ -129,21 +125,8 @@ def not_applicable(reason: str) -> str:
 
 
 def findings_by_tactic(findings: list[Finding]) -> HTML:
-    """Findings grouped by MITRE ATLAS tactic (of each finding's first technique), worst first in each group."""
-    if not findings:
-        return HTML('<p class="wb-note">No findings.</p>')
-    groups: dict[str, list[Finding]] = {}
-    for f in findings:
-        tactic = tactic_of(f.atlas[0]) if f.atlas else "Other"
-        groups.setdefault(tactic, []).append(f)
-    order = sorted(groups, key=lambda t: (-max(f.severity.rank for f in groups[t]), t))
-    parts = []
-    for tactic in order:
-        df = to_frame(groups[tactic], Finding)[["severity", "category", "title", "path", "line", "atlas", "id"]]
-        names = {f.id: ", ".join(f"{t} {technique_name(t)}" for t in f.atlas) for f in groups[tactic]}
-        df["atlas"] = df["id"].map(names)
-        parts.append(f"<h3>{text(tactic)} ({len(groups[tactic])})</h3>" + html_table(df, mono=("path", "id")))
-    return HTML("".join(parts))
+    """Appendix B: attack findings by MITRE ATLAS tactic, then the others, each with its anchor."""
+    return HTML(findings_appendix(findings))
 
 
 def evidence_table(inv: Investigation) -> HTML:
@@ -214,7 +197,7 @@ def actions_list(actions: Iterable[Action], preventive: Iterable[Action] = ()) -
 
     def items(group: Iterable[Action]) -> str:
         return "".join(f"<li>{sev(a.priority)} {text(a.text)}" + (f'<br><span class="wb-note">because of '
-                       f"{text(', '.join(a.because[:12]))}</span>" if a.because else "") + "</li>"
+                       f"{links(a.because)}</span>" if a.because else "") + "</li>"
                        for a in group)  # fmt: skip
 
     now, later = items(actions), items(preventive)

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import HTML
 
 from workbench.analysis import SectionView
+from workbench.htmlkit import text
 from workbench.report import present
+from workbench.report.findings_view import section_findings
 from workbench.sections import SECTIONS, resolve
 
 if TYPE_CHECKING:
@@ -59,24 +61,48 @@ class ReportView:
         return present.findings_table(result.findings if result else [])
 
     def findings_by_tactic(self) -> HTML:
-        """Findings grouped by MITRE ATLAS tactic, worst group first (HTML)."""
+        """Appendix B: every finding with its anchor; attack findings grouped by MITRE ATLAS tactic (HTML)."""
         return present.findings_by_tactic(self.investigation.findings)
 
-    def section(self, name: str) -> SectionView:
-        """One analysis section: its own renderer's figures and tables, or its findings; a failed analysis says so
-        (its error), and the run's coverage counts it as failed."""
+    def _items(self, name: str) -> list[Any] | None:
+        """The section renderer's items, or None (with the reason as the only item) when it cannot render."""
         inv = self.investigation
         spec = SECTIONS.get(name)
         result = inv.results.get(name)
         if spec is None or result is None:
-            return SectionView([present.pending(name)])
+            return [present.pending(name)]
         if name in inv.errors:
-            return SectionView([present.failed(name, inv.errors[name])])
+            return [present.failed(name, inv.errors[name])]
         renderer = resolve(spec[2]) if spec[2] else present.findings_list
         items = renderer(result)
         if result.not_applicable:
             items = [present.not_applicable(result.not_applicable), *items]
-        return SectionView(items)
+        return items
+
+    def section(self, name: str) -> SectionView:
+        """One analysis section in the body: its summary, its key figure (the renderer's first) and its findings
+        of at least medium severity, each linked to Appendix B; the tables are in :meth:`section_details`. A
+        failed analysis says so (its error), and the run's coverage counts it as failed."""
+        inv = self.investigation
+        result = inv.results.get(name)
+        if result is None or name in inv.errors or name not in SECTIONS:
+            return SectionView(self._items(name) or [])
+        body: list[Any] = [present.not_applicable(result.not_applicable)] if result.not_applicable else []
+        if result.summary:
+            body.append(f"<p>{text(result.summary)}</p>")
+        figure = next((i for i in self._items(name) or [] if not isinstance(i, str)), None)
+        if figure is not None:
+            body.append(figure)
+        if result.findings or not result.not_applicable:
+            body.append(section_findings(result.findings))
+        return SectionView(body)
+
+    def section_details(self, name: str) -> SectionView:
+        """The rest of what the section's renderer shows (tables, further figures, log lines with context), for
+        Appendix C: everything but the key figure already shown in the body."""
+        items = self._items(name) or []
+        first = next((i for i, item in enumerate(items) if not isinstance(item, str)), None)
+        return SectionView([item for i, item in enumerate(items) if i != first])
 
     def milestones_table(self) -> HTML:
         """Milestones and intervals, from the conclusions (HTML)."""
