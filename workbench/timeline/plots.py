@@ -91,7 +91,7 @@ def _traces(markers: list[Marker]) -> list[go.Scatter]:
                 name=sev,
                 text=[count_text(m.count) if m.count > 1 else "" for m in part],
                 textposition="top center",
-                textfont={"size": FONTS["count"], "color": "#333"},
+                textfont={"size": FONTS["count"], "color": "#212529", "shadow": "0 0 2px #fff, 0 0 2px #fff"},
                 marker={
                     "size": [7 if m.count == 1 else min(9 + 2.5 * len(str(m.count)), 19) for m in part],
                     "color": SEVERITY_COLOURS[sev],
@@ -228,24 +228,28 @@ def _layout(fig, timeline, df, flagged, axis, bucket, order, width, height, marg
 
 
 def _decorate(fig: go.Figure, axis: AxisRange, milestones: list, conclusions: Conclusions | None, width: int) -> int:
-    """Milestone lines, the exposure window and the labels above the plot; returns the number of label rows."""
+    """The exposure window, the milestone lines (under the markers) and the labels above the plot; returns the
+    number of label rows."""
     labels: list[tuple[datetime, str, str, str]] = []  # (x, text, colour, hover)
-    for m in milestones:
-        colour = MILESTONE_COLOURS.get(m.name, "#495057")
-        fig.add_shape(type="line", xref="x", yref="paper", x0=_naive(m.time), x1=_naive(m.time), y0=0, y1=1,
-                      line={"color": colour, "width": 1.5, "dash": "dash"})  # fmt: skip
-        hover = f"{m.label} {at_second(m.time)}: {m.rule}" + (f" ({m.source})" if m.source else "")
-        labels.append((m.time, escape(m.label), colour, escape(hover)))
     exposure = conclusions.exposure if conclusions is not None else None
     if exposure is not None and exposure.start is not None:
         end = exposure.end or axis.hi
         fig.add_shape(type="rect", xref="x", yref="paper", x0=_naive(exposure.start), x1=_naive(end), y0=0, y1=1,
                       fillcolor=EXPOSURE_FILL, line={"width": 0}, layer="below", name="exposure window")  # fmt: skip
         length = format_duration(exposure.duration) if exposure.end is not None else "open, no end in the evidence"
-        hover = (f"Exposure window {at_second(exposure.start)} to {at_second(exposure.end)} "
-                 f"(end: {exposure.end_basis}; {exposure.end_rule})")  # fmt: skip
-        labels.append((exposure.start + (end - exposure.start) / 2, escape(f"exposure window {length}"),
-                       EXPOSURE_COLOUR, escape(hover)))  # fmt: skip
+        until = at_second(exposure.end) if exposure.end is not None else "open"
+        hover = f"Exposure window {at_second(exposure.start)} to {until} "
+        hover += f"(end: {exposure.end_basis}; {exposure.end_rule})"
+        exposure_label = (exposure.start + (end - exposure.start) / 2, escape(f"exposure window {length}"),
+                          EXPOSURE_COLOUR, escape(hover))  # fmt: skip
+    for m in milestones:
+        colour = MILESTONE_COLOURS.get(m.name, "#495057")
+        fig.add_shape(type="line", xref="x", yref="paper", x0=_naive(m.time), x1=_naive(m.time), y0=0, y1=1,
+                      line={"color": colour, "width": 1.5, "dash": "dash"}, layer="below")  # fmt: skip
+        hover = f"{m.label} {at_second(m.time)}: {m.rule}" + (f" ({m.source})" if m.source else "")
+        labels.append((m.time, escape(m.label), colour, escape(hover)))
+    if exposure is not None and exposure.start is not None:
+        labels.append(exposure_label)
     boxes = stack_labels([axis.px(x) for x, *_ in labels], [text_width(t, FONTS["label"]) for _, t, *_ in labels],
                          4, width - 4)  # fmt: skip
     for (x, text, colour, hover), box in zip(labels, boxes, strict=True):
