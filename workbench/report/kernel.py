@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -24,7 +25,7 @@ from typing import Any
 from workbench.errors import ReportError
 from workbench.progress import Follower
 
-__all__ = ["execute", "first_failure", "stop_kernels"]
+__all__ = ["execute", "first_failure", "is_kernel_socket", "remove_kernel_sockets", "stop_kernels"]
 
 #: the module the kernel is started from (ipykernel without its TCP pipe, see workbench.report.kernel_launcher)
 LAUNCHER = "workbench.report.kernel_launcher"
@@ -100,6 +101,28 @@ def _signal_group(group: int, proc: Any, signum: int) -> None:
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signum)
+
+
+#: the IPC sockets of the notebook kernel, named by jupyter_client after its ``ip`` (``kernel-ipc``) and port
+_KERNEL_SOCKET = re.compile(r"kernel-ipc-\d+")
+
+
+def is_kernel_socket(path: Path) -> bool:
+    """A socket the run's notebook kernel made in the output folder (``kernel-ipc-N``), left by an interrupted run."""
+    import stat
+
+    try:
+        return bool(_KERNEL_SOCKET.fullmatch(path.name)) and stat.S_ISSOCK(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def remove_kernel_sockets(out: Path) -> None:
+    """Remove what is left of the kernel's IPC sockets in ``out`` (jupyter_client's cleanup is best effort)."""
+    for entry in out.glob("kernel-ipc-*"):
+        if is_kernel_socket(entry):
+            with contextlib.suppress(OSError):
+                entry.unlink()
 
 
 def first_failure(executed: Path) -> ReportError | None:

@@ -230,7 +230,7 @@ def _check_out_dir(out: Path, case: Case, force: bool) -> bool:
         )
     if not force:
         raise CustodyError(f"{out}: holds {_describe_run(out)}; pass --force to replace it, or choose another --out")
-    if foreign := [e for e in entries if e not in WORKBENCH_OUTPUTS]:
+    if foreign := [e for e in entries if e not in WORKBENCH_OUTPUTS and not kernel.is_kernel_socket(out / e)]:
         listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise CustodyError(f"{out}: --force refused: the folder also holds files the workbench does not write "
                            f"({listed}); move them away or choose another --out")  # fmt: skip
@@ -345,8 +345,11 @@ def investigate(
             }
             current = "notebook"
             with prog.stage(current, announce="the analyses run in the notebook kernel") as info:
-                error = kernel.execute(notebook or notebook_path(), executed, params, out,
-                                       Follower(progress_file, prog.forward))  # fmt: skip
+                try:
+                    error = kernel.execute(notebook or notebook_path(), executed, params, out,
+                                           Follower(progress_file, prog.forward))  # fmt: skip
+                finally:
+                    kernel.remove_kernel_sockets(out)
                 info["detail"] = f"cell failed: {error.ename}" if error else ""
         html = out / "report.html"
         findings_path = out / "findings.json"
