@@ -235,6 +235,13 @@ def test_outline_has_the_title_and_every_section(run):
         assert title in run.pdf.text(page), f"bookmark {title!r} points at page {page}, which does not show it"
 
 
+def test_no_bookmark_names_its_heading_twice(run):
+    # Chromium names a bookmark from the heading's painted text; a heading too close to the top of its page was
+    # painted (clipped) on the previous page as well, giving "Files that differFiles that differ"
+    doubled = [(t, p) for _, t, p in run.pdf.outline if len(t) % 2 == 0 and t[: len(t) // 2] == t[len(t) // 2 :]]
+    assert not doubled, doubled
+
+
 def test_appendices_start_on_a_new_page_and_sections_flow(run):
     sections = [(title, page) for depth, title, page in run.pdf.outline if depth == 1]
     appendices = [i for i, (title, _) in enumerate(sections) if title.startswith("Appendix")]
@@ -254,6 +261,7 @@ def test_internal_links_are_annotations_that_resolve(run):
     for text, page in printed.internal_links:
         assert 1 <= page <= printed.pages, (text, page)
     targets = [t for t in html.links if t in html.ids]
+    assert targets, "the report links nothing within itself (every finding reference links to its finding)"
     assert not [t for t in html.links if t not in html.ids], "links to ids that are not in the report"
     # every in-page link of the report prints as at least one annotation (a link broken over lines gives more)
     assert len(printed.internal_links) >= len(targets), (len(printed.internal_links), len(targets))
