@@ -390,6 +390,9 @@ def test_headers_break_at_underscores_and_numbers_are_short():
     assert '<th class="wb-num">changed_<wbr>elements</th>' in out
     assert '<td class="wb-num">0.04161</td>' in out  # 0.041614812798798084 shown to four significant digits
     assert '<td class="wb-num">0.046875</td>' in out  # short floats as they are
+    gaps = html_table(pd.DataFrame({"bytes": [1_613_228, None], "ratio": [12345.678901, 1.5e-12], "offset": [67, 1]}))
+    assert '<td class="wb-num">1613228</td><td class="wb-num">12345.7</td><td class="wb-mono wb-num">67</td>' in gaps
+    assert '<td class="wb-num">1.5e-12</td>' in gaps
     assert 'class="wb-table wb-wide wb-wider"' in out  # 14 columns: the smallest print font
     assert '<table class="wb-table wb-wide">' in html_table(log_matches())  # 12 columns: a smaller one
 

@@ -126,7 +126,7 @@ _TIME_NAME = re.compile(r"\btime\b|_time$|^time|timestamp|\bdate\b|_at$|\(utc\)|
 _ENUM_NAMES = {"severity", "priority", "status", "kind", "role", "safety", "dtype", "verdict", "coverage",
                "dangerous", "trusted", "complete", "state", "opcode", "primary", "tty", "user", "outcome",
                "category", "confidence", "result", "method"}  # fmt: skip
-_MONO_NUM_NAMES = {"offset", "line", "first_line", "last_line", "pid", "stream", "port"}
+_OFFSET_NAMES = {"offset", "byte_offset", "start_offset", "end_offset"}  # numbers shown monospaced
 _HEX = re.compile(r"(?:sha\d+:)?[0-9a-fA-F]{16,}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z| ?UTC|[+-]\d{2}:?\d{2})?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}T?")
@@ -136,7 +136,7 @@ _ONE_LINE = 12  # enum values up to this long never wrap; longer ones (``suspici
 _LONG_TOKEN = 40  # a token in running text longer than this is no ordinary word: it gets break points
 _SHORT = 16  # a path or id this short stays whole (``F-c211ccc25e7b``, ``network.txt``)
 _SEPARATORS = "/._-:@=+,?#\\"
-_RUN = 12  # a run this long without a separator gets a break point after every _RUN characters (hex, base64)
+_RUN = 12  # a run of letters and digits this long gets a break point after every _RUN characters (hex, base64)
 WIDE_COLUMNS = 9  # tables with this many columns print in a smaller font (``wb-wide``)
 WIDER_COLUMNS = 13  # and with this many in a smaller one still (``wb-wider``): A4 portrait holds no more
 
@@ -164,7 +164,7 @@ def column_kind(name: Any, series: Any, *, mono: bool = False) -> str:
     longest = max((len(v) for v in values), default=0)
     if _HASH_NAME.search(n) or (values and tokens and all(_HEX.fullmatch(v) for v in values)):
         return "hash"
-    if _is_numeric(series) and str(getattr(series, "dtype", "")) != "bool":
+    if _is_numeric(series):
         return "num"
     if values and all(_NUMBER.fullmatch(v) for v in values):
         return "num"
@@ -182,7 +182,7 @@ def column_kind(name: Any, series: Any, *, mono: bool = False) -> str:
 
 
 _CLASSES = {"hash": "wb-mono wb-hash", "id": "wb-mono wb-id", "path": "wb-mono wb-path", "time": "wb-mono",
-            "num": "wb-num", "enum": "wb-enum", "text": ""}  # fmt: skip
+            "num": "wb-num", "offset": "wb-mono wb-num", "enum": "wb-enum", "text": ""}  # fmt: skip
 _HEAD_CLASSES = {"num": "wb-num", "prose": "wb-text"}
 _PROSE = 32  # a text column whose values run longer than this, in words, is prose: it gets a minimum width
 _WORDS = re.compile(r"[A-Za-z]{3,}")
@@ -190,7 +190,8 @@ _WORDS = re.compile(r"[A-Za-z]{3,}")
 
 def _layout(df: Any, kinds: list[str]) -> list[tuple[str, str]]:
     """Per column: the header class (``prose`` columns carry a minimum width, never a sliver) and the cell kind
-    (``enum`` columns with values too long for one line wrap as ids do, after ``_``, in the body font)."""
+    (``enum`` columns with values too long for one line wrap as ids do, after ``_``, in the body font; offsets
+    are numbers in the monospaced font)."""
     out = []
     for col, kind in zip(df.columns, kinds, strict=True):
         values = _values(df[col])
@@ -199,6 +200,8 @@ def _layout(df: Any, kinds: list[str]) -> list[tuple[str, str]]:
             out.append(("prose", kind))
         elif kind == "enum" and len(longest) > _ONE_LINE:
             out.append((kind, "word"))
+        elif kind == "num" and str(col).strip().lower() in _OFFSET_NAMES:
+            out.append((kind, "offset"))
         else:
             out.append((kind, kind))
     return out
@@ -208,20 +211,25 @@ def _breakable(raw: str) -> str:
     """``raw`` escaped, with a ``<wbr>`` after each separator (``/ . _ -`` ...) and inside long runs (hex, base64):
     the only places a path, id or long token may break. Pieces are escaped one by one (no break inside an entity)."""
     pieces: list[str] = []
-    run = ""
+    current, run = "", 0  # run: characters since the last separator or space
     for ch in raw:
-        run += ch
-        if ch in _SEPARATORS or (len(run) >= _RUN and not _is_word(run)):
-            pieces.append(run)
-            run = ""
-    if run:
-        pieces.append(run)
+        current += ch
+        if ch.isspace():  # a space is a break opportunity already
+            run = 0
+            continue
+        run += 1
+        if ch in _SEPARATORS or (run >= _RUN and _cut(current[-run:])):
+            pieces.append(current)
+            current, run = "", 0
+    if current:
+        pieces.append(current)
     return "<wbr>".join(escape(p) for p in pieces)
 
 
-def _is_word(run: str) -> bool:
-    """A run of letters only (an ordinary word inside a long token is never cut)."""
-    return run.isalpha() and len(run) < 2 * _RUN
+def _cut(run: str) -> bool:
+    """Whether a run without separators is long enough to cut: letters and digits (hex, base64) at :data:`_RUN`,
+    letters only at twice that (an ordinary word is never cut), anything holding other characters never."""
+    return run.isalnum() and (not run.isalpha() or len(run) >= 2 * _RUN)
 
 
 def _text_cell(raw: str) -> str:
@@ -243,12 +251,16 @@ def _cell(raw: str, kind: str, *, wide: bool) -> str:
 
 
 def _number(value: Any) -> Any:
-    """Floats shown to four significant digits when their full form is long (the data keeps every digit)."""
-    if isinstance(value, float) or type(value).__name__.startswith("float"):
-        full = str(value)
-        if len(full) > 8 and value == value and abs(value) != float("inf"):
-            return f"{float(value):.4g}"
-    return value
+    """A float whose full form is long, shown short (the data keeps every digit): whole numbers without ``.0``
+    (an integer column with a gap is float), else four significant digits, one decimal from 1,000 up."""
+    if not (isinstance(value, float) or type(value).__name__.startswith("float")) or len(str(value)) <= 8:
+        return value
+    v = float(value)
+    if v != v or abs(v) == float("inf"):
+        return value
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.1f}" if 1e3 <= abs(v) < 1e15 else f"{v:.4g}"
 
 
 def _header(name: Any) -> str:
