@@ -314,7 +314,7 @@ def test_hostile_captures_do_not_crash(tmp_path):
         ("suspicious_connection", "critical", 77),
     ]
     assert len(result.warnings) == 2 and all(w.path == "case.yaml" for w in result.warnings)
-    html = "".join(render_host(result))
+    html = "".join(render_host(result)).replace("<wbr>", "")  # path cells carry break points
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 

@@ -380,7 +380,7 @@ def test_analysis_contract_and_rendering(tmp_path):
     assert list(result.data) == ["scan", "model_files", "pickle_imports", "pickle_calls", "scans"]
     assert list(result.data["scans"]) == ["models/suspect/m"] and result.not_applicable is None
     assert result.inputs == ["models/suspect/m/<img src=x onerror=alert(1)>.pkl"]
-    html = "".join(render_scan(result))
+    html = "".join(render_scan(result)).replace("<wbr>", "")  # path cells carry break points
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;.pkl" in html
     assert "posix.system(&#x27;echo pwned&#x27;)" in html
     empty = analyse(AnalysisContext(case=Case.open(SAMPLES / "false-alarm" / "logs"), evidence=EvidenceSet()))
