@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.conclusions.record import format_duration, iso
+from workbench.conclusions.record import display, format_duration
 from workbench.htmlkit import SEVERITY_COLOURS, html_table
 from workbench.records import Severity
 from workbench.timeline.build import LANES, Timeline
@@ -264,7 +264,7 @@ def milestones_table(conclusions: Conclusions) -> str:
     rows = [
         {
             "milestone": m.label,
-            "time (UTC) / duration": iso(m.time) or "—",
+            "time (UTC) / duration": display(m.time) or "—",
             "rule": m.rule,
             "from": m.source or "",
         }
