@@ -213,6 +213,35 @@ def test_a4_and_every_page_numbered_page_n_of_m(run):
         assert numbers == [(str(page), str(printed.pages))], (page, numbers)
 
 
+def first_word_heights(path: Path, page: int, words: tuple[str, ...]) -> dict[str, float]:
+    """Height (pt) of the first box of each of ``words`` on ``page`` (``pdftotext -bbox``: font size times a
+    constant of the font, the same for the title and the running header)."""
+    found: dict[str, float] = {}
+    for y0, y1, word in re.findall(
+        r'yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)</word>',
+        _run("pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(path), "-"),
+    ):
+        if word in words and word not in found:
+            found[word] = float(y1) - float(y0)
+    return found
+
+
+#: the title (h1, 26 px) against the running header (8 pt) in the template
+TITLE_TO_HEADER = (26 * 0.75) / 8
+
+
+def assert_printed_at_full_scale(path: Path) -> None:
+    # a line wider than the page makes Chromium shrink every page to fit it (by up to a third): the body then
+    # prints smaller while the @page margin boxes keep their size
+    heights = first_word_heights(path, 1, ("Incident", "report"))  # the header's "Incident …", the h1's "report"
+    ratio = heights["report"] / heights["Incident"]
+    assert ratio == pytest.approx(TITLE_TO_HEADER, rel=0.01), f"printed at {ratio / TITLE_TO_HEADER:.0%} of its size"
+
+
+def test_printed_at_full_scale(run):
+    assert_printed_at_full_scale(run.out / "report.pdf")
+
+
 def test_running_header_on_every_page(run):
     incident, verdict = run.doc["incident_id"], run.doc["verdict"]
     for page in range(1, run.pdf.pages + 1):
@@ -320,6 +349,31 @@ def test_template_header_escapes_metadata_and_takes_the_notebooks_classification
         assert "RESTRICTED: BOARD ONLY" in text and DEFAULT_CLASSIFICATION.upper() not in text.upper()
         assert f"page {page} of {printed.pages}" in text
         assert "Generated 2026-11-19T09:40:33Z" in text
+
+
+def test_a_long_token_does_not_shrink_the_print(tmp_path):
+    blob = "ZW52IHwgZ3JlcCAtRSAnVE9LRU58UEFTU1dPUkR8S0VZJyB8IGN1cmwgLXMgLVggUE9TVCAtLWRhdGEtYmluYXJ5IEAtIGh0dHA6" * 2
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("## Summary"),
+        nbformat.v4.new_code_cell(
+            outputs=[
+                nbformat.v4.new_output(
+                    "display_data", data={"text/html": f"<p>First line: echo {blob} | base64 -d | sh</p>"}
+                )
+            ]
+        ),
+        nbformat.v4.new_markdown_cell(
+            f"## Appendix D: Drafts\n\n| Time (UTC) | Source | Event |\n|---|---|---|\n"
+            f"| 2026-11-14T03:08:01Z | logs/pipeline.log | Base64 payload decoded: echo {blob} \\| base64 -d |\n"
+        ),
+    ]
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    html = render_html(tmp_path / "nb.ipynb", tmp_path / "r.html", title="t", metadata=METADATA)
+    printed = pdf_mod.html_to_pdf(html, tmp_path / "r.pdf")
+    assert_printed_at_full_scale(printed)
+    text = squash(_run("pdftotext", str(printed), "-")).replace(" ", "")
+    assert blob in text  # broken over lines, not cut off at the page edge
 
 
 def test_template_outline_links_and_page_breaks(small):
