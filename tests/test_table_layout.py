@@ -368,16 +368,16 @@ def test_column_kinds_come_from_names_and_content():
 
 def test_paths_break_only_after_separators_and_text_keeps_its_words():
     out = html_table(pd.DataFrame({
-        "path": ["models/suspect/<b>&x.pkl", "network.txt"],
+        "path": ["models/suspect/m/<b>&x.pkl", "logs/pipeline.log"],
         "title": ["Shell redirected to a socket in " + "ab12" * 10 + "/tmp/run.sh", "tensor encoder.layer.0.weight"],
         "category": ["suspicious_connection", "log_pattern"],
     }))  # fmt: skip
-    assert '<td class="wb-mono wb-path">models/<wbr>suspect/<wbr>&lt;b&gt;&amp;x.<wbr>pkl</td>' in out
+    assert '<td class="wb-mono wb-path">models/<wbr>suspect/<wbr>m/<wbr>&lt;b&gt;&amp;x.<wbr>pkl</td>' in out
     # ordinary words whole; the one long token gets break points (every 12 characters in a run, after "/")
     assert "<td>Shell redirected to a socket in " + "ab12" * 3 + "<wbr>" + "ab12" * 3 + "<wbr>" in out
     assert "<wbr>tmp/<wbr>run.<wbr>sh</td>" in out
     # short paths and ordinary long tokens in text stay whole (they fit a column and are searched for as typed)
-    assert '<td class="wb-mono wb-path">network.txt</td><td>tensor encoder.layer.0.weight</td>' in out
+    assert '<td class="wb-mono wb-path">logs/pipeline.log</td><td>tensor encoder.layer.0.weight</td>' in out
     # an enum too long for one line wraps only after "_"; a title column holds prose: its header keeps it wide
     assert "<td>suspicious_<wbr>connection</td>" in out
     assert '<th>path</th><th class="wb-text">title</th><th>category</th>' in out
@@ -394,7 +394,13 @@ def test_headers_break_at_underscores_and_numbers_are_short():
     assert '<td class="wb-num">1613228</td><td class="wb-num">12345.7</td><td class="wb-mono wb-num">67</td>' in gaps
     assert '<td class="wb-num">1.5e-12</td>' in gaps
     assert 'class="wb-table wb-wide wb-wider"' in out  # 14 columns: the smallest print font
-    assert '<table class="wb-table wb-wide">' in html_table(log_matches())  # 12 columns: a smaller one
+    wide = html_table(log_matches())
+    assert '<table class="wb-table wb-wide">' in wide  # 12 columns: a smaller one
+    # timestamps wrap after the date, before a fraction or an offset: whole in a narrow table when short
+    assert '<td class="wb-mono">2026-11-14T<wbr>03:05:49Z</td>' in wide
+    times = html_table(pd.DataFrame({"time": ["2026-11-14T03:08:01Z", "2026-11-14 03:08:01.405791+00:00"]}))
+    assert '<td class="wb-mono">2026-11-14T03:08:01Z</td>' in times
+    assert '<td class="wb-mono">2026-11-14 03:08:01<wbr>.405791<wbr>+00:00</td>' in times
 
 
 def test_hints_override_inference_and_bad_kinds_are_refused():

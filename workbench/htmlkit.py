@@ -129,12 +129,13 @@ _ENUM_NAMES = {"severity", "priority", "status", "kind", "role", "safety", "dtyp
 _OFFSET_NAMES = {"offset", "byte_offset", "start_offset", "end_offset"}  # numbers shown monospaced
 _HEX = re.compile(r"(?:sha\d+:)?[0-9a-fA-F]{16,}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z| ?UTC|[+-]\d{2}:?\d{2})?")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T?")
+_TIME_PARTS = re.compile(r"(?<=\d{4}-\d{2}-\d{2}T)|(?=\.\d+)|(?<=\d)(?=[+-]\d{2}:?\d{2}$)")
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?")
 _ENUM_MAX = 16  # longest single-token value an enum column holds
 _ONE_LINE = 12  # enum values up to this long never wrap; longer ones (``suspicious_connection``) only after ``_``
 _LONG_TOKEN = 40  # a token in running text longer than this is no ordinary word: it gets break points
-_SHORT = 16  # a path or id this short stays whole (``F-c211ccc25e7b``, ``network.txt``)
+_SHORT = 24  # a path or id this short stays whole (``logs/pipeline.log``, ``F-c211ccc25e7b``) ...
+_SHORT_WIDE = 12  # ... or this short in a table of many columns
 _SEPARATORS = "/._-:@=+,?#\\"
 _RUN = 12  # a run of letters and digits this long gets a break point after every _RUN characters (hex, base64)
 WIDE_COLUMNS = 9  # tables with this many columns print in a smaller font (``wb-wide``)
@@ -162,10 +163,10 @@ def column_kind(name: Any, series: Any, *, mono: bool = False) -> str:
     values = _values(series)
     tokens = all(not any(ch.isspace() for ch in v) for v in values)
     longest = max((len(v) for v in values), default=0)
+    if _is_numeric(series):  # before the name: a count of hash-pinned packages is a number
+        return "num"
     if _HASH_NAME.search(n) or (values and tokens and all(_HEX.fullmatch(v) for v in values)):
         return "hash"
-    if _is_numeric(series):
-        return "num"
     if values and all(_NUMBER.fullmatch(v) for v in values):
         return "num"
     if _TIME_NAME.search(n) or (values and all(_TIMESTAMP.fullmatch(v) for v in values)):
@@ -239,14 +240,13 @@ def _text_cell(raw: str) -> str:
 
 
 def _cell(raw: str, kind: str, *, wide: bool) -> str:
-    if kind in ("path", "id", "word") and len(raw) > _SHORT:
+    limit = _ONE_LINE if kind == "word" else _SHORT_WIDE if wide else _SHORT
+    if kind in ("path", "id", "word") and len(raw) > limit:
         return _breakable(raw)
     if kind == "text" and len(raw) > _LONG_TOKEN:
         return _text_cell(raw)
-    if kind == "time" and wide:  # many columns: a timestamp may go on two lines, after its date
-        date = _DATE.match(raw)
-        if date and date.end() < len(raw):
-            return escape(raw[: date.end()]) + "<wbr>" + escape(raw[date.end() :])
+    if kind == "time" and (wide or len(raw) > _SHORT):  # a timestamp may wrap after its date, before its fraction
+        return "<wbr>".join(escape(p) for p in _TIME_PARTS.split(raw) if p)  # and its offset
     return escape(raw)
 
 
