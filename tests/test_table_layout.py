@@ -368,16 +368,16 @@ def test_column_kinds_come_from_names_and_content():
 
 def test_paths_break_only_after_separators_and_text_keeps_its_words():
     out = html_table(pd.DataFrame({
-        "path": ["models/suspect/m/<b>&x.pkl", "logs/pipeline.log"],
+        "path": ["models/suspect/m/<b>&x.pkl", "network.txt"],
         "title": ["Shell redirected to a socket in " + "ab12" * 10 + "/tmp/run.sh", "tensor encoder.layer.0.weight"],
         "category": ["suspicious_connection", "log_pattern"],
     }))  # fmt: skip
-    assert '<td class="wb-mono wb-path">models/<wbr>suspect/<wbr>m/<wbr>&lt;b&gt;&amp;x.<wbr>pkl</td>' in out
+    assert '<td class="wb-mono wb-path">models/<wbr>suspect/<wbr>m/<wbr>&lt;b&gt;&amp;x.pkl</td>' in out
     # ordinary words whole; the one long token gets break points (every 12 characters in a run, after "/")
     assert "<td>Shell redirected to a socket in " + "ab12" * 3 + "<wbr>" + "ab12" * 3 + "<wbr>" in out
-    assert "<wbr>tmp/<wbr>run.<wbr>sh</td>" in out
+    assert "<wbr>tmp/<wbr>run.sh</td>" in out  # an extension stays with its name
     # short paths and ordinary long tokens in text stay whole (they fit a column and are searched for as typed)
-    assert '<td class="wb-mono wb-path">logs/pipeline.log</td><td>tensor encoder.layer.0.weight</td>' in out
+    assert '<td class="wb-mono wb-path">network.txt</td><td>tensor encoder.layer.0.weight</td>' in out
     # an enum too long for one line wraps only after "_"; a title column holds prose: its header keeps it wide
     assert "<td>suspicious_<wbr>connection</td>" in out
     assert '<th>path</th><th class="wb-text">title</th><th>category</th>' in out

@@ -46,6 +46,8 @@ STYLE = """
 .jp-RenderedHTMLCommon .wb-table .wb-num,.wb-table .wb-num{text-align:right;white-space:nowrap;
   font-variant-numeric:tabular-nums}
 .jp-RenderedHTMLCommon .wb-table th.wb-text,.wb-table th.wb-text{min-width:14em}
+.jp-RenderedHTMLCommon .wb-table th.wb-time,.wb-table th.wb-time{min-width:11em}
+.jp-RenderedHTMLCommon .wb-wide th.wb-time,.wb-wide th.wb-time{min-width:0}
 .jp-RenderedHTMLCommon table.wb-wide,table.wb-wide{font-size:12px}
 .wb-wide .wb-mono{font-size:11px}
 .jp-RenderedHTMLCommon .wb-wide th,.wb-wide th,.jp-RenderedHTMLCommon .wb-wide td,.wb-wide td{padding:4px 5px}
@@ -132,9 +134,12 @@ _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?
 _TIME_PARTS = re.compile(r"(?<=\d{4}-\d{2}-\d{2}T)|(?=\.\d+)|(?<=\d)(?=[+-]\d{2}:?\d{2}$)")
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?")
 _ENUM_MAX = 16  # longest single-token value an enum column holds
-_ONE_LINE = 12  # enum values up to this long never wrap; longer ones (``suspicious_connection``) only after ``_``
+_ONE_LINE = 16  # enum values up to this long never wrap; longer ones (``suspicious_connection``) only after ``_``
+_ONE_LINE_WIDE = 12  # the same in a table of many columns
 _LONG_TOKEN = 40  # a token in running text longer than this is no ordinary word: it gets break points
-_SHORT = 24  # a path or id this short stays whole (``logs/pipeline.log``, ``F-c211ccc25e7b``) ...
+_SHORT = 16  # a path or id this short stays whole (``network.txt``, ``F-c211ccc25e7b``) ...
+_TIME_WHOLE = 24  # a timestamp this short (``2026-11-19T09:40:33Z``) stays whole outside wide tables
+_TAIL = 4  # a last piece this short (``log``, ``pkl``) is not put on a line of its own
 _SHORT_WIDE = 12  # ... or this short in a table of many columns
 _SEPARATORS = "/._-:@=+,?#\\"
 _RUN = 12  # a run of letters and digits this long gets a break point after every _RUN characters (hex, base64)
@@ -184,12 +189,12 @@ def column_kind(name: Any, series: Any, *, mono: bool = False) -> str:
 
 _CLASSES = {"hash": "wb-mono wb-hash", "id": "wb-mono wb-id", "path": "wb-mono wb-path", "time": "wb-mono",
             "num": "wb-num", "offset": "wb-mono wb-num", "enum": "wb-enum", "text": ""}  # fmt: skip
-_HEAD_CLASSES = {"num": "wb-num", "prose": "wb-text"}
+_HEAD_CLASSES = {"num": "wb-num", "prose": "wb-text", "time": "wb-time"}
 _PROSE = 32  # a text column whose values run longer than this, in words, is prose: it gets a minimum width
 _WORDS = re.compile(r"[A-Za-z]{3,}")
 
 
-def _layout(df: Any, kinds: list[str]) -> list[tuple[str, str]]:
+def _layout(df: Any, kinds: list[str], *, wide: bool) -> list[tuple[str, str]]:
     """Per column: the header class (``prose`` columns carry a minimum width, never a sliver) and the cell kind
     (``enum`` columns with values too long for one line wrap as ids do, after ``_``, in the body font; offsets
     are numbers in the monospaced font)."""
@@ -199,7 +204,7 @@ def _layout(df: Any, kinds: list[str]) -> list[tuple[str, str]]:
         longest = max(values, key=len, default="")
         if kind == "text" and len(longest) > _PROSE and len(_WORDS.findall(longest)) >= 3:
             out.append(("prose", kind))
-        elif kind == "enum" and len(longest) > _ONE_LINE:
+        elif kind == "enum" and len(longest) > (_ONE_LINE_WIDE if wide else _ONE_LINE):
             out.append((kind, "word"))
         elif kind == "num" and str(col).strip().lower() in _OFFSET_NAMES:
             out.append((kind, "offset"))
@@ -224,6 +229,8 @@ def _breakable(raw: str) -> str:
             current, run = "", 0
     if current:
         pieces.append(current)
+    if len(pieces) > 1 and len(pieces[-1]) <= _TAIL:  # a file extension stays with its name: pipeline.log
+        pieces[-2:] = [pieces[-2] + pieces[-1]]
     return "<wbr>".join(escape(p) for p in pieces)
 
 
@@ -240,12 +247,12 @@ def _text_cell(raw: str) -> str:
 
 
 def _cell(raw: str, kind: str, *, wide: bool) -> str:
-    limit = _ONE_LINE if kind == "word" else _SHORT_WIDE if wide else _SHORT
+    limit = (_ONE_LINE_WIDE if wide else _ONE_LINE) if kind == "word" else _SHORT_WIDE if wide else _SHORT
     if kind in ("path", "id", "word") and len(raw) > limit:
         return _breakable(raw)
     if kind == "text" and len(raw) > _LONG_TOKEN:
         return _text_cell(raw)
-    if kind == "time" and (wide or len(raw) > _SHORT):  # a timestamp may wrap after its date, before its fraction
+    if kind == "time" and (wide or len(raw) > _TIME_WHOLE):  # a timestamp may wrap after its date, before its fraction
         return "<wbr>".join(escape(p) for p in _TIME_PARTS.split(raw) if p)  # and its offset
     return escape(raw)
 
@@ -286,8 +293,8 @@ def html_table(
     for c, k in zip(shown.columns, col_kinds, strict=True):
         if k not in KINDS:
             raise ValueError(f"column {c!r}: unknown kind {k!r} (one of {', '.join(KINDS)})")
-    layout = _layout(shown, col_kinds)
     wide = len(shown.columns) >= WIDE_COLUMNS
+    layout = _layout(shown, col_kinds, wide=wide)
     head = "".join(
         f'<th class="{_HEAD_CLASSES[h]}">{_header(c)}</th>' if h in _HEAD_CLASSES else f"<th>{_header(c)}</th>"
         for c, (h, _) in zip(shown.columns, layout, strict=True)
