@@ -38,3 +38,21 @@ def sample_procs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.Completed
 def sample_runs(sample_procs) -> dict[str, Path]:
     """``{case name: output folder}`` of the session's runs."""
     return {name: out for name, (out, _) in sample_procs.items()}
+
+
+@pytest.fixture(scope="session")
+def printed_runs(tmp_path_factory) -> dict[str, Path]:
+    """``{case name: output folder}`` of ``workbench investigate --pdf`` on every bundled case, run side by side
+    once for the session (they mostly wait on the kernel and the browser); shared by the PDF tests."""
+    base = tmp_path_factory.mktemp("printed-runs")
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "workbench", "investigate", str(SAMPLES / name), "--out", str(base / name), "--pdf"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for name in CASES
+    }  # fmt: skip
+    for name, proc in procs.items():
+        _, stderr = proc.communicate(timeout=900)
+        assert proc.returncode == 0 and (base / name / "report.pdf").is_file(), stderr[-2000:]
+    return {name: base / name for name in CASES}
