@@ -2,9 +2,10 @@
 running header (incident, verdict, classification), a document outline with an entry per section of the HTML
 report, and internal links that are PDF link annotations landing on the page of their target.
 
-Each bundled case is investigated once with ``--pdf`` (a module-scoped fixture per case); the section headings are
-read from that run's ``report.html``, so the checks hold whatever sections the report has. A small notebook and a
-hand-made page, printed through the same :func:`workbench.report.pdf.html_to_pdf`, pin the rest.
+Each bundled case is investigated once with ``--pdf`` (the session's ``printed_runs``, shared with the other PDF
+tests; one fixture per case here); the section headings are read from that run's ``report.html``, so the checks
+hold whatever sections the report has. A small notebook and a hand-made page, printed through the same
+:func:`workbench.report.pdf.html_to_pdf`, pin the rest.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import unicodedata
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -153,26 +153,11 @@ class Run:
     pdf: Printed
 
 
-NAMES = ("tampered-weights", "false-alarm", "poisoned-dependency")
-
-
 @pytest.fixture(scope="module")
-def investigated(tmp_path_factory) -> dict[str, Run]:
-    """Every bundled case investigated once with ``--pdf``, the three runs side by side (they mostly wait on the
-    kernel and the browser), read back once."""
-    base = tmp_path_factory.mktemp("pdf-structure")
-    procs = {}
-    for name in NAMES:
-        out = base / name
-        procs[name] = (out, subprocess.Popen(
-            [sys.executable, "-m", "workbench", "investigate", str(ROOT / "evidence-samples" / name), "--out",
-             str(out), "--pdf"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        ))  # fmt: skip
+def investigated(printed_runs) -> dict[str, Run]:
+    """Every bundled case investigated once with ``--pdf`` (the session's ``printed_runs``), read back once."""
     runs = {}
-    for name, (out, proc) in procs.items():
-        _, stderr = proc.communicate(timeout=600)
-        assert (out / "report.pdf").is_file(), stderr
+    for name, out in printed_runs.items():
         doc = json.loads((out / "findings.json").read_text(encoding="utf-8"))
         runs[name] = Run(out, doc, read_html(out / "report.html"), read_pdf(out / "report.pdf"))
     return runs
