@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,15 +40,9 @@ def read_ppm(path: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def printed(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pdf") / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "workbench", "investigate", str(ROOT / "evidence-samples" / "tampered-weights"),
-         "--out", str(out), "--pdf"],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return out / "report.pdf"
+def printed(printed_runs):
+    """The tampered case's PDF, from the session's printed runs."""
+    return printed_runs["tampered-weights"] / "report.pdf"
 
 
 @needs_tools

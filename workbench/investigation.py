@@ -24,7 +24,7 @@ from workbench._version import __version__
 from workbench.analysis import AnalysisContext, AnalysisResult
 from workbench.case import Case
 from workbench.collect import EvidenceSet, collect_evidence
-from workbench.conclusions import Conclusions, coverage_of, derive_conclusions
+from workbench.conclusions import Conclusions, coverage_of, derive_conclusions, iso
 from workbench.custody_names import hashes_by_relpath
 from workbench.errors import EvidenceError
 from workbench.progress import SILENT, Progress
@@ -250,7 +250,7 @@ class Investigation:
         return {
             "incident_id": self.case.incident_id,
             "workbench_version": __version__,
-            "generated_at": (self.generated_at or now_utc()).isoformat(),
+            "generated_at": iso(self.generated_at or now_utc()),
             "verdict": c.verdict,
             "conclusions": conclusions,
             "custody": {

@@ -96,7 +96,7 @@ class RenderedComm:
         )
 
 
-_HEADING = re.compile(r"<(/?)h([1-6])([ >])")
+_HEADING = re.compile(r"<h[1-6][^>]*>(.*?)</h[1-6]>", re.DOTALL)
 
 
 def markdown_html(markdown: str) -> str:
@@ -104,14 +104,14 @@ def markdown_html(markdown: str) -> str:
 
     The drafts' Markdown holds evidence only through :func:`md_escape`, which writes ``&``, ``<`` and ``>`` as
     entities; those three are turned back into characters so that mistune, which escapes every character and any
-    raw HTML itself (``escape=True``; unsafe link schemes dropped), escapes them exactly once. Headings are demoted
-    by three levels so that a draft's ``#`` title sits below the report's sections (and out of its outline's top).
+    raw HTML itself (``escape=True``; unsafe link schemes dropped), escapes them exactly once. A draft's headings
+    become bold paragraphs: they belong to the draft, not to the report's structure and its PDF outline.
     """
     import mistune
 
     text = markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     html = str(mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])(text))
-    return _HEADING.sub(lambda m: f"<{m.group(1)}h{min(int(m.group(2)) + 3, 6)}{m.group(3)}", html)
+    return _HEADING.sub(lambda m: f'<p class="wb-comm-heading"><strong>{m.group(1)}</strong></p>', html)
 
 
 def _environment(directory: Path, redact: Callable[[str], str]) -> jinja2.Environment:
