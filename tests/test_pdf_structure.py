@@ -211,8 +211,8 @@ def first_word_heights(path: Path, page: int, words: tuple[str, ...]) -> dict[st
     return found
 
 
-#: the title (h1, 26 px) against the running header (8 pt) in the template
-TITLE_TO_HEADER = (26 * 0.75) / 8
+#: the title (h1, 24 px) against the running header (8 pt) in the template
+TITLE_TO_HEADER = (24 * 0.75) / 8
 
 
 def assert_printed_at_full_scale(path: Path) -> None:

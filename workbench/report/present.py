@@ -44,8 +44,9 @@ def _li(items: list[str]) -> str:
 
 
 def summary(inv: Investigation) -> HTML:
-    """Page one: verdict with its reasons, compromise start, exposure, what to do now, what could not be examined,
-    the indicators, counts by severity and the case facts. Everything is read from the conclusions."""
+    """Page one: verdict with its reasons and what could not be examined (how sure), compromise start and exposure
+    (since when, what was affected), what to do now, the indicators, counts by severity and the case facts.
+    Everything is read from the conclusions."""
     c = inv.conclusions
     meta = inv.case.meta
     counts = Counter(f.severity.value for f in inv.findings)
@@ -54,6 +55,12 @@ def summary(inv: Investigation) -> HTML:
                + (f" ({finding_link(r.finding)})" if r.finding else "")
                for r in c.reasons]  # fmt: skip
     parts = [badge(c.verdict), f"<p><b>Because:</b></p><ul>{_li(reasons)}</ul>"]
+    gaps = c.gaps
+    if gaps:
+        items = [f"{text(g.title)}: {'FAILED: ' if g.status == 'failed' else ''}{text(g.detail)}" for g in gaps]
+        parts.append(f"<p><b>Not examined:</b></p><ul>{_li(items)}</ul>")
+    else:
+        parts.append("<p><b>Coverage:</b> every analysis examined all of its evidence (Appendix E).</p>")
     if c.compromise is not None:
         comp = c.compromise
         when = text(display(comp.start)) if comp.start else "not established"
@@ -71,9 +78,6 @@ def summary(inv: Investigation) -> HTML:
         parts.append(line + ".</p>")
     if c.exposure is not None:
         parts.append(f"<p><b>Exposure window:</b> {text(window_text(c.exposure))}.</p>")
-        affected = affected_text(c.exposure)
-        if affected:
-            parts.append(f"<p><b>Affected predictions:</b> {text(affected)}.</p>")
     if c.actions:
         shown = c.actions[:SUMMARY_ACTIONS]
         more = ""
@@ -82,12 +86,9 @@ def summary(inv: Investigation) -> HTML:
                     "findings behind each, under Recommendations)</span>")  # fmt: skip
         parts.append(f"<p><b>What to do now</b>{more}</p><ol>"
                      + _li([f"{sev(a.priority)} {text(a.text)}" for a in shown]) + "</ol>")  # fmt: skip
-    gaps = c.gaps
-    if gaps:
-        items = [f"{text(g.title)}: {'FAILED: ' if g.status == 'failed' else ''}{text(g.detail)}" for g in gaps]
-        parts.append(f"<p><b>Not examined:</b></p><ul>{_li(items)}</ul>")
-    else:
-        parts.append("<p><b>Coverage:</b> every analysis examined all of its evidence (Appendix E).</p>")
+    affected = affected_text(c.exposure) if c.exposure is not None else ""
+    if affected:
+        parts.append(f"<p><b>Affected predictions:</b> {text(affected)}.</p>")
     if c.indicators:
         rows = [{"kind": i.kind, "indicator (defanged)": defang(i.kind, i.value),
                  "first seen (UTC)": display(i.first_seen), "context": i.context}
