@@ -143,12 +143,17 @@ def test_verify_model_and_diff_model_without_reference(small_model, tmp_path: Pa
     assert run("verify-model", str(tmp_path / "nope")).exit_code == 2
 
 
-def _case(tmp_path: Path, small_model, sign_reference: bool) -> Path:
+def _pair(tmp_path: Path, small_model) -> tuple[Path, Path, Path]:
+    """A case holding model ``m`` as suspect and as reference (identical copies): ``(case, suspect, reference)``."""
     root = tmp_path / "case"
     (root / "models/suspect").mkdir(parents=True)
     (root / "models/reference").mkdir(parents=True)
-    suspect = small_model("sus").rename(root / "models/suspect/m")
-    reference = small_model("ref").rename(root / "models/reference/m")
+    return root, small_model("sus").rename(root / "models/suspect/m"), small_model("ref").rename(
+        root / "models/reference/m")  # fmt: skip
+
+
+def _case(tmp_path: Path, small_model, sign_reference: bool) -> Path:
+    root, suspect, reference = _pair(tmp_path, small_model)
     pki = st.make_pki(tmp_path / "pki")
     st.ms_sign_certificate(suspect, pki, suspect / "model.sig")
     if sign_reference:
@@ -241,11 +246,7 @@ def test_investigation_of_a_clean_signed_model_is_clean(signed_reference: bool, 
     from workbench.commands.trust_options import trust_parameters
     from workbench.investigation import Investigation
 
-    root = tmp_path / "case"
-    (root / "models/suspect").mkdir(parents=True)
-    (root / "models/reference").mkdir(parents=True)
-    suspect = small_model("sus").rename(root / "models/suspect/m")
-    reference = small_model("ref").rename(root / "models/reference/m")
+    root, suspect, reference = _pair(tmp_path, small_model)
     _, priv, pub = st.new_key(tmp_path / "signer", "release")
     st.ms_sign_key(suspect, priv, suspect / "model.sig")
     if signed_reference:  # signed separately: the ECDSA signatures differ, the models do not
