@@ -168,7 +168,7 @@ def _py(ts: pd.Timestamp) -> datetime:
 
 
 def _fmt(ts: pd.Timestamp | None) -> str:
-    return "unknown" if ts is None else display_time(pd.Timestamp(ts).tz_convert("UTC").to_pydatetime())
+    return "unknown" if ts is None else display_time(pd.Timestamp(ts).tz_convert("UTC").floor("s").to_pydatetime())
 
 
 def build_findings(report: DriftReport, *, min_effect: float = MIN_EFFECT) -> None:

@@ -180,7 +180,7 @@ def cumulative_excess_figure(report: DriftReport, bins: int = 300) -> go.Figure:
 
 
 def _when(ts: pd.Timestamp | None) -> str:
-    return "—" if ts is None else display_time(pd.Timestamp(ts).tz_convert("UTC").to_pydatetime()) or "—"
+    return "—" if ts is None else display_time(pd.Timestamp(ts).tz_convert("UTC").floor("s").to_pydatetime()) or "—"
 
 
 def facts_table(report: DriftReport) -> str:

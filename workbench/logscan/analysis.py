@@ -229,7 +229,7 @@ def render(result: AnalysisResult) -> list[Any]:
 
 
 def _utc_text(ts: Any) -> str:
-    return "" if ts is None or pd.isna(ts) else display_time(pd.Timestamp(ts).to_pydatetime()) or ""
+    return "" if ts is None or pd.isna(ts) else display_time(pd.Timestamp(ts).floor("s").to_pydatetime()) or ""
 
 
 def _timeline(matches: pd.DataFrame, colours: dict[str, str]) -> Any:
