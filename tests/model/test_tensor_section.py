@@ -53,3 +53,24 @@ def test_uncompared_storage_makes_the_section_partial(tmp_path: Path, monkeypatc
         f"models/suspect/m/pytorch_model.bin: tensor {EMB} not compared: {why}: not inflated",
         f"models/reference/m/pytorch_model.bin: tensor {EMB} not compared: {why}: not inflated",
     ]
+
+
+def test_tensor_table_shows_reference_dtype_and_shape_only_where_they_differ(small_model) -> None:
+    import numpy as np
+
+    from workbench.model.dirdiff import diff_model
+    from workbench.model.plots import render_diff
+
+    base = dict(small_model.base)
+    edited = dict(base, **{"classifier.bias": base["classifier.bias"] + np.float32(0.5)})
+    same_dtype = "".join(
+        x for x in render_diff(diff_model(small_model("a", edited), small_model("b"))) if isinstance(x, str)
+    ).replace("<wbr>", "")
+    assert (
+        "classifier.bias" in same_dtype and "reference_dtype" not in same_dtype and "reference_shape" not in same_dtype
+    )
+    recast = dict(base, **{"classifier.bias": base["classifier.bias"].astype(np.float16)})
+    changed = "".join(
+        x for x in render_diff(diff_model(small_model("c", recast), small_model("d"))) if isinstance(x, str)
+    ).replace("<wbr>", "")
+    assert "reference_dtype" in changed and "reference_shape" not in changed

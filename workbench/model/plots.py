@@ -116,7 +116,7 @@ def render_diff(result: ModelDiff) -> list[Any]:
     )
     tensors = result.tensor_frame()
     if len(tensors):
-        shown = tensors[tensors["status"] != "identical"].drop(columns=["path", "layer"])
+        shown = _without_equal_reference(tensors[tensors["status"] != "identical"].drop(columns=["path", "layer"]))
         items.append("<h4>Tensors that differ</h4>" + html_table(shown, mono=("name",)))
         items.append(change_bar_chart(tensors))
         top = _most_changed(result)
@@ -129,6 +129,16 @@ def render_diff(result: ModelDiff) -> list[Any]:
         warn = pd.DataFrame([w.to_dict() for w in result.warnings], columns=["path", "line", "reason"])
         items.append("<h4>Not compared</h4>" + html_table(warn, mono=("path",)))
     return items
+
+
+def _without_equal_reference(df: pd.DataFrame) -> pd.DataFrame:
+    """Drop ``reference_dtype`` / ``reference_shape`` where every row equals the suspect's (the table stays
+    readable in print; a row that differs keeps both columns shown)."""
+    for col in ("dtype", "shape"):
+        ref = f"reference_{col}"
+        if col in df and ref in df and (df[col].astype(str) == df[ref].astype(str)).all():
+            df = df.drop(columns=[ref])
+    return df
 
 
 def _most_changed(result: ModelDiff) -> str | None:
