@@ -20,8 +20,6 @@ certificate's identity, its signature still checked under the certificate's key.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -32,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 
 from workbench.model.cosign_blob import SignatureError, verify_cosign_blob
 from workbench.model.sig_certs import cert_info
-from workbench.model.sig_signed import Signed
+from workbench.model.sig_signed import Signed, bundle_b64
 from workbench.model.sigstore_offline import identity_policy, trusted_root
 from workbench.model.trust import Trust, read_trust
 
@@ -54,13 +52,6 @@ def cosign_kind(data: bytes) -> str:
     if isinstance(doc, dict) and "base64Signature" in doc:
         return "cosign-bundle-old"
     return "cosign-blob"
-
-
-def _b64(value: Any, what: str) -> bytes:
-    try:
-        return base64.b64decode(str(value), validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError(f"the bundle's {what} is not base64") from None
 
 
 def _time(value: Any) -> datetime | None:
@@ -87,7 +78,7 @@ def _under_cert(blob: bytes, signature: bytes, cert: x509.Certificate, method: s
 
 
 def _old(blob: bytes, doc: dict[str, Any], trust: Trust) -> Signed:
-    signature = _b64(doc.get("base64Signature", ""), "signature")
+    signature = bundle_b64(doc.get("base64Signature", ""), "signature")
     rekor = doc.get("rekorBundle") if isinstance(doc.get("rekorBundle"), dict) else None
     logged = _time(((rekor or {}).get("Payload") or {}).get("integratedTime")) if rekor else None
     kw = {"tlog": "present" if rekor else "absent", "signed_at": logged,
@@ -97,7 +88,7 @@ def _old(blob: bytes, doc: dict[str, Any], trust: Trust) -> Signed:
         return _with_key(blob, signature, trust, method, **kw)
     if doc.get("cert"):
         try:
-            cert = x509.load_pem_x509_certificate(_b64(doc["cert"], "certificate"))
+            cert = x509.load_pem_x509_certificate(bundle_b64(doc["cert"], "certificate"))
         except ValueError:
             raise SignatureError("the bundle's certificate is not a PEM certificate") from None
         why = ("cosign's old bundle format is verified keyless only by cosign verify-blob --bundle (online or with "
@@ -114,9 +105,9 @@ def _new(blob: bytes, data: bytes, doc: dict[str, Any], trust: Trust) -> Signed:
     if isinstance(digest, dict) and digest.get("digest"):
         if str(digest.get("algorithm", "SHA2_256")) != "SHA2_256":
             raise SignatureError(f"the bundle's message digest uses {str(digest.get('algorithm'))[:40]}, not SHA-256")
-        if _b64(digest["digest"], "message digest") != hashlib.sha256(blob).digest():
+        if bundle_b64(digest["digest"], "message digest") != hashlib.sha256(blob).digest():
             raise SignatureError("manifest.json is not the blob the bundle signed (its SHA-256 differs)")
-    signature = _b64(msg.get("signature", ""), "signature")
+    signature = bundle_b64(msg.get("signature", ""), "signature")
     material = doc.get("verificationMaterial") if isinstance(doc.get("verificationMaterial"), dict) else {}
     entries = material.get("tlogEntries") or []
     logged = _time(entries[0].get("integratedTime")) if entries and isinstance(entries[0], dict) else None
@@ -130,7 +121,7 @@ def _new(blob: bytes, data: bytes, doc: dict[str, Any], trust: Trust) -> Signed:
             return Signed(method=method, trusted=False, checked=False, reason="no public key given", **unchecked, **kw)
         return _with_key(blob, signature, trust, method, **unchecked, **kw)
     try:
-        cert = x509.load_der_x509_certificate(_b64(raw_cert, "certificate"))
+        cert = x509.load_der_x509_certificate(bundle_b64(raw_cert, "certificate"))
     except ValueError:
         raise SignatureError("the bundle's certificate is not a DER certificate") from None
     if trust.trusted_root is None:

@@ -19,8 +19,6 @@ Nothing here uses the network; sigstore-python is only given a trusted root read
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import io
 import json
@@ -33,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from workbench.model.cosign_blob import SignatureError, SignatureUnsupported, load_public_key
 from workbench.model.sig_certs import CertInfo, cert_info
-from workbench.model.sig_signed import Signed
+from workbench.model.sig_signed import Signed, bundle_b64
 from workbench.model.sigstore_offline import identity_policy, trusted_root
 from workbench.model.trust import Trust, read_trust
 
@@ -66,13 +64,6 @@ def material_kind(doc: dict[str, Any]) -> str:
     raise SignatureError("the bundle's verification material is neither a key, a certificate nor a chain")
 
 
-def _b64(value: Any, what: str) -> bytes:
-    try:
-        return base64.b64decode(str(value), validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError(f"the bundle's {what} is not base64") from None
-
-
 def _leaf(doc: dict[str, Any], kind: str) -> x509.Certificate:
     material = doc["verificationMaterial"]
     try:
@@ -81,7 +72,7 @@ def _leaf(doc: dict[str, Any], kind: str) -> x509.Certificate:
     except (KeyError, IndexError, TypeError):
         raise SignatureError("the bundle's signing certificate is missing") from None
     try:
-        return x509.load_der_x509_certificate(_b64(raw, "certificate"))
+        return x509.load_der_x509_certificate(bundle_b64(raw, "certificate"))
     except ValueError:
         raise SignatureError("the bundle's signing certificate is not a DER certificate") from None
 
@@ -91,7 +82,8 @@ def _envelope(doc: dict[str, Any]) -> tuple[str, bytes, bytes]:
     if not isinstance(env, dict) or not isinstance(env.get("signatures"), list) or not env["signatures"]:
         raise SignatureError("the bundle holds no signed DSSE envelope")
     sig = env["signatures"][0].get("sig") if isinstance(env["signatures"][0], dict) else None
-    return str(env.get("payloadType", "")), _b64(env.get("payload", ""), "payload"), _b64(sig or "", "signature")
+    payload = bundle_b64(env.get("payload", ""), "payload")
+    return str(env.get("payloadType", "")), payload, bundle_b64(sig or "", "signature")
 
 
 def _manifest(payload_type: str, payload: bytes) -> Any:

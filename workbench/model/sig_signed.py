@@ -7,14 +7,30 @@ turns it, with the folder's comparison against the signed digests, into one outc
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["UNTRUSTED_OUTCOMES", "Signed"]
+from workbench.model.cosign_blob import SignatureError
+
+__all__ = ["UNTRUSTED_OUTCOMES", "Signed", "bundle_b64"]
 
 #: what an envelope that checks out under an unverified signer is reported as
 UNTRUSTED_OUTCOMES = ("unverified", "unverifiable_offline")
+
+
+def bundle_b64(value: Any, what: str) -> bytes:
+    """A base64 field of a signature bundle, decoded strictly.
+
+    Raises:
+        SignatureError: the field is not base64 (the message names it).
+    """
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError(f"the bundle's {what} is not base64") from None
 
 
 @dataclass(slots=True)

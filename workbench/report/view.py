@@ -30,6 +30,7 @@ class ReportView:
 
     def __init__(self, investigation: Investigation) -> None:
         self.investigation = investigation
+        self._rendered: dict[str, list[Any]] = {}
 
     @property
     def conclusions(self):
@@ -64,8 +65,14 @@ class ReportView:
         """Appendix B: every finding with its anchor; attack findings grouped by MITRE ATLAS tactic (HTML)."""
         return present.findings_by_tactic(self.investigation.findings)
 
-    def _items(self, name: str) -> list[Any] | None:
-        """The section renderer's items, or None (with the reason as the only item) when it cannot render."""
+    def _items(self, name: str) -> list[Any]:
+        """The section renderer's items (rendered once, for the body and Appendix C), or the reason it cannot
+        render as the only item."""
+        if name not in self._rendered:
+            self._rendered[name] = self._render(name)
+        return self._rendered[name]
+
+    def _render(self, name: str) -> list[Any]:
         inv = self.investigation
         spec = SECTIONS.get(name)
         result = inv.results.get(name)
@@ -86,11 +93,11 @@ class ReportView:
         inv = self.investigation
         result = inv.results.get(name)
         if result is None or name in inv.errors or name not in SECTIONS:
-            return SectionView(self._items(name) or [])
+            return SectionView(self._items(name))
         body: list[Any] = [present.not_applicable(result.not_applicable)] if result.not_applicable else []
         if result.summary:
             body.append(f"<p>{text(result.summary)}</p>")
-        figure = next((i for i in self._items(name) or [] if not isinstance(i, str)), None)
+        figure = next((i for i in self._items(name) if not isinstance(i, str)), None)
         if figure is not None:
             body.append(figure)
         if result.findings or not result.not_applicable:
@@ -100,7 +107,7 @@ class ReportView:
     def section_details(self, name: str) -> SectionView:
         """The rest of what the section's renderer shows (tables, further figures, log lines with context), for
         Appendix C: everything but the key figure already shown in the body."""
-        items = self._items(name) or []
+        items = self._items(name)
         first = next((i for i, item in enumerate(items) if not isinstance(item, str)), None)
         return SectionView([item for i, item in enumerate(items) if i != first])
 
