@@ -162,6 +162,10 @@ def execute(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from workbench.report.papermill_engine import register
+
+    engine = register()
+
     box: dict[str, BaseException] = {}
 
     def work() -> None:
@@ -173,6 +177,7 @@ def execute(
                 cwd=str(cwd),
                 progress_bar=False,
                 kernel_name="python3",
+                engine_name=engine,
                 kernel_manager_class=f"{__name__}.IPCKernelManager",
                 allow_errors=True,
                 log_output=False,
