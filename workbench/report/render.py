@@ -7,13 +7,12 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import nbformat
-from nbconvert import HTMLExporter
-from traitlets.config import Config
+from typing import TYPE_CHECKING, Any
 
 from workbench.resources import templates_dir
+
+if TYPE_CHECKING:  # nbconvert is imported where the HTML is rendered: the kernel imports this module for OWN_CODE
+    import nbformat
 
 __all__ = ["DEFAULT_CLASSIFICATION", "TEMPLATE", "css_string", "redact_notebook", "render_html", "utc_second"]
 
@@ -162,6 +161,10 @@ def render_html(
     Returns:
         ``html_path``.
     """
+    import nbformat
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
     nb = nbformat.read(notebook, as_version=4)
     redact_notebook(nb)
     if title:
