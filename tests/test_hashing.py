@@ -7,7 +7,8 @@ from contextlib import closing
 
 import pytest
 
-from workbench.hashing import CHUNK, HashingStopped, hash_files, iter_hashes, sha256_file
+from workbench import hashing
+from workbench.hashing import CHUNK, WINDOW, HashingStopped, hash_files, iter_hashes, sha256_file
 
 
 def test_sha256_matches_hashlib(tmp_path):
@@ -107,3 +108,42 @@ def test_stop_event_interrupts_one_file(tmp_path):
     stop.set()
     with pytest.raises(HashingStopped):
         sha256_file(p, stop=stop)
+
+
+@pytest.mark.parametrize("size", [0, 1, WINDOW - 1, WINDOW, WINDOW + 1, 2 * WINDOW + 4097])
+def test_mapped_windows_hash_every_byte(tmp_path, size):
+    data = os.urandom(size)
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    seen = []
+    assert sha256_file(p, on_bytes=seen.append) == (hashlib.sha256(data).hexdigest(), size)
+    assert sum(seen) == size and all(n <= WINDOW for n in seen)
+
+
+def test_a_change_in_the_last_byte_of_a_window_changes_the_digest(tmp_path):
+    data = bytearray(os.urandom(2 * WINDOW))
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    before = sha256_file(p)[0]
+    data[WINDOW - 1] ^= 1
+    p.write_bytes(data)
+    assert sha256_file(p)[0] == hashlib.sha256(data).hexdigest() != before
+
+
+def test_unmappable_file_is_read_instead(tmp_path, monkeypatch):
+    data = os.urandom(WINDOW + 123)
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+
+    def refuse(*args, **kwargs):
+        raise OSError(19, "No such device")  # ENODEV: a file system that cannot map files
+
+    monkeypatch.setattr(hashing.mmap, "mmap", refuse)
+    assert sha256_file(p) == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+def test_a_file_of_size_zero_on_fstat_is_read(tmp_path):
+    # /proc files say size 0 and still have content: read, not mapped
+    path = "/proc/self/cmdline"
+    digest, size = sha256_file(path)
+    assert size > 0 and len(digest) == 64

@@ -1,29 +1,44 @@
 """Streaming SHA-256 of files and trees: constant memory whatever the file size, parallel across files.
 
 hashlib releases the GIL while hashing large buffers, so a thread pool uses every core (SHA-256 is CPU-bound here:
-about 1 GB/s per core against 6 GB/s from the page cache).
+about 1.4 GB/s per core with SHA-NI against 6 GB/s from the page cache).
+
+A file is hashed through read-only memory maps of :data:`WINDOW` bytes at a time, each populated when it is mapped
+(``MAP_POPULATE``) and unmapped before the next: hashlib reads the page cache directly, with no copy into a user
+buffer and one page-table fill per window instead of a fault per page, which is what puts one file at or below
+``openssl dgst -sha256`` (profiled: the copy of ``readinto`` was about 20 % of the CPU time). Resident memory stays
+about one window per thread whatever the file size. A file whose size is 0 on ``fstat`` (``/proc``-like files), or
+that cannot be mapped, is read with ``readinto`` instead. Each window is sized by a fresh ``fstat``, so a file that
+shrank is never mapped past its end; one truncated by someone else between that check and the hashing of the window
+can still raise SIGBUS (as any memory-mapped reader, the tensor diff's too): evidence is expected to be a quiescent
+copy.
 
 Hashing stops promptly when its caller stops: :func:`iter_hashes` is a generator, and when it is closed (consume it
 inside ``contextlib.closing``, so that an exception or Ctrl-C in the consumer closes it at once) every worker stops
-at its next 1 MiB chunk and files not yet started are never opened; no thread reads evidence once it is closed.
+at its next window (4 MiB) and files not yet started are never opened; no thread reads evidence once it is closed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
+from typing import IO, Any
 
 from workbench.safeio import open_evidence
 
-__all__ = ["CHUNK", "HashingStopped", "hash_files", "iter_hashes", "sha256_file"]
+__all__ = ["CHUNK", "WINDOW", "HashingStopped", "hash_files", "iter_hashes", "sha256_file"]
 
-#: Read size: large enough to amortise syscalls, small enough to keep memory flat.
+#: Read size of the ``readinto`` fallback: large enough to amortise syscalls, small enough to keep memory flat.
 CHUNK = 1024 * 1024
+#: Bytes mapped at a time (measured: 4 MiB as fast as 8 and 16 MiB on this machine, 1 MiB 10 % slower).
+WINDOW = 4 * 1024 * 1024
+_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 
 
 class HashingStopped(Exception):
@@ -53,19 +68,56 @@ def sha256_file(
         HashingStopped: ``stop`` was set.
     """
     digest = hashlib.sha256()
-    size = 0
-    buf = bytearray(chunk)
-    view = memoryview(buf)
     # safeio: a path that became a symlink or a FIFO after inventory is refused, not followed or blocked on.
     with open_evidence(path, buffering=0) as fh:
-        while n := fh.readinto(buf):
-            if stop is not None and stop.is_set():
-                raise HashingStopped(str(path))
-            digest.update(view[:n])
-            size += n
-            if on_bytes is not None:
-                on_bytes(n)
+        fd = fh.fileno()
+        size = _hash_mapped(fd, digest, os.fstat(fd).st_size, chunk, on_bytes, stop, path)
+        size += _hash_read(fh, size, digest, chunk, on_bytes, stop, path)  # the rest (a file that grew, or /proc)
     return digest.hexdigest(), size
+
+
+def _hash_mapped(fd: int, digest: Any, length: int, chunk: int, on_bytes: Callable[[int], None] | None,
+                 stop: threading.Event | None, path: object) -> int:  # fmt: skip
+    """Hash the first ``length`` bytes through windows of ``max(chunk, WINDOW)`` (a multiple of the page size);
+    return the bytes hashed (fewer when a window cannot be mapped: the caller reads the rest)."""
+    window = max(WINDOW, chunk) // mmap.ALLOCATIONGRANULARITY * mmap.ALLOCATIONGRANULARITY
+    done = 0
+    while done < length:
+        if stop is not None and stop.is_set():
+            raise HashingStopped(str(path))
+        # the size again: a file that shrank since is never mapped past its end (its pages would raise SIGBUS)
+        n = min(window, length - done, os.fstat(fd).st_size - done)
+        if n <= 0:
+            break
+        try:
+            m = mmap.mmap(fd, n, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=done)
+        except (OSError, ValueError):
+            break  # not mappable (a file system without mmap): the caller reads from here
+        try:
+            digest.update(m)
+        finally:
+            m.close()
+        done += n
+        if on_bytes is not None:
+            on_bytes(n)
+    return done
+
+
+def _hash_read(fh: IO[bytes], start: int, digest: Any, chunk: int, on_bytes: Callable[[int], None] | None,
+               stop: threading.Event | None, path: object) -> int:  # fmt: skip
+    """Hash from ``start`` to the end with ``readinto`` in ``chunk`` bytes; return the bytes hashed."""
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    fh.seek(start)
+    size = 0
+    while n := fh.readinto(buf):
+        if stop is not None and stop.is_set():
+            raise HashingStopped(str(path))
+        digest.update(view[:n])
+        size += n
+        if on_bytes is not None:
+            on_bytes(n)
+    return size
 
 
 def iter_hashes(
