@@ -27,6 +27,7 @@ import csv
 import json
 import math
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,15 +65,56 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+class _Memo:
+    """``redact`` called once per distinct value of the low-cardinality fields (kinds, lanes, tags, file names...).
+
+    ``redact`` is a pure function of its text (the identity, or the secret redaction), so a value redacted once is
+    redacted the same way every time; messages, nearly all distinct, are redacted one by one without a cache.
+    """
+
+    __slots__ = ("cache", "redact")
+
+    def __init__(self, redact: Redact) -> None:
+        self.redact = redact
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        out = self.cache.get(text)
+        if out is None:
+            if len(self.cache) >= MEMO_MAX:
+                self.cache.clear()
+            out = self.cache[text] = self.redact(text)
+        return out
+
+
+#: most distinct values a :class:`_Memo` keeps before it starts again
+MEMO_MAX = 100_000
+
+
+def _memo(redact: Redact) -> _Memo:
+    return redact if isinstance(redact, _Memo) else _Memo(redact)
+
+
+def _value(value: Any, memo: _Memo) -> str | int | float | bool | None:
+    """:func:`_scalar` through the memo (int, bool and None as they are, NaN and infinities as null)."""
+    if value is None or value is True or value is False or type(value) is int:
+        return value
+    if type(value) is str:
+        return memo(value)
+    return _scalar(value, memo)
+
+
 def entry_row(entry: TimelineEntry, *, redact: Redact = _identity) -> dict[str, Any]:
     """One Timesketch row for a timeline entry (see the module docstring for the fields).
 
     Returns:
         A dict whose first keys are :data:`REQUIRED_FIELDS`, ``tag`` a list of str, ``timestamp`` an int.
     """
-    base = entry.event.to_timesketch()
-    tags = list(base.pop("tag"))
-    extra_tags = entry.event.extra.get("tags")
+    memo = _memo(redact)
+    event = entry.event
+    kind, severity, extra = event.kind, event.severity.value, event.extra
+    tags = [severity, kind.split(":", 1)[0]]
+    extra_tags = extra.get("tags")
     if isinstance(extra_tags, str):
         tags += [t.strip() for t in extra_tags.split(",") if t.strip()]
     if entry.count > 1:
@@ -80,44 +122,72 @@ def entry_row(entry: TimelineEntry, *, redact: Redact = _identity) -> dict[str, 
     if entry.flag:
         tags.append(f"time_{entry.flag}")
     tags += [f"milestone:{m}" for m in entry.milestones]
+    ts = event.timestamp
     row: dict[str, Any] = {
-        "message": redact(base.pop("message")),
-        "datetime": base.pop("datetime"),
-        "timestamp": int(base.pop("timestamp")),
-        "timestamp_desc": redact(base.pop("timestamp_desc")),
-        "data_type": redact(base.pop("data_type")),
-        "tag": [redact(t) for t in dict.fromkeys(tags)],
+        "message": memo.redact(event.message),
+        "datetime": ts.isoformat(),
+        "timestamp": (ts - _EPOCH) // _MICROSECOND,
+        "timestamp_desc": memo(event.timestamp_desc),
+        "data_type": memo(kind.replace(":", "_")),
+        "tag": [memo(t) for t in dict.fromkeys(tags)],
     }
-    base.pop("tags", None)
+    # Event.to_timesketch's flat fields, then the extra fields, then the timeline's; a later value of a key
+    # already present replaces it in place (the timeline's count, lane... over an extra field of the same name)
     added: dict[str, Any] = {"count": entry.count, "lane": entry.lane, "tactic": entry.tactic}
-    if entry.last != entry.event.timestamp:
+    if entry.last != ts:
         added["last_datetime"] = entry.last.isoformat()
     if entry.flag:
         added["time_flag"] = entry.flag
     if entry.milestones:
         added["milestone"] = ",".join(entry.milestones)
-    for key, value in {**base, **added}.items():
+    flat: dict[str, Any] = {"source_file": event.source, "severity": severity, "kind": kind}
+    if event.ref:
+        flat["finding_id"] = event.ref
+    for key, value in extra.items():
+        if key not in flat and key not in _EVENT_FIELDS:
+            flat[key] = value
+    flat.pop("tags", None)
+    flat.update(added)
+    for key, value in flat.items():
         if key not in row:
-            row[str(key)] = _scalar(value, redact)
+            row[str(key)] = _value(value, memo)
     return row
+
+
+#: the fields Event.to_timesketch sets before the extra ones (an extra field of the same name does not replace them)
+_EVENT_FIELDS = frozenset(REQUIRED_FIELDS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+#: one encoder for every row (json.dumps with options builds a new one per call)
+_ENCODER = json.JSONEncoder(ensure_ascii=True, check_circular=False)
+#: rows encoded per write
+_CHUNK = 4096
 
 
 def timesketch_rows(timeline: Timeline, *, redact: Redact = _identity) -> Iterator[dict[str, Any]]:
     """Timesketch rows for every entry of the timeline, in time order."""
+    memo = _memo(redact)
     for entry in timeline.entries:
-        yield entry_row(entry, redact=redact)
+        yield entry_row(entry, redact=memo)
 
 
 def write_jsonl(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) -> int:
-    """Write JSON lines (one object per entry, ASCII-escaped) to an open text stream.
+    """Write JSON lines (one object per entry, ASCII-escaped, DEL escaped too) to an open text stream.
 
     Returns:
         The number of rows written.
     """
     n = 0
+    encode = _ENCODER.encode
+    lines: list[str] = []
     for row in timesketch_rows(timeline, redact=redact):
-        fh.write(json.dumps(row, ensure_ascii=True).replace("\x7f", "\\u007f") + "\n")
+        lines.append(encode(row))
         n += 1
+        if len(lines) >= _CHUNK:
+            fh.write("\n".join(lines).replace("\x7f", "\\u007f") + "\n")
+            lines = []
+    if lines:
+        fh.write("\n".join(lines).replace("\x7f", "\\u007f") + "\n")
     return n
 
 
