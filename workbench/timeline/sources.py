@@ -113,46 +113,80 @@ def _timed(ts: datetime | None, desc: str, extra: dict[str, Any]) -> tuple[datet
     return ts, desc, extra
 
 
+def _times(frame: pd.DataFrame, column: str = "timestamp") -> list[datetime | None]:
+    """A loader's time column as aware UTC datetimes (None for NaT), converted in one pass (microseconds, as
+    ``Timestamp.to_pydatetime`` keeps them)."""
+    col = frame[column]
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        naive = col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        return [None if d is None else d.replace(tzinfo=UTC) for d in naive.astype(object).tolist()]
+    return [_ts(v) for v in col.tolist()]
+
+
+def _texts(frame: pd.DataFrame, column: str) -> list[str]:
+    return [_text(v) for v in frame[column].tolist()]
+
+
 def _action_events(evidence: EvidenceSet) -> list[Event]:
     out: list[Event] = []
     for loaded in evidence.all("actions_log"):
-        for row in loaded.frame.itertuples(index=False):
-            action = _text(row.action).strip().upper()
-            extra: dict[str, Any] = {"line": int(row.line)}
+        frame, path = loaded.frame, loaded.path
+        rows = zip(frame["line"].tolist(), _times(frame), _texts(frame, "action"), _texts(frame, "message"),
+                   strict=True)  # fmt: skip
+        for line, ts, action, text in rows:
+            action = action.strip().upper()
+            extra: dict[str, Any] = {"line": int(line)}
             if action:
                 extra["action"] = action
-            if action in PLAYBOOK_STEPS:
-                extra["step"] = PLAYBOOK_STEPS[action]
-            message = f"{action}: {_text(row.message)}" if action else _text(row.message)
-            ts, desc, extra = _timed(_ts(row.timestamp), "Action Time", extra)
-            out.append(Event(ts, loaded.path, "ir:action", message, Severity.INFO, timestamp_desc=desc, extra=extra))
+                if action in PLAYBOOK_STEPS:
+                    extra["step"] = PLAYBOOK_STEPS[action]
+            message = f"{action}: {text}" if action else text
+            if ts is None:
+                out.append(Event(NOT_A_TIME, path, "ir:action", message, Severity.INFO, timestamp_desc="Not a time",
+                                 extra=extra | _UNPARSED))  # fmt: skip
+            else:
+                out.append(Event(ts, path, "ir:action", message, Severity.INFO, timestamp_desc="Action Time",
+                                 extra=extra))  # fmt: skip
     return out
+
+
+def _alert_severity(raw: str) -> Severity | None:
+    """An alert's severity word, None when unknown."""
+    try:
+        return Severity.parse(raw) if raw else Severity.MEDIUM
+    except ValueError:
+        return None
 
 
 def _alert_events(evidence: EvidenceSet, warnings: list[EvidenceWarning]) -> list[Event]:
     out: list[Event] = []
+    severities: dict[str, Severity | None] = {}
     for loaded in evidence.all("monitor_alerts"):
-        for row in loaded.frame.itertuples(index=False):
-            raw = _text(row.severity).strip()
-            extra: dict[str, Any] = {"line": int(row.line), "alert_type": _text(row.type)}
-            try:
-                severity = Severity.parse(raw) if raw else Severity.MEDIUM
-            except ValueError:
+        frame, path = loaded.frame, loaded.path
+        rows = zip(frame["line"].tolist(), _times(frame), _texts(frame, "severity"), _texts(frame, "type"),
+                   _texts(frame, "model"), _texts(frame, "file"), _texts(frame, "message"), strict=True)  # fmt: skip
+        for line, ts, raw, kind, model, file, text in rows:
+            raw = raw.strip()
+            line = int(line)
+            extra: dict[str, Any] = {"line": line, "alert_type": kind}
+            if raw not in severities:
+                severities[raw] = _alert_severity(raw)
+            severity = severities[raw]
+            if severity is None:
                 severity = Severity.MEDIUM
-                warnings.append(
-                    EvidenceWarning(loaded.path, int(row.line), f"unknown alert severity {raw[:40]!r}, shown as medium")
-                )
+                warnings.append(EvidenceWarning(path, line, f"unknown alert severity {raw[:40]!r}, shown as medium"))
             if raw:
                 extra["severity_raw"] = raw[:40]
-            for key in ("model", "file"):
-                if _text(getattr(row, key)):
-                    extra[key] = _text(getattr(row, key))
-            if _text(row.type) in ALERT_ATLAS:
-                extra["atlas"] = ",".join(ALERT_ATLAS[_text(row.type)])
-            detail = _text(row.message) or " ".join(x for x in (_text(row.model), _text(row.file)) if x)
-            message = f"Monitor alert {_text(row.type)}: {detail}".rstrip(": ")
-            ts, desc, extra = _timed(_ts(row.timestamp), "Alert Time", extra)
-            out.append(Event(ts, loaded.path, "ml:monitor:alert", message, severity, timestamp_desc=desc, extra=extra))
+            if model:
+                extra["model"] = model
+            if file:
+                extra["file"] = file
+            if kind in ALERT_ATLAS:
+                extra["atlas"] = ",".join(ALERT_ATLAS[kind])
+            detail = text or " ".join(x for x in (model, file) if x)
+            message = f"Monitor alert {kind}: {detail}".rstrip(": ")
+            ts, desc, extra = _timed(ts, "Alert Time", extra)
+            out.append(Event(ts, path, "ml:monitor:alert", message, severity, timestamp_desc=desc, extra=extra))
     return out
 
 
@@ -291,7 +325,11 @@ def evidence_events(
     events = _action_events(evidence) + _alert_events(evidence, found) + _marker_events(evidence)
     events += _custody_event(ledger) + analyst_events(case, found)
     target = evidence.warnings if warnings is None else warnings
-    target.extend(w for w in found if w not in target)
+    seen = set(target)  # one warning per alert line can meet tens of thousands of the loaders': no list scan
+    for w in found:
+        if w not in seen:
+            seen.add(w)
+            target.append(w)
     return sorted(events, key=event_order)
 
 
