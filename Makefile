@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 CASE   ?= evidence-samples/tampered-weights
 OUT    ?= out
 
-.PHONY: demo test lint env lab samples clean system-deps
+.PHONY: demo test lint env lab samples clean system-deps bench
 
 env: $(VENV)/.installed
 
@@ -37,6 +37,11 @@ system-deps:
 
 lint: env
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Every hot path against its reference tool at a quick size (benchmarks/run_all.py; --full for the README's figures).
+bench: env
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/run_all.py
 
 lab: env
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
