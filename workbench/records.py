@@ -12,12 +12,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from workbench.categories import CATEGORIES
 from workbench.textsafe import clean_data, clean_text
+
+if TYPE_CHECKING:  # pandas is imported by to_frame: every CLI command imports this module, few need a DataFrame
+    import pandas as pd
 
 __all__ = [
     "CATEGORIES",
@@ -281,6 +282,8 @@ def to_frame(records: Iterable[Finding | Event | EvidenceWarning], kind: type | 
 
     An empty input gives an empty frame with the columns of ``kind`` (Finding when not given).
     """
+    import pandas as pd
+
     records = list(records)
     kind = kind or (type(records[0]) if records else Finding)
     sev_type = pd.CategoricalDtype([s.value for s in Severity], ordered=True)
