@@ -19,9 +19,13 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from workbench import safeio
 from workbench.errors import MalformedEvidence
+from workbench.evidence import prediction_fast
 from workbench.evidence.base import (
+    MAX_LINE_CHARS,
     LoadContext,
     Loaded,
     Loader,
@@ -117,18 +121,33 @@ class PredictionsLoader(Loader):
             keys = set(obj) if isinstance(obj, dict) else set()
         return "predicted_class" in keys or ("label" in keys and any(k in keys for k in _OTHER_KEYS))
 
+    def __init__(self, *, fast: bool = True) -> None:
+        self.fast = fast
+
     def load(self, path: Path, ctx: LoadContext) -> Loaded:
         """One row per prediction; a record without a class is a warning and is skipped.
+
+        JSON lines go through :mod:`workbench.evidence.prediction_fast` (same table and warnings) unless the loader
+        was made with ``fast=False`` or polars is missing.
 
         Raises:
             MalformedEvidence: no class field/column at all, or no usable record in a non-empty file.
         """
         reader = _Reader(ctx, _count_lines(path, ctx))
-        records = self._csv(path, ctx, reader) if path.suffix.lower() == ".csv" else self._jsonl(path, ctx, reader)
-        for number, rec in records:
-            reader.add(number, rec)
-            if reader.stopped:
-                break
+        csv_file = path.suffix.lower() == ".csv"
+        if self.fast and not csv_file and prediction_fast.available():
+            try:
+                fh = safeio.open_evidence(path)
+            except OSError as exc:
+                raise MalformedEvidence(ctx.relpath, f"cannot read: {exc.strerror or exc}") from None
+            with fh:
+                prediction_fast.read_fast(fh, reader)
+        else:
+            records = self._csv(path, ctx, reader) if csv_file else self._jsonl(path, ctx, reader)
+            for number, rec in records:
+                reader.add(number, rec)
+                if reader.stopped:
+                    break
         table = reader.table()
         if reader.rejected and not len(table):
             reason = (
@@ -143,13 +162,7 @@ class PredictionsLoader(Loader):
         for number, text in iter_lines(path, ctx, reader.warnings):
             if not text or text.isspace():
                 continue
-            try:
-                obj = parse_json(text)
-                if "\\u" in text and _SURROGATE_ESCAPE.search(text):  # only escapes make lone surrogates here
-                    obj = clean_parsed(obj, ctx, number, reader.warnings)
-            except ValueError:
-                obj = None
-            yield number, obj if isinstance(obj, dict) else "not a JSON object"
+            yield number, _record(text, number, ctx, reader.warnings)
 
     @staticmethod
     def _csv(path: Path, ctx: LoadContext, reader: _Reader) -> Any:
@@ -176,6 +189,17 @@ class PredictionsLoader(Loader):
                 yield number, f"{len(cells)} cells, header has {len(header)}"
                 continue
             yield number, {k: (v if v != "" else None) for k, v in zip(header, cells, strict=True)}
+
+
+def _record(text: str, number: int, ctx: LoadContext, warnings: list[EvidenceWarning]) -> dict | str:
+    """The JSON object of one line, or the reason it is none."""
+    try:
+        obj = parse_json(text)
+        if "\\u" in text and _SURROGATE_ESCAPE.search(text):  # only escapes make lone surrogates here
+            obj = clean_parsed(obj, ctx, number, warnings)
+    except ValueError:
+        obj = None
+    return obj if isinstance(obj, dict) else "not a JSON object"
 
 
 def _count_lines(path: Path, ctx: LoadContext) -> int:
@@ -210,7 +234,8 @@ class _Reader:
         self.problems = 0
         self.last_line = 0
         self.limits: list[str] = []
-        self._deadline = time.monotonic() + MAX_SECONDS
+        self.deadline = time.monotonic() + MAX_SECONDS
+        self._decode_reported = False
 
     def warn(self, line: int, reason: str) -> None:
         self.problems += 1
@@ -257,8 +282,71 @@ class _Reader:
             self.ids.append(request_id)
         if len(cols.cur[0]) >= cols.chunk:
             cols.flush()
-            if time.monotonic() > self._deadline:
+            if time.monotonic() > self.deadline:
                 self.stopped = True
+
+    def careful_line(self, number: int, data: bytes) -> dict | str | None:
+        """One JSON line (its bytes without the newline) read as :func:`iter_lines` and :meth:`_jsonl` read it, and
+        added; returns the record (None for a blank line)."""
+        if len(data) > MAX_LINE_CHARS:
+            self.warnings.append(EvidenceWarning(self.ctx.relpath, number, f"line longer than {MAX_LINE_CHARS} "
+                                                 "bytes, cut"))  # fmt: skip
+            data = data[:MAX_LINE_CHARS]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", errors="replace")
+            if not self._decode_reported:
+                self.warnings.append(EvidenceWarning(self.ctx.relpath, number, "invalid UTF-8, bytes replaced"))
+                self._decode_reported = True
+        if number == 1:
+            text = text.removeprefix("\ufeff")
+        text = text.rstrip("\r\n")
+        if not text or text.isspace():
+            return None
+        rec = _record(text, number, self.ctx, self.warnings)
+        self.add(number, rec)
+        return rec
+
+    def add_rows(self, lines: np.ndarray, cols: prediction_fast.Columns, start: int, stop: int) -> None:
+        """Rows ``start:stop`` of a run's fast columns (lines ``lines``), with no problem to warn about."""
+        big = np.iinfo(np.int64).max
+        while True:  # codes in first-seen order, a record's label before its version (as :meth:`add` codes them)
+            at_label = cols.label_first[cols.label_next] if cols.label_next < len(cols.labels) else big
+            at_version = cols.version_first[cols.version_next] if cols.version_next < len(cols.versions) else big
+            if min(at_label, at_version) >= stop:
+                break
+            if at_label <= at_version:
+                j = cols.label_next
+                cols.label_lut[j] = self._code(self.labels, cols.labels[j], MAX_LABELS, OVERFLOW_LABEL, "labels")
+                cols.label_next += 1
+            else:
+                j = cols.version_next
+                cols.version_lut[j] = self._code(self.versions, cols.versions[j], MAX_VERSIONS, OVERFLOW_VERSION,
+                                                 "model versions")  # fmt: skip
+                cols.version_next += 1
+        self.saw_class = True
+        columns = self.columns
+        pos = start
+        while pos < stop:
+            take = min(stop - pos, max(1, columns.chunk - len(columns.cur[0])))
+            part = slice(pos, pos + take)
+            line, ts, label, conf, version, key = columns.cur
+            line.frombytes(lines[pos - start : pos - start + take].astype(np.int32).tobytes())
+            ts.frombytes(cols.time[part].tobytes())
+            label.frombytes(cols.label_lut[cols.label[part]].tobytes())
+            conf.frombytes(cols.conf[part].tobytes())
+            version.frombytes(cols.version_lut[cols.version[part]].tobytes())
+            key.frombytes(cols.key[part].tobytes())
+            if len(self.ids) < MAX_TEXT_ROWS:
+                self.ids.extend(cols.ids[part][: MAX_TEXT_ROWS - len(self.ids)])
+            pos += take
+            self.last_line = int(lines[pos - start - 1])
+            if len(columns.cur[0]) >= columns.chunk:
+                columns.flush()
+                if time.monotonic() > self.deadline:
+                    self.stopped = True
+                    return
 
     @staticmethod
     def _confidence(raw: Any, problems: list[str]) -> float:
