@@ -55,7 +55,10 @@ def _redact_finding(f: Finding) -> Finding:
 def _redact_event(e: Event) -> Event:
     from workbench.rulepack.redact import redact_data
 
-    return replace(e, message=redact_text(e.message), extra=redact_data(dict(e.extra)))
+    message, extra = redact_text(e.message), redact_data(dict(e.extra))
+    if message == e.message and extra == e.extra:  # nearly every event: not built a second time
+        return e
+    return replace(e, message=message, extra=extra)
 
 
 def _problem(reason: str) -> str:
