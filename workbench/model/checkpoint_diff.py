@@ -12,6 +12,7 @@ every name of one side carries one extra leading component (``module.`` of a ``D
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 from workbench.model import configdiff
 from workbench.model import tensors as tdiff
 from workbench.model.checkpoints import Checkpoint, pair_checkpoints, read_checkpoints
+from workbench.model.pair_pass import Changes, pair_key
 from workbench.model.tensor_findings import tensor_findings
 from workbench.model.tensor_io import FileTensors
 from workbench.model.torch_checkpoint import member_digests
@@ -57,6 +59,7 @@ def diff_checkpoint_tensors(
     reference_label: str,
     chunk_elements: int = tdiff.CHUNK_ELEMENTS,
     progress: Any = None,
+    changes: Mapping[tuple[str, str], Changes] | None = None,
 ) -> TensorComparison:
     """Compare the tensors of every checkpoint of ``suspect`` with ``reference``'s (folders or single files).
 
@@ -66,6 +69,9 @@ def diff_checkpoint_tensors(
         display_prefix / reference_label: how each side's paths are shown.
         chunk_elements: tensor block size (memory bound).
         progress: receives the bytes of tensors compared per suspect file.
+        changes: where each pair of files differs (:func:`workbench.model.pair_pass.pair_key` -> ranges), from the
+            pass that hashed them: a tensor at the same offsets in both files of a pair is read back only where
+            they differ (and not at all when they do not); None or a pair not listed: compared block by block.
     """
     out = TensorComparison()
     sus = read_checkpoints(suspect, suspect_files, display_prefix)
@@ -92,7 +98,7 @@ def diff_checkpoint_tensors(
             if s is not None and r is not None and s.family != r.family:
                 out.limits.append(f"{s.formats} checkpoint compared with a {r.formats} reference: tensors matched "
                                   "by name, dtypes and shapes checked")  # fmt: skip
-            _compare(s, r, out, vocab, chunk_elements, progress)
+            _compare(s, r, out, vocab, chunk_elements, progress, changes or {})
             _compare_members(s, r, out)
     finally:
         for ckpt in sus + ref:
@@ -104,7 +110,7 @@ def diff_checkpoint_tensors(
 
 
 def _compare(s: Checkpoint | None, r: Checkpoint | None, out: TensorComparison, vocab: Any, chunk: int,
-             progress: Any) -> None:  # fmt: skip
+             progress: Any, changes: Mapping[tuple[str, str], Changes]) -> None:  # fmt: skip
     sus = s.tensors if s is not None else {}
     ref = r.tensors if r is not None else {}
     sus, ref, note = _align(sus, ref)
@@ -133,7 +139,8 @@ def _compare(s: Checkpoint | None, r: Checkpoint | None, out: TensorComparison, 
             continue
         a, b = sus[name], ref[name]
         try:
-            diff, heat = tdiff.diff_tensor(a, b, vocab=vocab, chunk_elements=chunk)
+            diff, heat = tdiff.diff_tensor(a, b, vocab=vocab, chunk_elements=chunk,
+                                           changes=changes.get(pair_key(a.path, b.path)))  # fmt: skip
         except (OSError, ValueError) as exc:
             out.warnings.append(EvidenceWarning(a.display, None, f"tensor {name!r} not compared: {exc}"))
             out.unexamined.append(f"{a.display}: tensor {name} not compared: {exc}")

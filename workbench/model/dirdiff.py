@@ -13,7 +13,10 @@
   identical one a ``limits`` note.
 
 File digests come from the caller when it has them (the custody intake's, see
-:func:`workbench.checks.integrity.hash_model_dir`); otherwise each folder is hashed once per call.
+:func:`workbench.checks.integrity.hash_model_dir`); otherwise each folder is hashed once per call. Each pair of files
+with one relative path (or the two files compared) is read in ONE pass that hashes both and finds the byte ranges
+where they differ (:mod:`workbench.model.pair_pass`); the tensor diff then reads back only the tensors those ranges
+touch, and only their touched blocks for the statistics.
 
 Symlinks are never followed; responders' ``COMPROMISED.txt`` markers are not model files, nor are signature files
 (:func:`workbench.checks.integrity.is_signature_file`: ``.signatures/``, ``*.sig`` such as model_signing's
@@ -41,6 +44,7 @@ from workbench.model import configdiff
 from workbench.model import tensors as tdiff
 from workbench.model.checkpoint_diff import diff_checkpoint_tensors
 from workbench.model.checkpoints import digest_only_format
+from workbench.model.pair_pass import Changes, hash_and_compare, pair_key, pass_folders
 from workbench.model.tensor_findings import tensor_findings  # re-exported: callers import it from here
 from workbench.records import EvidenceWarning, Finding, to_frame
 
@@ -328,17 +332,18 @@ def diff_model(
     if suspect.is_dir() != reference.is_dir():
         raise EvidenceError(reference, "compare a folder with a folder, or a file with a file")
     ref_label = reference_prefix if reference_prefix is not None else "(reference)"
-    if suspect.is_dir():
+    if suspect.is_dir():  # one pass per file pair hashes both and finds where they differ (pair_pass)
+        s_hashes, r_hashes, changes = pass_folders(suspect, reference, suspect_hashes, reference_hashes)
         files = diff_dirs(suspect, reference, model_id=model_id, display_prefix=display_prefix,
-                          suspect_hashes=suspect_hashes, reference_hashes=reference_hashes)  # fmt: skip
+                          suspect_hashes=s_hashes, reference_hashes=r_hashes)  # fmt: skip
     else:
-        files = _diff_files(suspect, reference, model_id=model_id, display=display_prefix or suspect.name)
+        files, changes = _diff_files(suspect, reference, display=display_prefix or suspect.name)
     result = ModelDiff(display_prefix or suspect.name, reference_prefix or reference.name, files,
                        findings=list(files.findings), warnings=list(files.warnings),
                        unexamined=list(files.unexamined), limits=_signature_limits(files, display_prefix))  # fmt: skip
     sus_files = _model_files(suspect, [])
     read = _diff_tensors(suspect, reference, sus_files, result, model_id, display_prefix, ref_label, chunk_elements,
-                         progress)  # fmt: skip
+                         progress, changes)  # fmt: skip
     _digest_only(suspect, sus_files, read, result, display_prefix)
     if suspect.is_dir():
         json_files = [p for p in files.paths("modified") if p.lower().endswith(".json")]
@@ -350,22 +355,22 @@ def diff_model(
     return result
 
 
-def _diff_files(suspect: Path, reference: Path, *, model_id: str, display: str) -> DirDiff:
-    from workbench.hashing import sha256_file
-
+def _diff_files(suspect: Path, reference: Path, *, display: str) -> tuple[DirDiff, dict[tuple[str, str], Changes]]:
     try:
-        s, r = sha256_file(suspect)[0], sha256_file(reference)[0]
+        found = hash_and_compare(suspect, reference)
     except OSError as exc:
         raise EvidenceError(suspect, f"cannot read: {exc.strerror or exc}") from None
-    status = "identical" if s == r else "modified"
-    return DirDiff("reference copy", [FileEntry(display, status, s, r)])
+    s, r = found.suspect_sha256, found.reference_sha256
+    entry = FileEntry(display, "identical" if s == r else "modified", s, r)
+    return DirDiff("reference copy", [entry]), {pair_key(suspect, reference): found.changes}
 
 
 def _diff_tensors(suspect: Path, reference: Path, sus_files: list[tuple[str, str]], result: ModelDiff, model_id: str,
-                  display_prefix: str, ref_label: str, chunk: int, progress: Any = None) -> set[str]:  # fmt: skip
+                  display_prefix: str, ref_label: str, chunk: int, progress: Any,
+                  changes: Any) -> set[str]:  # fmt: skip
     found = diff_checkpoint_tensors(suspect, reference, sus_files, _model_files(reference, []),
                                     model_id=model_id, display_prefix=display_prefix, reference_label=ref_label,
-                                    chunk_elements=chunk, progress=progress)  # fmt: skip
+                                    chunk_elements=chunk, progress=progress, changes=changes)  # fmt: skip
     result.tensors = found.tensors
     result.heat = found.heat
     result.findings += found.findings

@@ -28,6 +28,7 @@ from typing import IO
 
 import numpy as np
 
+from workbench.model.pair_pass import Changes
 from workbench.model.safetensors_format import TensorInfo, open_nofollow
 from workbench.model.tensor_io import KINDS, TensorSource, changed_units, decode, matrix, read_block
 from workbench.model.tensor_record import STATUSES, TensorDiff, finite_or_none
@@ -128,6 +129,7 @@ def diff_tensor(
     display_path: str | None = None,
     vocab: Mapping[int, str] | None = None,
     chunk_elements: int = CHUNK_ELEMENTS,
+    changes: Changes | None = None,
 ) -> tuple[TensorDiff, np.ndarray | None]:
     """Compare one tensor present in both checkpoints (any formats: see :mod:`workbench.model.tensor_io`).
 
@@ -137,6 +139,9 @@ def diff_tensor(
         display_path: the suspect file as shown in the result (default: the source's ``display``).
         vocab: token id -> token, to name the changed rows of an embedding matrix.
         chunk_elements: block size in elements (memory bound; strided views use a sixteenth of it).
+        changes: the byte ranges where the two sides' files differ (:mod:`workbench.model.pair_pass`), when both
+            sides are in that file pair; used only when the tensor lies at the same offset in both, contiguous and
+            of one byte order: then the blocks no range touches are identical without being read.
 
     Returns:
         ``(diff, heat)``: ``heat`` is a grid (at most 64 x 64) of the change's L2 norm per cell of rows x columns
@@ -156,13 +161,25 @@ def diff_tensor(
     chunk = max(1, chunk_elements // ue)
     if s.strides is not None or r.strides is not None:
         chunk = max(1, chunk // STRIDED_DIVISOR)
+    positional = (changes is not None and s.offset == r.offset and s.strides is None and r.strides is None
+                  and s.big_endian == r.big_endian)  # fmt: skip
+    if positional and not changes.touches(s.offset, s.offset + s.nbytes):
+        return base, None  # the pass that hashed both files found no difference in this tensor's bytes
     with open_nofollow(s.path) as sf, open_nofollow(r.path) as rf:
         sus, ref = _Side(sf, s, n // ue), _Side(rf, r, n // ue)
         blocks = list(_blocks(m, n // ue, chunk))
-        changed_blocks = [b for b in blocks if not np.array_equal(sus.raw(b), ref.raw(b))]
+        todo = [b for b in blocks if changes.touches(*_span(s, n // ue, b))] if positional else blocks
+        changed_blocks = [b for b in todo if not np.array_equal(sus.raw(b), ref.raw(b))]
         if not changed_blocks:
             return base, None
         return _measure(base, sus, ref, m, n, blocks, changed_blocks, vocab)
+
+
+def _span(src: TensorSource, n_units: int, block: tuple[int, int, int, int]) -> tuple[int, int]:
+    """Byte range ``[start, end)`` of a block of a contiguous source in its file."""
+    r0, r1, c0, c1 = block
+    unit = KINDS[src.dtype].unit_bytes
+    return src.offset + (r0 * n_units + c0) * unit, src.offset + ((r1 - 1) * n_units + c1) * unit
 
 
 def _elements(block: tuple[int, int, int, int], ue: int) -> tuple[int, int, int, int]:
