@@ -136,12 +136,12 @@ def test_a_tensor_untouched_by_the_ranges_is_not_read(tmp_path: Path, monkeypatc
     sus, ref, _, _ = _checkpoints(tmp_path)
     found = hash_and_compare(sus, ref)
     hs, hr = _infos(sus), _infos(ref)
-    import workbench.model.tensors as tensors
+    import workbench.model.tensor_stats as tensor_stats
 
     def no_read(*args, **kwargs):
         raise AssertionError("an identical tensor was read back")
 
-    monkeypatch.setattr(tensors, "read_block", no_read)
+    monkeypatch.setattr(tensor_stats, "read_block", no_read)
     d, heat = diff_tensor((sus, hs["c.bias"]), (ref, hr["c.bias"]), changes=found.changes)
     assert d.status == "identical" and heat is None
 
