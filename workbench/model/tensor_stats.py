@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from workbench.model.tensor_io import KINDS, TensorSource, changed_units, decode, read_block
 from workbench.model.tensor_record import TensorDiff
@@ -185,7 +186,8 @@ def measure(base: TensorDiff, sus: Side, ref: Side, m: int, n: int, blocks: list
     sketch = np.zeros((m, k)) if svd_mode == "sketch" else None
     changed_set = set(changed_blocks)
     todo = blocks if numeric else changed_blocks
-    with ThreadPoolExecutor(THREADS, thread_name_prefix="tensorstats") as pool:
+    # BLAS held to one thread while the pool's threads call it (OpenBLAS threads would oversubscribe and spin)
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(THREADS, thread_name_prefix="tensorstats") as pool:
         results = _ordered(pool, todo, lambda b: _measure_block(sus, ref, b, b in changed_set, m, n, cells, full,
                                                                 omega))  # fmt: skip
         for block, res in zip(todo, results, strict=True):

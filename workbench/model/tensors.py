@@ -44,8 +44,9 @@ __all__ = [
 ]
 
 
-#: elements per block (8 MiB of float64 per decoded array)
-CHUNK_ELEMENTS = 1 << 20
+#: elements per block (2 MiB of float64 per decoded array: two blocks are measured at once, each holding a few
+#: such arrays, so the statistics stay within about 30 MiB; 1 << 20 held 140 MiB at the peak)
+CHUNK_ELEMENTS = 1 << 18
 #: a strided (non-contiguous) view is read in blocks this many times smaller: a block may touch one page per element
 STRIDED_DIVISOR = 16
 _EMBED_HINTS = ("embed", "wte", "tok_embeddings", "lm_head")
