@@ -154,7 +154,6 @@ def _hostile(path: Path, rng: random.Random, n: int = 3000) -> Path:
 @pytest.mark.parametrize("block", [prediction_fast.BLOCK_BYTES, 4096, 70_000])
 def test_hostile_file_same_as_careful(tmp_path, ctx, monkeypatch, block, vouched):
     monkeypatch.setattr(prediction_fast, "BLOCK_BYTES", block)
-    monkeypatch.setattr(prediction_fast.blocks, "__defaults__", (block,))
     path = _hostile(tmp_path / "predictions.jsonl", _rng(15))
     fast, careful = _both(path, ctx)
     _assert_same(fast, careful)
@@ -190,7 +189,7 @@ def test_key_order_of_the_file_is_learnt(tmp_path, ctx):
 def test_over_the_line_cap(tmp_path, ctx, monkeypatch):
     monkeypatch.setattr(predictions, "MAX_ROWS", 1000)
     monkeypatch.setattr(predictions, "_CHUNK", 64)
-    monkeypatch.setattr(prediction_fast.blocks, "__defaults__", (8192,))
+    monkeypatch.setattr(prediction_fast, "BLOCK_BYTES", 8192)
     path = _hostile(tmp_path / "predictions.jsonl", _rng(16), n=2500)
     fast, careful = _both(path, ctx)
     _assert_same(fast, careful)
@@ -200,7 +199,7 @@ def test_over_the_line_cap(tmp_path, ctx, monkeypatch):
 def test_label_and_version_caps(tmp_path, ctx, monkeypatch):
     monkeypatch.setattr(predictions, "MAX_LABELS", 5)
     monkeypatch.setattr(predictions, "MAX_VERSIONS", 2)
-    monkeypatch.setattr(prediction_fast.blocks, "__defaults__", (2048,))
+    monkeypatch.setattr(prediction_fast, "BLOCK_BYTES", 2048)
     rng = _rng(6)
     lines = []
     for i in range(600):
