@@ -22,6 +22,8 @@ Measured, each in its own process, alternating after a warm-up (``harness.compar
   what ``workbench drift`` and the investigation's ``drift`` section run; its ``seconds`` exclude the imports;
 * **pandas.read_json** (the reference): ``pandas.read_json(path, lines=True)`` (``read_csv`` for CSV), its
   ``seconds`` the read alone;
+* **workbench, careful loader** (``--careful``): the same with the loader's per-line path (the code before the
+  fast path, and still the path of every line the fast one does not vouch for);
 * **workbench drift CLI**: ``workbench drift FILE --baseline B --json``, whole process (start-up imports included).
 
 pyarrow is kept out of both children unless ``--with-pyarrow``: pandas 3 imports it whenever it can (and then
@@ -147,6 +149,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--json", default=None)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--careful", action="store_true", help="also time the careful per-line loader (before)")
     parser.add_argument("--with-pyarrow", action="store_true", help="let pandas use pyarrow in both children")
     args = parser.parse_args()
     if args.child:
@@ -154,6 +157,11 @@ def main() -> None:
         if kind.endswith("-nopa"):  # pandas uses pyarrow whenever it can import it; the workbench does not need it
             sys.modules["pyarrow"] = None
             kind = kind.removesuffix("-nopa")
+        if kind == "careful":  # the loader's per-line path alone (what every file went through before the fast one)
+            from workbench.evidence import prediction_fast
+
+            prediction_fast.available = lambda: False
+            kind = "hot"
         hot(Path(paths[0]), Path(paths[1])) if kind == "hot" else reference(Path(paths[0]))
         return
     if args.quick:
@@ -172,17 +180,20 @@ def main() -> None:
             "pandas.read_json" if args.format == "jsonl" else "pandas.read_csv": [*me, f"ref{suffix}", str(path)],
             "workbench (hot path)": [*me, f"hot{suffix}", str(path), str(base)],
         }
+        if args.careful:
+            commands["workbench, careful loader"] = [*me, f"careful{suffix}", str(path), str(base)]
         if not args.no_cli:
             cli = Path(sys.executable).with_name("workbench")
             commands["workbench drift CLI"] = [str(cli), "drift", str(path), "--baseline", str(base), "--json"]
         ref = next(iter(commands))
         results = compare(commands, runs=args.runs)
         title = f"drift on {args.rows:,} {args.format} predictions ({size_mib:.0f} MiB)"
-        main_results = {k: v for k, v in results.items() if k != "workbench drift CLI"}
-        hot_report = report(title, main_results, reference=ref, ratio_on="inner", target=TARGET)
+        hot_name = "workbench (hot path)"
+        hot_report = report(title, {ref: results[ref], hot_name: results[hot_name]}, reference=ref, ratio_on="inner",
+                            target=TARGET)  # fmt: skip
         out = [hot_report]
-        if "workbench drift CLI" in results:
-            out.append(report(f"{title}: CLI whole process (wall) vs the pandas read", results, reference=ref,
+        if len(results) > 2:  # the careful loader and the CLI, no target of their own (the CLI by wall)
+            out.append(report(f"{title}: the others against the pandas read", results, reference=ref,
                               ratio_on="inner"))  # fmt: skip
         peak = max(s.peak_mib for s in results["workbench (hot path)"])
         memory = {"title": f"{title}: peak RSS of the hot path / file size", "target": TARGET,

@@ -139,6 +139,7 @@ def prepare_stream(loaded: Sequence[Loaded], baseline: Baseline | None = None) -
     if len(loaded) > 1:
         warnings.append(EvidenceWarning(loaded[0].path, None, f"{len(loaded)} prediction files merged into one stream"))
     cols = _merge(parts)
+    parts.clear()  # filtered copies are not held past the merge
     paths = tuple(item.path for item in loaded)
     cols = _dedupe(cols, paths, warnings)
     times, label, conf, _version, _key, line, source = cols
@@ -203,7 +204,9 @@ def _dedupe(cols: list[np.ndarray], paths: tuple[str, ...], warnings: list[Evide
         )
     keep = np.ones(len(times), dtype=bool)
     keep[dup_rows] = False
-    return [c[keep] for c in cols]
+    for i, c in enumerate(cols):  # one column at a time: a sorted copy is freed as soon as its successor exists
+        cols[i] = c[keep]
+    return cols
 
 
 def _coded(times: np.ndarray, label: np.ndarray, names: list[str], conf: np.ndarray, line: np.ndarray,
