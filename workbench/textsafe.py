@@ -25,6 +25,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
 #: nesting followed by :func:`clean_data`; deeper containers are returned as they are (parsers cap depth far below)
 MAX_DEPTH = 200
+_SCALARS = frozenset({int, float, bool})
 
 
 def is_clean(text: str) -> bool:
@@ -61,9 +62,14 @@ def clean_data(value: Any, _depth: int = 0) -> tuple[Any, bool]:
     """
     if isinstance(value, str):
         return clean_text(value)
+    if value is None or type(value) in _SCALARS:  # most values of parsed records: no ABC check per value
+        return value, False
     if _depth >= MAX_DEPTH:
         return value, False
-    if isinstance(value, Mapping):
+    if type(value) is dict and all(type(k) is str and k.isascii() and (v is None or type(v) in _SCALARS or (
+            type(v) is str and v.isascii())) for k, v in value.items()):  # fmt: skip
+        return value, False  # a flat record of ASCII text and numbers (an Event's extra): nothing to clean
+    if type(value) is dict or isinstance(value, Mapping):
         changed = False
         items = []
         for k, v in value.items():
