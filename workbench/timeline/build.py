@@ -32,6 +32,7 @@ import pandas as pd
 from workbench.atlas import tactic_of
 from workbench.categories import LEADS, group_of
 from workbench.records import Event, Finding, Severity, now_utc
+from workbench.timeline.bulk import gc_paused
 from workbench.timeline.sources import event_order, finding_events
 from workbench.timeparse import NAIVE_RULE
 
@@ -190,6 +191,7 @@ class Timeline:
         """Whether a time is usable by the timeline's rules (not before 1990, not after the horizon's slack)."""
         return EARLIEST_PLAUSIBLE <= ts <= self.horizon + FUTURE_SLACK
 
+    @gc_paused()
     def anchor(self, milestones: Mapping[str, Any]) -> None:
         """Mark the rows the milestones come from (objects with ``name``, ``time``, ``source``, ``message``,
         ``ref``): the row of the same time that refers to the milestone's finding, else the row of the same time,
@@ -226,6 +228,7 @@ class Timeline:
         """Input events represented (sum of counts)."""
         return sum(e.count for e in self.entries)
 
+    @gc_paused()
     def frame(self) -> pd.DataFrame:
         """The timeline as a DataFrame, one row per entry, in time order.
 
@@ -310,6 +313,7 @@ def _collapse(events: list[Event], horizon: datetime) -> list[tuple[Event, int, 
     return [(e, n, last, flag) for e, n, last, flag in groups.values()]
 
 
+@gc_paused()
 def build_timeline(
     events: Iterable[Event],
     *,

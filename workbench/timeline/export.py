@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from workbench.timeline.build import Timeline, TimelineEntry
+from workbench.timeline.bulk import gc_paused
 
 __all__ = ["FORMATS", "REQUIRED_FIELDS", "csv_cell", "entry_row", "timesketch_rows", "write_csv", "write_jsonl",
            "write_timeline"]  # fmt: skip
@@ -171,6 +172,7 @@ def timesketch_rows(timeline: Timeline, *, redact: Redact = _identity) -> Iterat
         yield entry_row(entry, redact=memo)
 
 
+@gc_paused()
 def write_jsonl(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) -> int:
     """Write JSON lines (one object per entry, ASCII-escaped, DEL escaped too) to an open text stream.
 
@@ -191,6 +193,7 @@ def write_jsonl(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) 
     return n
 
 
+@gc_paused()
 def write_csv(timeline: Timeline, fh: IO[str], *, redact: Redact = _identity) -> int:
     """Write CSV with a header: :data:`REQUIRED_FIELDS` first, then every other field in order of appearance.
 

@@ -36,6 +36,7 @@ import pandas as pd
 
 from workbench import safeio
 from workbench.records import Event, EvidenceWarning, Finding, Severity
+from workbench.timeline.bulk import gc_paused
 from workbench.timeparse import parse_timestamp
 
 if TYPE_CHECKING:
@@ -303,6 +304,7 @@ def analyst_events(case: Case, warnings: list[EvidenceWarning]) -> list[Event]:
     return out
 
 
+@gc_paused()
 def evidence_events(
     case: Case, evidence: EvidenceSet, ledger: Ledger, *, warnings: list[EvidenceWarning] | None = None
 ) -> list[Event]:
@@ -371,6 +373,7 @@ def _identity(e: Event) -> tuple:
     return (e.timestamp, e.source, e.kind, e.message, e.severity, e.ref, e.timestamp_desc, extra)
 
 
+@gc_paused()
 def merge_events(*groups: Iterable[Event]) -> list[Event]:
     """The events of all groups, each record once; the first group's version of a record wins.
 
