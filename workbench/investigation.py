@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from workbench.records import Event, EvidenceWarning, Finding, now_utc
 from workbench.safeio import atime_warnings
 from workbench.sections import SECTIONS, resolve
 from workbench.timeline import Timeline, build_timeline, evidence_events, merge_events, write_timeline
+from workbench.timeline.bulk import gc_paused
 from workbench.timeparse import NAIVE_RULE
 
 __all__ = ["Investigation", "redact_text"]
@@ -52,13 +54,28 @@ def _redact_finding(f: Finding) -> Finding:
     return replace(f, title=redact_text(f.title), detail=redact_text(f.detail), evidence=redact_data(dict(f.evidence)))
 
 
-def _redact_event(e: Event) -> Event:
+def _redact_events(events: Iterable[Event]) -> list[Event]:
+    """Events with secrets redacted in the message and every text of ``extra`` (keys too); an event left unchanged
+    is kept as it is. Extra texts (kinds of actions, file names, rule ids) repeat: each is redacted once."""
     from workbench.rulepack.redact import redact_data
 
-    message, extra = redact_text(e.message), redact_data(dict(e.extra))
-    if message == e.message and extra == e.extra:  # nearly every event: not built a second time
-        return e
-    return replace(e, message=message, extra=extra)
+    memo: dict[str, str] = {}
+
+    def once(text: str) -> str:
+        if (out := memo.get(text)) is None:
+            if len(memo) >= 100_000:
+                memo.clear()
+            out = memo[text] = redact_text(text)
+        return out
+
+    out: list[Event] = []
+    with gc_paused():  # a million events: the collector's full passes would walk them again and again
+        for e in events:
+            message = redact_text(e.message)
+            extra = {once(k) if isinstance(k, str) else k: once(v) if isinstance(v, str) else redact_data(v)
+                     for k, v in e.extra.items()}  # fmt: skip
+            out.append(e if message == e.message and extra == e.extra else replace(e, message=message, extra=extra))
+    return out
 
 
 def _problem(reason: str) -> str:
@@ -181,13 +198,13 @@ class Investigation:
         self.evidence.warnings.extend(EvidenceWarning(p, None, r) for p, r in atime_warnings(self.case.root))
         for result in self.results.values():  # secrets found anywhere never leave the analyses in clear
             result.findings = [_redact_finding(f) for f in result.findings]
-            result.events = [_redact_event(e) for e in result.events]
+            result.events = _redact_events(result.events)
         self.findings = sorted(
             (f for r in self.results.values() for f in r.findings),
             key=lambda f: (-f.severity.rank, f.category, f.title),
         )
         self.events = merge_events(
-            [_redact_event(e) for e in evidence_events(self.case, self.evidence, self.ledger)],
+            _redact_events(evidence_events(self.case, self.evidence, self.ledger)),
             [e for r in self.results.values() for e in r.events],
         )
 
