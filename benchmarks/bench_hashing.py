@@ -17,6 +17,10 @@ that leaves the files in the page cache):
   ``openssl dgst -sha256 f1 ... fN`` process (serial over the files, and cheaper than a shell loop of N processes).
   Target: ratio of wall times <= 0.6.
 
+The workbench's child runs as ``python -P`` (no current folder on ``sys.path``): with ``PYTHONPATH`` naming another
+checkout (``git archive OLD workbench | tar -x -C /tmp/old``) the same script measures that version (the "before"
+figures).
+
 Both targets also ask for <= 64 MiB peak RSS of the hashing process whatever the sizes: the child prints its own
 ``VmHWM`` (the table's ``peak MiB``, ``ru_maxrss``, also counts the forked harness before ``exec``).
 ``--quick`` (``make bench``): 64 MiB and 16 x 8 MiB. Exits 0 even when a target is missed (the table says NOT met).
@@ -98,12 +102,12 @@ def main() -> None:
         for i in range(args.files):
             write_random(folder / f"shard-{i:02d}.bin", args.each_mib, rng)
         print(f"wrote {args.file_mib} MiB and {args.files} x {args.each_mib} MiB under {work}", flush=True)
-        single = compare({"workbench sha256_file": [PY, "-c", ONE_FILE, str(one)],
+        single = compare({"workbench sha256_file": [PY, "-P", "-c", ONE_FILE, str(one)],
                           "openssl dgst": ["openssl", "dgst", "-sha256", str(one)]},
                          runs=args.runs, cwd=str(ROOT))  # fmt: skip
         one_rep = report(f"SHA-256 of one {args.file_mib} MiB file", single, reference="openssl dgst", target=1.0)
         files = [str(p) for p in sorted(folder.iterdir())]
-        many = compare({"workbench iter_hashes": [PY, "-c", FOLDER, str(folder)],
+        many = compare({"workbench iter_hashes": [PY, "-P", "-c", FOLDER, str(folder)],
                         "openssl dgst f1..fN": ["openssl", "dgst", "-sha256", *files]},
                        runs=args.runs, cwd=str(ROOT))  # fmt: skip
         many_rep = report(f"SHA-256 of {args.files} x {args.each_mib} MiB (custody intake's iter_hashes)", many,

@@ -27,6 +27,10 @@ Three commands per format, through :mod:`benchmarks.harness` (whole processes, a
 * ``openssl x2``: ``openssl dgst -sha256`` of both files in parallel (a shell ``&`` + ``wait``; for ``sharded``,
   one openssl per side over its shards), the reference: a diff has to read and hash both anyway.
 
+The workbench's child runs as ``python -P`` (no current folder on ``sys.path``): with ``PYTHONPATH`` naming another
+checkout (``git archive OLD workbench | tar -x -C /tmp/old``) the same script measures that version (the "before"
+figures).
+
 Target: the hot path's time <= 1.2 x the reference's wall, <= 100 MiB peak RSS. ``--quick``: 64 MiB checkpoints.
 Exits 0 even when a target is missed (NOT met).
 """
@@ -229,7 +233,7 @@ def main() -> None:
             a = " ".join(sus_files) if sus_files else str(sus)
             b = " ".join(ref_files) if ref_files else str(ref)
             commands = {
-                "diff_model": [PY, "-c", CHILD, str(sus), str(ref)],
+                "diff_model": [PY, "-P", "-c", CHILD, str(sus), str(ref)],
                 "openssl x2": ["sh", "-c", f"openssl dgst -sha256 {a} & openssl dgst -sha256 {b} & wait"],
             }
             if not args.no_cli:

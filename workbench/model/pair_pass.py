@@ -2,11 +2,12 @@
 
 :func:`hash_and_compare` maps both files window by window (read-only, ``MAP_POPULATE``, :data:`WINDOW` bytes,
 unmapped before the next: resident memory about two windows whatever the sizes), hashes the suspect's window in a
-worker thread while the calling thread hashes the reference's (hashlib releases the GIL: both cores work), and
-compares the two windows with ``memcmp`` (through ctypes, which releases the GIL too) piece by piece
-(:data:`PIECE` bytes). The result gives each file's SHA-256 and size and the byte ranges, at piece granularity, that
-may differ: every byte that differs lies in one of them (bytes past the shorter file's end are a range too); ranges
-one piece apart are merged, and their number is capped (:data:`MAX_RANGES`, by coarsening).
+worker thread while the calling thread maps and hashes the reference's (``mmap`` and hashlib release the GIL: both
+cores work), then both threads compare half of the two windows each with ``memcmp`` (through ctypes, which releases
+the GIL too) piece by piece (:data:`PIECE` bytes). The result gives each file's SHA-256 and size and the byte
+ranges, at piece granularity, that may differ: every byte that differs lies in one of them (bytes past the shorter
+file's end are a range too); ranges one piece apart are merged, and their number is capped (:data:`MAX_RANGES`, by
+coarsening).
 
 The tensor diff reads back only the tensors, and blocks of them, that these ranges touch
 (:class:`Changes`); a tensor lying at the same offsets in both files and touched by no range is identical without
@@ -28,6 +29,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from workbench.case import walk_tree
 from workbench.checks.integrity import MARKER_FILES, is_signature_file
@@ -104,15 +106,31 @@ class _Ranges:
             self.items = merged
 
 
-def _compare(a: mmap.mmap, b: mmap.mmap, n: int, base: int, ranges: _Ranges) -> None:
-    """Record the pieces of the first ``n`` bytes of two windows that differ."""
+def _differing(a: mmap.mmap, b: mmap.mmap, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The pieces of ``[lo, hi)`` (offsets in two windows) whose bytes differ."""
+    if hi <= lo:
+        return []
     pa, pb = _buffer_address(a), _buffer_address(b)
-    if _memcmp(pa, pb, n) == 0:
-        return
-    for off in range(0, n, PIECE):
-        k = min(PIECE, n - off)
+    if _memcmp(pa + lo, pb + lo, hi - lo) == 0:
+        return []
+    out = []
+    for off in range(lo, hi, PIECE):
+        k = min(PIECE, hi - off)
         if _memcmp(pa + off, pb + off, k) != 0:
-            ranges.add(base + off, base + off + k)
+            out.append((off, off + k))
+    return out
+
+
+def _map_and_hash(fd: int, offset: int, digest: Any) -> mmap.mmap | None:
+    """One file's window, mapped (populated) and added to its digest (None: nothing left of the file there)."""
+    m = _window(fd, offset, WINDOW)
+    if m is not None and digest is not None:
+        try:
+            digest.update(m)
+        except BaseException:
+            m.close()
+            raise
+    return m
 
 
 class _Py_buffer(ctypes.Structure):
@@ -179,17 +197,21 @@ def hash_and_compare(
         while off < max(size_s, size_r):
             if stop is not None and stop.is_set():
                 raise HashingStopped(str(suspect))
-            ms, mr = _window(ds, off, WINDOW), _window(dr, off, WINDOW)
+            job = pool.submit(_map_and_hash, ds, off, hs)  # the suspect's window, mapped and hashed by the worker
+            ms = mr = None
             try:
+                mr = _map_and_hash(dr, off, hr)
+                ms = job.result()
                 ns, nr = len(ms) if ms else 0, len(mr) if mr else 0
-                job = pool.submit(hs.update, ms) if hs is not None and ms is not None else None
-                if hr is not None and mr is not None:
-                    hr.update(mr)
-                if min(ns, nr):
-                    _compare(ms, mr, min(ns, nr), off, ranges)
-                if job is not None:
-                    job.result()
+                if n := min(ns, nr):  # compared by both threads, half each
+                    half = n // 2 // PIECE * PIECE
+                    low = pool.submit(_differing, ms, mr, 0, half)
+                    found = _differing(ms, mr, half, n)
+                    for a, b in low.result() + found:
+                        ranges.add(off + a, off + b)
             finally:
+                if ms is None and job.exception() is None:
+                    ms = job.result()  # this thread failed first: still unmap the worker's window
                 for m in (ms, mr):
                     if m is not None:
                         m.close()
