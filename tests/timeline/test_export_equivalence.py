@@ -83,27 +83,50 @@ def _generated_case(root: Path, seed: int = 7) -> Path:
 def _analysis_events() -> list[Event]:
     """Events as analyses give them: extra fields named like the export's own, NaN, floats, a finding ref."""
     at = START + timedelta(minutes=5)
-    return [
-        Event(
-            at,
-            "logs/pipeline.log",
-            "ci:log:match",
-            f"HF_TOKEN={SECRETS[0]}",
-            "critical",
-            ref="F-1",
-            extra={
-                "line": 3,
-                "count": 99,
-                "message": "shadow",
-                "tags": "x, y",
-                "ratio": float("nan"),
-                "score": 0.25,
-                "finding_id": "shadow",
-                "lane": "shadow",
-                "flag": True,
-            },
-        )
-    ] + [Event(at, "logs/pipeline.log", "ci:log:match", "flood", "low", extra={"line": i}) for i in range(150)]
+    return (
+        [
+            Event(
+                at,
+                "logs/pipeline.log",
+                "ci:log:match",
+                f"HF_TOKEN={SECRETS[0]}",
+                "critical",
+                ref="F-1",
+                extra={
+                    "line": 3,
+                    "count": 99,
+                    "message": "shadow",
+                    "tags": "x, y",
+                    "ratio": float("nan"),
+                    "score": 0.25,
+                    "finding_id": "shadow",
+                    "lane": "shadow",
+                    "flag": True,
+                },
+            )
+        ]
+        + [
+            Event(
+                at,
+                "logs/pipeline.log",
+                "ci:log:match",
+                f"ghp {SECRETS[1]}",
+                "high",
+                ref="F-2",
+                extra={
+                    "line": 9,
+                    "ratio": float("inf"),
+                    "score": 0.5,
+                    "flag": False,
+                    "note": None,
+                    "tags": "a,,b",
+                    "path": f"/tmp/{SECRETS[0]}",
+                    "at": START,
+                },
+            )
+        ]
+        + [Event(at, "logs/pipeline.log", "ci:log:match", "flood", "low", extra={"line": i}) for i in range(150)]
+    )
 
 
 @pytest.fixture
