@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["MAX_TIMELINE_ROWS", "Facts", "facts_of", "window_text"]
 
 MAX_TIMELINE_ROWS = 60
+#: response steps listed in a draft ("actions taken", containment details); the rest are counted
+MAX_STEP_LINES = 40
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
@@ -84,6 +86,9 @@ def _containment(inv: Investigation, c: Conclusions, steps: list[Step]) -> tuple
     for e in markers:
         dated.append((e.timestamp, f"{display(e.timestamp)} marker {e.source}: model marked COMPROMISED"))
     details: list[Any] = [text for _, text in sorted(dated, key=lambda d: d[0])]
+    if len(details) > MAX_STEP_LINES:  # a long incident's actions.log: tens of thousands of steps
+        details = [*details[:MAX_STEP_LINES], f"first {MAX_STEP_LINES} of {len(details):,} response steps; the full "
+                   "list is in timeline.jsonl"]  # fmt: skip
     contained, recovered = c.milestones["containment"], c.milestones["recovery"]
     rollback = next((s for s in steps if s.step == "rollback"), None)
     assess = next((s for s in steps if s.step == "assess"), None)
