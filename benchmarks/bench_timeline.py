@@ -218,7 +218,7 @@ def child_polars(events: str, out: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--quick", action="store_true", help="50,000 events")
+    ap.add_argument("--quick", action="store_true", help="50,000 events, one run")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the generated case")
     ap.add_argument("--json", help="write the report here")
@@ -229,6 +229,7 @@ def main() -> int:
         (child_workbench if kind == "workbench" else child_polars)(src, out)
         return 0
     events = 50_000 if args.quick else args.events
+    runs = 1 if args.quick else args.runs
     tmp = Path(tempfile.mkdtemp(prefix="wb-bench-timeline-"))
     try:
         t = time.perf_counter()
@@ -242,7 +243,9 @@ def main() -> int:
             "polars": [PY, me, "--child", "polars", str(tmp / "events.jsonl"), str(outs["pl"] / "timeline.jsonl")],
             "workbench": [PY, me, "--child", "workbench", str(case), str(outs["wb"])],
         }
-        results = compare(commands, runs=args.runs, cwd=str(ROOT))
+        # no warm-up round: the generator has just written every file (page cache), and one workbench run of the
+        # full size takes a minute
+        results = compare(commands, runs=runs, warmup=False, cwd=str(ROOT))
         payload = report(f"timeline of {events:,} events (inner: the timeline's part)", results,
                          reference="polars", ratio_on="inner", target=2.0)  # fmt: skip
         cli = {"workbench timeline": [PY, "-m", "workbench", "timeline", str(case), "--out",
