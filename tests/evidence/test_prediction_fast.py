@@ -222,7 +222,7 @@ def test_warning_cap(tmp_path, ctx, monkeypatch):
 
 def test_bundled_cases_same_as_careful(ctx):
     root = Path(__file__).resolve().parents[2] / "evidence-samples"
-    files = sorted(root.glob("*/predictions/*.jsonl"))
+    files = sorted(p for p in root.glob("*/predictions/predictions.*") if p.suffix in {".jsonl", ".csv"})
     assert files
     for path in files:
         _assert_same(*_both(path, LoadContext(relpath=str(path.relative_to(root)))))
@@ -252,3 +252,81 @@ def test_drift_report_same_as_careful(tmp_path):
         docs.append(report.to_dict())
     assert docs[0]["exposure"] is not None
     assert docs[0] == docs[1]
+
+
+_CSV_HEADER = "timestamp,request_id,label,confidence,model_version"
+#: CSV rows the fast path must hand back (or read exactly as the csv module does)
+CSV_ODD = [
+    '2026-11-02T00:00:00Z,r1,"neutral, mostly",0.5,v',  # quoted cell
+    '2026-11-02T00:00:01Z,r1,"say ""hi""",0.5,v',
+    "2026-11-02T00:00:02Z,r1,positive,0.5",  # too few cells
+    "2026-11-02T00:00:03Z,r1,positive,0.5,v,extra",
+    "2026-11-02T00:00:04Z,,positive,,",  # empty cells: None, NaN
+    "2026-11-02T00:00:05Z,r1,,0.5,v",  # no class
+    "2026-11-02 00:00:06,r1,positive,0.5,v",  # naive, space
+    "2026-11-02T00:00:07,r1,positive,0.5,v",
+    "1793577608,r1,positive,0.5,v",
+    "2026-02-30T00:00:09Z,r1,positive,0.5,v",
+    "2026-11-02T00:00:10Z,r1,positive, 0.5,v",  # float() strips spaces
+    "2026-11-02T00:00:11Z,r1,positive,.5,v",
+    "2026-11-02T00:00:12Z,r1,positive,1_0,v",
+    "2026-11-02T00:00:13Z,r1,positive,nan,v",
+    "2026-11-02T00:00:14Z,r1,positive,1.5,v",
+    "2026-11-02T00:00:15Z,r1,positive,-0.0,v",
+    "2026-11-02T00:00:16Z,r1,positive,1e-3,v",
+    "2026-11-02T00:00:17Z,r1, positive ,0.5, v ",  # spaces kept
+    "2026-11-02T00:00:18Z,r1,négatif,0.5,v",
+    "2026-11-02T00:00:19Z,r1,tab\there,0.5,v",
+    "2026-11-02T00:00:20Z,r1,cr\rinside,0.5,v",
+    "",
+    "  ",
+    ",,,,",
+    "not,a,record",
+]
+
+
+def _csv_normal(rng: random.Random, i: int) -> str:
+    rec = json.loads(_normal(rng, i))
+    return f"{rec['timestamp']},{rec['request_id']},{rec['predicted_class']},{rec['confidence']},{rec['model_version']}"
+
+
+@pytest.mark.parametrize("block", [prediction_fast.BLOCK_BYTES, 4096])
+def test_hostile_csv_same_as_careful(tmp_path, ctx, monkeypatch, block, vouched):
+    monkeypatch.setattr(prediction_fast, "BLOCK_BYTES", block)
+    rng = _rng(19)
+    lines = [_csv_normal(rng, i).encode() for i in range(3000)]
+    for odd in CSV_ODD:
+        lines.insert(rng.randrange(len(lines)), odd.encode())
+    for _ in range(30):
+        lines.insert(rng.randrange(len(lines)), lines[rng.randrange(len(lines))])
+    for i in rng.sample(range(len(lines)), 30):
+        lines[i] += b"\r"
+    lines.insert(rng.randrange(len(lines)), b"2026-11-02T00:00:30Z,r,p\xffos,0.5,v")
+    lines.insert(rng.randrange(len(lines)), b"2026-11-02T00:00:31Z,r,positive,0.5," + b"v" * (MAX_LINE_CHARS + 5))
+    path = tmp_path / "predictions.csv"
+    path.write_bytes(b"\n".join([b"\xef\xbb\xbf" + _CSV_HEADER.encode(), *lines]) + b"\n")
+    fast, careful = _both(path, ctx)
+    _assert_same(fast, careful)
+    assert len(fast.warnings) > 10 and sum(vouched) > 2900
+
+
+def test_csv_header_variants(tmp_path, ctx):
+    rng = _rng(20)
+    rows = [_csv_normal(rng, i).split(",") for i in range(300)]
+    path = tmp_path / "p.csv"
+    # other column order, upper-case names with spaces, an extra column, predicted_class and label both present
+    text = " Label ,confidence,Timestamp,extra,predicted_class\n" + "".join(
+        f"{r[2]}-l,{r[3]},{r[0]},x{i},{r[2] if i % 7 else ''}\n" for i, r in enumerate(rows)
+    )
+    path.write_text(text)
+    _assert_same(*_both(path, ctx))
+
+
+def test_csv_without_class_column_raises_alike(tmp_path, ctx):
+    path = tmp_path / "p.csv"
+    path.write_text("timestamp,score\n2026-11-02T00:00:00Z,0.5\n")
+    with pytest.raises(predictions.MalformedEvidence) as fast:
+        PredictionsLoader().load(path, ctx)
+    with pytest.raises(predictions.MalformedEvidence) as careful:
+        PredictionsLoader(fast=False).load(path, ctx)
+    assert str(fast.value) == str(careful.value)

@@ -127,21 +127,21 @@ class PredictionsLoader(Loader):
     def load(self, path: Path, ctx: LoadContext) -> Loaded:
         """One row per prediction; a record without a class is a warning and is skipped.
 
-        JSON lines go through :mod:`workbench.evidence.prediction_fast` (same table and warnings) unless the loader
-        was made with ``fast=False`` or polars is missing.
+        Files go through :mod:`workbench.evidence.prediction_fast` (same table and warnings) unless the loader was
+        made with ``fast=False`` or polars is missing.
 
         Raises:
             MalformedEvidence: no class field/column at all, or no usable record in a non-empty file.
         """
         reader = _Reader(ctx, _count_lines(path, ctx))
         csv_file = path.suffix.lower() == ".csv"
-        if self.fast and not csv_file and prediction_fast.available():
+        if self.fast and prediction_fast.available():
             try:
                 fh = safeio.open_evidence(path)
             except OSError as exc:
                 raise MalformedEvidence(ctx.relpath, f"cannot read: {exc.strerror or exc}") from None
             with fh:
-                prediction_fast.read_fast(fh, reader)
+                prediction_fast.read_fast(fh, reader, csv=csv_file)
         else:
             records = self._csv(path, ctx, reader) if csv_file else self._jsonl(path, ctx, reader)
             for number, rec in records:
@@ -285,9 +285,8 @@ class _Reader:
             if time.monotonic() > self.deadline:
                 self.stopped = True
 
-    def careful_line(self, number: int, data: bytes) -> dict | str | None:
-        """One JSON line (its bytes without the newline) read as :func:`iter_lines` and :meth:`_jsonl` read it, and
-        added; returns the record (None for a blank line)."""
+    def _text(self, number: int, data: bytes) -> str:
+        """One line's text (its bytes without the newline) as :func:`iter_lines` gives it."""
         if len(data) > MAX_LINE_CHARS:
             self.warnings.append(EvidenceWarning(self.ctx.relpath, number, f"line longer than {MAX_LINE_CHARS} "
                                                  "bytes, cut"))  # fmt: skip
@@ -301,12 +300,42 @@ class _Reader:
                 self._decode_reported = True
         if number == 1:
             text = text.removeprefix("\ufeff")
-        text = text.rstrip("\r\n")
+        return text.rstrip("\r\n")
+
+    def careful_line(self, number: int, data: bytes) -> dict | str | None:
+        """One JSON line read and added as :meth:`PredictionsLoader._jsonl` does; the record (None when blank)."""
+        text = self._text(number, data)
         if not text or text.isspace():
             return None
         rec = _record(text, number, self.ctx, self.warnings)
         self.add(number, rec)
         return rec
+
+    def csv_line(self, number: int, data: bytes, header: list[str] | None) -> list[str] | None:
+        """One CSV line read and added as :meth:`PredictionsLoader._csv` does, under ``header`` (None before it);
+        returns the header (this line's, when it is the first row).
+
+        Raises:
+            MalformedEvidence: the header has neither ``predicted_class`` nor ``label``.
+        """
+        text = self._text(number, data)
+        if not text or text.isspace():
+            return header
+        try:
+            cells = _csv_row(text)
+        except csv.Error as exc:
+            self.add(number, f"bad CSV: {exc}")
+            return header
+        if header is None:
+            header = [c.strip().lower() for c in cells]
+            if not any(k in header for k in _CLASS_KEYS):
+                raise MalformedEvidence(self.ctx.relpath, "CSV header has no 'predicted_class' or 'label'", number)
+            return header
+        if len(cells) != len(header):
+            self.add(number, f"{len(cells)} cells, header has {len(header)}")
+        else:
+            self.add(number, {k: (v if v != "" else None) for k, v in zip(header, cells, strict=True)})
+        return header
 
     def add_rows(self, lines: np.ndarray, cols: prediction_fast.Columns, start: int, stop: int) -> None:
         """Rows ``start:stop`` of a run's fast columns (lines ``lines``), with no problem to warn about."""
