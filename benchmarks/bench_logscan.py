@@ -146,17 +146,20 @@ def _chunk(rng: random.Random, size: int, t0: float) -> bytes:
 
 
 def make_log(path: Path, size_mib: int) -> None:
-    """Write the synthetic log (``size_mib`` MiB) unless a file of that size is already there."""
+    """Write the synthetic log: at most ``size_mib`` MiB of whole lines (so that 1024 MiB fits the scanner's default
+    budget of 1024 MiB per file, which it must to be scanned in full and by several processes)."""
     size = size_mib * 1024 * 1024
-    if path.exists() and path.stat().st_size >= size:
-        return
     rng = random.Random(20261114)  # noqa: S311 - synthetic log text
     chunk = _chunk(rng, CHUNK_MIB * 1024 * 1024, 1_794_625_541.0)
     with path.open("wb") as fh:
         written = 0
         while written < size:
-            fh.write(chunk)
-            written += len(chunk)
+            part = chunk[: size - written]
+            part = part[: part.rfind(b"\n") + 1] if len(part) < len(chunk) else part
+            fh.write(part)
+            written += len(part)
+            if len(part) < len(chunk):
+                break
 
 
 # ------------------------------------------------------------------------------------------ Python regex -> ERE
