@@ -4,7 +4,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_drift.py [--rows 1000000] [--format jsonl|csv] [--runs 3] [--keep] [--json FILE]
     .venv/bin/python benchmarks/bench_drift.py --quick                     # 100,000 rows, one run (make bench)
-    .venv/bin/python benchmarks/bench_drift.py --rows 10000000 --runs 1    # ten million: bounded memory
+    .venv/bin/python benchmarks/bench_drift.py --rows 10000000 --runs 1 --no-reference  # ten million: bounded memory
+    .venv/bin/python benchmarks/bench_drift.py --careful                   # also the per-line loader (before)
 
 The stream (generated deterministically, in blocks, under a temporary folder) is written as the bundled cases write
 theirs (``evidence-samples/tampered-weights/predictions/predictions.jsonl``: compact JSON with sorted keys,
