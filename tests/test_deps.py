@@ -12,7 +12,6 @@ import pytest
 
 from workbench.analysis import AnalysisContext
 from workbench.case import Case
-from workbench.checks import integrity
 from workbench.collect import collect_evidence
 from workbench.data import data_file
 from workbench.data.dependency_data import default_dependency_data, load_dependency_data, one_edit
@@ -248,8 +247,7 @@ def test_reference_freeze_and_freeze_index_options(tmp_path):
     assert "shares its prefix with acme-tools" in confusion.detail and "looks inflated" in confusion.detail
 
 
-def test_check_dependencies_is_reexported():
-    assert integrity.check_dependencies is check_dependencies
+def test_check_dependencies_without_line_or_url_columns():
     frame = pd.DataFrame({"name": ["torch"], "version": ["2.2.1"]})  # no line or url columns
     found = check_dependencies(frame, {"torch": "2.2.0", "numpy": "1.26.4"}, source="frozen_deps.txt")
     assert [(f.category, f.evidence.get("line")) for f in found] == [("dependency_missing", None),

@@ -2,8 +2,8 @@
 
 * :func:`check_model_integrity`: a model folder against a hash baseline → ``model_file_tampered``,
   ``unexpected_model_file``, ``model_file_missing``.
-* :func:`check_dependencies`: installed packages against ``baseline_dependencies`` → ``dependency_changed``,
-  ``dependency_missing`` (now in :mod:`workbench.deps`, re-exported here).
+
+The dependency check that was here is :func:`workbench.deps.check_dependencies`.
 
 Signature files are never model content (:data:`SIGNATURE_PATTERNS`, :func:`is_signature_file`): they are left
 out of every digest map here, hence of the file diff and of every "unexpected", "missing" and "differs" finding, so
@@ -22,13 +22,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from workbench.case import walk_tree
-from workbench.deps import check_dependencies  # moved to workbench.deps; re-exported for compatibility
 from workbench.hashing import hash_files
 from workbench.records import Finding, Severity
 
 __all__ = [
     "SIGNATURE_PATTERNS",
-    "check_dependencies",
     "check_model_integrity",
     "hash_model_dir",
     "is_signature_file",
@@ -37,7 +35,6 @@ __all__ = [
 
 DETECTOR = "workbench.checks.integrity"
 ATLAS_MODEL = ("AML.T0010.003", "AML.T0018.000")
-ATLAS_DEPS = ("AML.T0010.001", "AML.T0011.001")
 
 #: files the responders themselves add to a model folder (not part of the model)
 MARKER_FILES = {"COMPROMISED.txt"}

@@ -16,9 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import IO, Any, ClassVar
-
-import pandas as pd
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from workbench import safeio
 from workbench.errors import MalformedEvidence
@@ -26,6 +24,9 @@ from workbench.evidence.sniffing import SNIFF_BYTES, is_regular_file, sniff, sni
 from workbench.records import EvidenceWarning
 from workbench.textsafe import clean_data, replaced_reason
 from workbench.timeparse import parse_timestamp
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built (CLI start-up and memory: issue 15)
+    import pandas as pd
 
 __all__ = [
     "INT64_MAX",
@@ -108,7 +109,7 @@ class Loaded:
 
     @property
     def frame(self) -> pd.DataFrame:
-        if not isinstance(self._frame, pd.DataFrame):
+        if callable(self._frame):  # a builder (a DataFrame is not callable)
             self._frame = self._frame()
         return self._frame
 
@@ -140,6 +141,8 @@ class Loader(ABC):
         """Parse the file. Raises MalformedEvidence when the file is unusable."""
 
     def empty_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame({c: pd.Series(dtype=_pandas_dtype(t)) for c, t in self.columns.items()})
 
     def make_frame(self, rows: Iterable[Mapping[str, Any]] | Mapping[str, list]) -> pd.DataFrame:
@@ -148,6 +151,8 @@ class Loader(ABC):
         Missing keys become nulls; extra keys are dropped. Datetime values must already be UTC-aware (see
         :func:`parse_time`).
         """
+        import pandas as pd
+
         if isinstance(rows, Mapping):
             data = {c: list(rows.get(c, ())) for c in self.columns}
         else:
@@ -179,6 +184,8 @@ INT64_MAX = 2**63 - 1
 
 
 def _typed(values: list, desc: str) -> pd.Series:
+    import pandas as pd
+
     if desc == "datetime":
         return pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype("datetime64[ns, UTC]")
     if desc == "int":  # last line of defence: never let a huge number from evidence break the frame

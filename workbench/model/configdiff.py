@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from workbench.evidence.base import parse_json
 from workbench.model.safetensors_format import open_nofollow
 from workbench.records import EvidenceWarning, Finding, Severity
 from workbench.textsafe import clean_data, replaced_reason
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built (CLI start-up and memory: issue 15)
+    import pandas as pd
 
 __all__ = ["ConfigChange", "config_findings", "diff_configs", "diff_json", "frame", "load_vocab"]
 
@@ -177,6 +178,8 @@ def config_findings(changes: list[ConfigChange], *, model_id: str) -> list[Findi
 
 def frame(changes: list[ConfigChange]) -> pd.DataFrame:
     """Columns ``path``, ``key``, ``change``, ``reference``, ``suspect`` (all str; absent values are None)."""
+    import pandas as pd
+
     cols = ["path", "key", "change", "reference", "suspect"]
     return pd.DataFrame([{c: getattr(ch, c) for c in cols} for ch in changes], columns=cols, dtype=object)
 

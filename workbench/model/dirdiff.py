@@ -30,10 +30,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.case import walk_tree
 from workbench.checks.integrity import check_model_integrity, hash_model_dir, is_signature_file
@@ -47,6 +46,9 @@ from workbench.model.checkpoints import digest_only_format
 from workbench.model.pair_pass import Changes, hash_and_compare, pair_key, pass_folders
 from workbench.model.tensor_findings import tensor_findings  # re-exported: callers import it from here
 from workbench.records import EvidenceWarning, Finding, to_frame
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built (CLI start-up and memory: issue 15)
+    import pandas as pd
 
 __all__ = [
     "FILE_STATUSES",
@@ -106,6 +108,8 @@ class DirDiff:
 
     def frame(self) -> pd.DataFrame:
         """Columns ``path``, ``status``, ``suspect_sha256``, ``reference_sha256`` (str or None)."""
+        import pandas as pd
+
         cols = ["path", "status", "suspect_sha256", "reference_sha256"]
         return pd.DataFrame([{c: getattr(e, c) for c in cols} for e in self.entries], columns=cols, dtype=object)
 
@@ -260,6 +264,8 @@ def tensor_frame(diffs: list[tdiff.TensorDiff]) -> pd.DataFrame:
     ``reference_shape`` (str), ``changed_elements``, ``changed_row_count`` (Int64), ``changed_fraction``,
     ``max_abs_change``, ``relative_change``, ``top_singular_energy`` (float64, NaN when not applicable),
     ``changed_rows``, ``changed_tokens`` (str, comma-joined), ``layer`` (Int64: first integer in the name)."""
+    import pandas as pd
+
     cols = ["name", "status", "path", "dtype", "shape", "reference_dtype", "reference_shape", "changed_elements",
             "changed_fraction", "max_abs_change", "relative_change", "top_singular_energy", "changed_row_count",
             "changed_rows", "changed_tokens", "layer"]  # fmt: skip

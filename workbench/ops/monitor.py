@@ -238,7 +238,7 @@ class Monitor:
 
         import pandas as pd
 
-        from workbench.checks.integrity import check_dependencies
+        from workbench.deps import check_dependencies
 
         rows = [{"name": d.metadata["Name"], "version": d.version} for d in distributions() if d.metadata["Name"]]
         frame = pd.DataFrame(rows, columns=["name", "version"])
