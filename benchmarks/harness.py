@@ -10,8 +10,9 @@ alike), and for every run the harness records
   the process is started by ``/usr/bin/time`` because Linux carries the forking parent's high-water mark over
   ``exec``, so a child of this harness, which may hold the benchmark's data, would report at least the harness's
   own size; without GNU time ``os.wait4`` is used and the figure is an upper bound), and
-* peak RSS summed over the whole process tree, sampled from ``/proc`` every 10 ms (what a cgroup limit would see;
-  helpers that live shorter than a sample may be missed, so it is a lower bound).
+* peak RSS summed over the whole process tree, sampled from ``/proc`` every 20 ms, the tree's members found again
+  every 0.5 s (what a cgroup limit would see; a helper that lives shorter than that may be missed, so it is a lower
+  bound; a walk of all of ``/proc`` at every sample cost the machine a core's minute in a long run).
 
 A command may print a JSON object as its last line of standard output with a ``"seconds"`` key: the time of the
 hot path measured inside the process, without the interpreter's start and imports. The report shows it as
@@ -23,6 +24,7 @@ same as a dict (``--json`` in the scripts writes it, ``benchmarks/run_all.py`` c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -65,19 +67,33 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def tree_rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants, in KiB (0 once it is gone)."""
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants (one pass over ``/proc``)."""
     kids = _children()
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/statm").read_text().split()
-            total += int(fields[1]) * PAGE_KIB
-        except (OSError, IndexError):
-            pass
+        found.append(p)
         todo.extend(kids.get(p, ()))
+    return found
+
+
+def rss_kib(pids: list[int]) -> int:
+    """Resident memory of these processes, in KiB (a process that is gone counts 0)."""
+    total = 0
+    for p in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE_KIB
     return total
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants, in KiB (0 once it is gone)."""
+    return rss_kib(tree_pids(pid))
+
+
+#: the tree's members are found again every REFRESH seconds (a walk over /proc), its memory read every SAMPLE
+SAMPLE, REFRESH = 0.02, 0.5
 
 
 def _run(cmd: Sequence[str], env: dict[str, str] | None, cwd: str | None) -> Sample:
@@ -91,9 +107,13 @@ def _run(cmd: Sequence[str], env: dict[str, str] | None, cwd: str | None) -> Sam
 
     def sample() -> None:
         nonlocal peak_tree
+        members, found_at = [proc.pid], 0.0
         while not done.is_set():
-            peak_tree = max(peak_tree, tree_rss_kib(proc.pid))
-            done.wait(0.01)
+            now = time.monotonic()
+            if now - found_at >= REFRESH:
+                members, found_at = tree_pids(proc.pid), now
+            peak_tree = max(peak_tree, rss_kib(members))
+            done.wait(SAMPLE)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
