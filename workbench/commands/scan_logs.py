@@ -13,17 +13,17 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from workbench.errors import RuleError
-from workbench.logscan.analysis import findings_from_scans
-from workbench.logscan.engine import Scanner, ScanOptions
 from workbench.records import Severity
 from workbench.rulepack.matchers import BACKENDS
-from workbench.rulepack.redact import Redactor
-from workbench.rulepack.rules import builtin_rules, load_rules
 from workbench.termsafe import echo, json_text
+
+if TYPE_CHECKING:
+    from workbench.rulepack.redact import Redactor
 
 __all__ = ["command", "find_logs"]
 
@@ -62,6 +62,12 @@ def find_logs(path: Path) -> list[Path]:
 def command(paths: tuple[Path, ...], rule_dirs: tuple[Path, ...], as_json: bool, fail_on: str | None, context: int,
             backend: str) -> None:  # fmt: skip
     """Scan CI/pipeline logs (PATH: files or folders) with the rule pack; secrets are redacted in all output."""
+    # the scanner (and pandas, through the analysis) is imported when the command runs, not at every CLI start
+    from workbench.logscan.analysis import findings_from_scans
+    from workbench.logscan.engine import Scanner, ScanOptions
+    from workbench.rulepack.redact import Redactor
+    from workbench.rulepack.rules import builtin_rules, load_rules
+
     try:
         rules = load_rules(*rule_dirs) if rule_dirs else builtin_rules()
         scanner = Scanner(rules, ScanOptions(context=context, backend=backend))

@@ -18,8 +18,6 @@ import click
 
 from workbench.errors import WorkbenchError
 from workbench.termsafe import echo
-from workbench.timeline import write_jsonl, write_timeline
-from workbench.timeline.export import FORMATS
 
 
 def _fail(message: str) -> None:
@@ -40,6 +38,8 @@ def _redactor() -> Callable[[str], str]:
 
 
 def _check_out(out_file: Path, case_dir: Path) -> None:
+    from workbench.timeline.export import FORMATS  # the timeline (pandas) is imported when the command runs
+
     if out_file.suffix.lower() not in FORMATS:
         _fail(f"{out_file}: unknown timeline format {out_file.suffix or '(none)'!r}; use .jsonl or .csv")
     if out_file.is_dir():
@@ -68,6 +68,7 @@ def command(case_dir: Path, out_file: Path | None) -> None:
     file, severity, kind, lane, tactic, count of collapsed events, time flag, milestone).
     """
     from workbench.investigation import Investigation
+    from workbench.timeline import write_jsonl, write_timeline
 
     if out_file is not None:
         _check_out(out_file, case_dir)
