@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml
 	@# Start-up fix (TOOLCHAIN.md): rfc3987-syntax builds parsers at import and costs 2-6 s in every
 	@# process that imports nbformat. It only arrives with jupyter-events (the `lab` extra); drop it last.
 	-@$(BIN)/python -m pip uninstall --quiet -y rfc3987-syntax 2>/dev/null
+	@# The editable install leaves our own modules uncompiled; where PYTHONDONTWRITEBYTECODE is set (this machine)
+	@# every process, the notebook kernel and each log-scan worker among them, would compile them again.
+	$(BIN)/python -m compileall -q workbench
 	touch $@
 
 demo: env

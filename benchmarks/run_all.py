@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="write every script's results here")
     args = ap.parse_args(argv)
     chosen = args.only or list(SCRIPTS)
+    # our own modules compiled once (with PYTHONDONTWRITEBYTECODE set, every measured process would compile them)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "workbench")], check=False)
     collected: dict[str, dict] = {}
     failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="wb-bench-all-") as tmp:
