@@ -162,6 +162,9 @@ class Investigation:
         ref = Path(reference).resolve() if reference else case.model_dir("reference")
         if ref is not None and not ref.is_dir():
             raise EvidenceError(str(reference), "reference model folder does not exist")
+        for section in SECTIONS.values():  # slow set-up started in the background (the log rules' compilation)
+            if section.prepare:
+                resolve(section.prepare)(dict(parameters or {}))
         with progress.stage("evidence loaders"):
             evidence = collect_evidence(case)
         inv = cls(case=case, out_dir=out, ledger=ledger, evidence=evidence, reference=ref,
@@ -184,7 +187,7 @@ class Investigation:
         ctx = self.context
         self.results = {"evidence": AnalysisResult(section="evidence", findings=list(self.evidence.findings),
                                                    unexamined=list(self.case.unexamined))}  # fmt: skip
-        for key, (title, analyse_spec, _) in SECTIONS.items():
+        for key, (title, analyse_spec, *_) in SECTIONS.items():
             with self.progress.stage(title.lower()):
                 try:
                     self.results[key] = resolve(analyse_spec)(ctx)

@@ -13,6 +13,8 @@ string taken from a log was redacted by the scanner and is escaped here.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterable
 from html import escape
 from pathlib import Path
@@ -51,6 +53,27 @@ def _rules_from(parameters: dict[str, Any]) -> RuleSet:
     return load_rules(*folders)
 
 
+#: the background compilation started by :func:`prepare`, joined by :func:`analyse` before it builds its scanner
+_PREPARING: list[threading.Thread] = []
+
+
+def prepare(parameters: dict[str, Any]) -> None:
+    """Compile the rule pack's matcher in a background thread while the analyses before this one run.
+
+    Compiling the hyperscan databases takes about half a second and releases the GIL; the matcher is cached per
+    pattern set (``rulepack.matchers.make_finder``), so :func:`analyse` then finds it built. Any error is left for
+    :func:`analyse` to raise and report.
+    """
+
+    def warm() -> None:
+        with contextlib.suppress(Exception):
+            Scanner(_rules_from(parameters))
+
+    thread = threading.Thread(target=warm, name="logscan-prepare", daemon=True)
+    thread.start()
+    _PREPARING.append(thread)
+
+
 def analyse(ctx: AnalysisContext) -> AnalysisResult:
     """Scan the case's pipeline logs (reads each ``pipeline_log`` file of ``ctx.evidence`` from disk).
 
@@ -61,6 +84,8 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     Raises:
         RuleError: the ``log_rules`` parameter names an invalid rule folder.
     """
+    while _PREPARING:  # one compilation, not two racing for the cache; no thread left when workers are forked
+        _PREPARING.pop().join()
     rules = _rules_from(ctx.parameters)
     options = ScanOptions(naive_tz=ctx.case.meta.tz, reference_time=ctx.case.meta.detection_time,
                           budget=pipeline_log.LOG_BUDGET)  # fmt: skip
