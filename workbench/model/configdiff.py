@@ -176,12 +176,20 @@ def config_findings(changes: list[ConfigChange], *, model_id: str) -> list[Findi
     return out
 
 
+#: the columns of a configuration change, in order
+COLUMNS = ("path", "key", "change", "reference", "suspect")
+
+
+def rows(changes: list[ConfigChange]) -> list[dict[str, Any]]:
+    """One dict per change with :data:`COLUMNS` (the ``configs`` of the ``diff-model`` JSON)."""
+    return [{c: getattr(ch, c) for c in COLUMNS} for ch in changes]
+
+
 def frame(changes: list[ConfigChange]) -> pd.DataFrame:
     """Columns ``path``, ``key``, ``change``, ``reference``, ``suspect`` (all str; absent values are None)."""
     import pandas as pd
 
-    cols = ["path", "key", "change", "reference", "suspect"]
-    return pd.DataFrame([{c: getattr(ch, c) for c in cols} for ch in changes], columns=cols, dtype=object)
+    return pd.DataFrame(rows(changes), columns=list(COLUMNS), dtype=object)
 
 
 def load_vocab(model_dir: Path, warnings: list[EvidenceWarning] | None = None) -> dict[int, str]:

@@ -239,7 +239,7 @@ class ModelDiff:
             "findings": [f.to_dict() for f in self.findings],
             "files": self.files.to_dict(),
             "tensors": [t.to_dict() for t in self.tensors],
-            "configs": self.config_frame().to_dict(orient="records"),
+            "configs": configdiff.rows(self.configs),
             "warnings": [w.to_dict() for w in self.warnings],
             "unexamined": list(self.unexamined),
             "limits": list(self.limits),
