@@ -323,12 +323,21 @@ def scan_index_usage(
     return uses
 
 
+def _may_hold_use(raw: bytes) -> bool:
+    """False when nothing below can come of the line: every use is a URL (``://``), and a line without ESC is the
+    same text once colours are stripped. pip's own ``Downloading name-1.0-py3-none-any.whl (18 MB)`` lines, nearly
+    every candidate of a long install log, so skip the decoding and the regular expressions."""
+    return b"://" in raw or b"\x1b" in raw
+
+
 def _file_uses(path: Path, relpath: str, naive_tz: Any, share: FileAllowance, uses: list[IndexUse]) -> None:
     seen: set[tuple] = set()
     current = -1
     for number, raw in grep_log(path, _NEEDLE, share):
         if number != current:
             current, seen = number, set()
+        if not _may_hold_use(raw):
+            continue
         text = _ANSI.sub("", raw.decode("utf-8", "replace"))
         stamp = _LEAD_TIME.match(text)
         ts = parse_timestamp(stamp.group(1), **({"naive_tz": naive_tz} if naive_tz else {})) if stamp else None
