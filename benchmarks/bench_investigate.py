@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one run of each, the large case at 1/8 size")
     ap.add_argument("--skip-large", action="store_true")
+    ap.add_argument("--large-only", action="store_true", help="only the large case")
     ap.add_argument("--cases", nargs="*", default=None, help="bundled case names (default: all)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the generated data (printed)")
@@ -156,14 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         names = args.cases or sorted(
             p.name for p in (ROOT / "evidence-samples").iterdir() if (p / "case.yaml").exists()
         )
-        for name in names:
+        for name in [] if args.large_only else names:
             case = ROOT / "evidence-samples" / name
             r = compare(
                 {"floor": floor, "investigate": investigate(case, tmp / f"out-{name}")}, runs=runs, cwd=str(tmp)
             )
             results.append(report(f"investigate {name} vs papermill+nbconvert floor", r, reference="floor",
                                   target=2.5))  # fmt: skip
-        if shutil.which("chromium") or shutil.which("chromium-browser"):
+        if not args.large_only and (shutil.which("chromium") or shutil.which("chromium-browser")):
             case = ROOT / "evidence-samples/tampered-weights"
             pair = {"html": investigate(case, tmp / "out-html"), "pdf": investigate(case, tmp / "out-pdf", "--pdf")}
             r = compare(pair, runs=runs, cwd=str(tmp))

@@ -27,7 +27,12 @@ SCRIPTS = ("bench_hashing", "bench_tensor_diff", "bench_drift", "bench_logscan",
 
 def _rows(name: str, payload: dict) -> list[tuple[str, str, str, str]]:
     """(benchmark, measurement, ratio, target and whether it is met) for each result in a script's JSON."""
-    results = payload.get("results") or [payload]
+    if "results" in payload:  # a list of report() dicts
+        results = payload["results"]
+    elif "tools" in payload:  # one report() dict
+        results = [payload]
+    else:  # report() dicts by name
+        results = [v for v in payload.values() if isinstance(v, dict) and "tools" in v]
     rows = []
     for res in results:
         ratios = [f"{t['ratio']:.2f}" for t in res.get("tools", {}).values() if "ratio" in t]
