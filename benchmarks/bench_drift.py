@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import compare, report, write_json
+from harness import compare, report, workdir, write_json
 
 CLASSES = ("positive", "negative", "neutral")
 BASELINE = (0.55, 0.30, 0.15)
@@ -172,8 +171,7 @@ def main() -> None:
         return
     if args.quick:
         args.rows, args.runs = 100_000, 1
-    folder = Path(tempfile.mkdtemp(prefix="wb-bench-drift-", dir=args.dir))
-    try:
+    with workdir("wb-bench-drift-", args.keep, parent=args.dir) as folder:
         started = time.perf_counter()
         path = generate(folder, args.rows, args.format)
         size_mib = path.stat().st_size / 2**20
@@ -214,11 +212,6 @@ def main() -> None:
         print(f"  hot path: {results['workbench (hot path)'][-1].extra}")
         out.append(memory)
         write_json(args.json, {"results": out})
-    finally:
-        if args.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

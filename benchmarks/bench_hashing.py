@@ -29,7 +29,6 @@ Both targets also ask for <= 64 MiB peak RSS of the hashing process whatever the
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -39,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from harness import compare, report, write_json  # noqa: E402 - after the path is set
+from harness import compare, report, workdir, write_json  # noqa: E402 - after the path is set
 
 PY = str(ROOT / ".venv/bin/python")
 MEMORY_TARGET_MIB = 64
@@ -92,8 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.file_mib, args.each_mib = 64, 8
-    work = Path(tempfile.mkdtemp(prefix="wb-bench-hash-", dir=args.dir))
-    try:
+    with workdir("wb-bench-hash-", args.keep, parent=args.dir) as work:
         rng = np.random.default_rng(0)
         one = work / "one.bin"
         write_random(one, args.file_mib, rng)
@@ -121,11 +119,6 @@ def main() -> None:
             print(f"  {rep['title']}: hashing process peak {peak:.0f} MiB, target <= {MEMORY_TARGET_MIB}: {verdict}")
             rep["memory_met"] = peak <= MEMORY_TARGET_MIB
         write_json(args.json, {"one_file": one_rep, "folder": many_rep})
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

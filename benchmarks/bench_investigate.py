@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import compare, report, write_json
+from harness import compare, report, workdir, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -150,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the generated data (printed)")
     args = ap.parse_args(argv)
     runs = 1 if args.quick else args.runs
-    tmp = Path(tempfile.mkdtemp(prefix="wb-bench-e2e-"))
     results: list[dict] = []
-    try:
+    with workdir("wb-bench-e2e-", args.keep) as tmp:
         floor = floor_notebook(tmp)
         names = args.cases or sorted(
             p.name for p in (ROOT / "evidence-samples").iterdir() if (p / "case.yaml").exists()
@@ -194,11 +192,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"(target <= 1024): {'met' if res['met'] else 'NOT met'}")  # fmt: skip
             results.append(res)
         write_json(args.json, {"benchmark": "investigate", "results": results})
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

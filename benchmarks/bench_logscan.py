@@ -53,7 +53,7 @@ from re import _parser as sre_parse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from harness import compare, report, write_json  # noqa: E402 - after the path is set
+from harness import compare, report, workdir, write_json  # noqa: E402 - after the path is set
 
 from workbench.rulepack.rules import builtin_rules  # noqa: E402
 
@@ -334,8 +334,7 @@ def main() -> None:
         return
     if args.quick:
         args.size_mib, args.runs = 80, 1
-    work = Path(tempfile.mkdtemp(prefix="wb-bench-logscan-", dir=args.dir))
-    try:
+    with workdir("wb-bench-logscan-", args.keep, parent=args.dir) as work:
         log = work / "ci.log"
         make_log(log, args.size_mib)
         patterns = ere_patterns()
@@ -369,11 +368,6 @@ def main() -> None:
         for rep in (by_wall, by_cpu):
             rep["memory_met"] = met
         write_json(args.json, {"results": [by_wall, by_cpu]})
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

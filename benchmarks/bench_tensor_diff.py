@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from harness import compare, report, write_json  # noqa: E402 - after the path is set
+from harness import compare, report, workdir, write_json  # noqa: E402 - after the path is set
 
 from tests.model.checkpoint_writers import Tensor, state_dict_pickle  # noqa: E402
 
@@ -223,9 +223,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.mib = 64
-    work = Path(tempfile.mkdtemp(prefix="wb-bench-tdiff-", dir=args.dir))
     reports = {}
-    try:
+    with workdir("wb-bench-tdiff-", args.keep, parent=args.dir) as work:
         for fmt in args.formats.split(","):
             sus, ref, sus_files, ref_files = build(fmt, work, args.mib)
             size = sum(p.stat().st_size for p in ([sus] if sus.is_file() else sus.iterdir())) / 2**20
@@ -250,11 +249,6 @@ def main() -> None:
             reports[fmt] = rep
             shutil.rmtree(work / fmt, ignore_errors=True) if not args.keep else None
         write_json(args.json, reports)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -39,13 +39,12 @@ import json
 import random
 import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import compare, report, write_json
+from harness import compare, report, workdir, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "evidence-samples" / "tampered-weights"
@@ -230,8 +229,7 @@ def main() -> int:
         return 0
     events = 50_000 if args.quick else args.events
     runs = 1 if args.quick else args.runs
-    tmp = Path(tempfile.mkdtemp(prefix="wb-bench-timeline-"))
-    try:
+    with workdir("wb-bench-timeline-", args.keep) as tmp:
         t = time.perf_counter()
         case = make_case(tmp, events)
         print(f"case of about {events:,} events generated in {time.perf_counter() - t:.1f} s: {case}")
@@ -253,11 +251,6 @@ def main() -> int:
         cli_results = compare(cli, runs=1, warmup=False, cwd=str(ROOT))
         payload["cli"] = report("`workbench timeline` CLI, whole process", cli_results, reference="workbench timeline")
         write_json(args.json, payload)
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -33,11 +33,11 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Sample", "compare", "loadavg_note", "report", "tree_rss_kib"]
+__all__ = ["Sample", "compare", "loadavg_note", "report", "tree_rss_kib", "workdir", "write_json"]
 
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() else shutil.which("time")
@@ -250,3 +250,16 @@ def loadavg_note() -> str:
 def write_json(path: str | None, payload: dict) -> None:
     if path:
         Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def workdir(prefix: str, keep: bool = False, parent: str | None = None) -> Iterator[Path]:
+    """A temporary folder for a benchmark's generated data, removed afterwards unless ``keep`` (then printed)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"kept {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)

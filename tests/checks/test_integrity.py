@@ -3,11 +3,11 @@ import hashlib
 import pandas as pd
 
 from workbench.checks.integrity import (
-    check_dependencies,
     check_model_integrity,
     hash_model_dir,
     known_digests,
 )
+from workbench.deps import check_dependencies
 
 
 def _model(root, files):
