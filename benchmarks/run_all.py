@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             collected[name] = json.loads(out.read_text())
     print("\nSummary (ratio of medians against the reference; see each script's table for min-max and memory)")
+    if not args.full:
+        print("  quick size: one run on small data, dominated by start-up; the targets are stated for --full")
     for row in (r for name, payload in collected.items() for r in _rows(name, payload)):
         print("  " + " | ".join(row))
     if args.json:
