@@ -29,12 +29,12 @@ from workbench.evidence.base import (
     LoadContext,
     Loaded,
     Loader,
-    clean_parsed,
     is_regular_file,
     iter_lines,
     parse_json,
     sniff_lines,
 )
+from workbench.evidence.prediction_lines import count_lines, csv_row, json_record, scalar_text
 from workbench.evidence.prediction_table import (
     MAX_LABELS,
     MAX_ROWS,
@@ -61,18 +61,6 @@ _CLASS_KEYS = ("predicted_class", "label")
 _OTHER_KEYS = ("timestamp", "request_id", "confidence", "model_version")
 _JSONL = {".jsonl", ".ndjson"}
 _NAMES = re.compile(r"^predictions?([._-][\w.-]*)?\.(jsonl|ndjson|csv)$", re.IGNORECASE)
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _scalar_text(value: Any) -> str | None:
-    """Text of a JSON scalar (``1`` -> ``"1"``); None for null, objects and arrays."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-def _csv_row(text: str) -> list[str]:
-    return next(csv.reader([text]), [])
 
 
 class PredictionsLoader(Loader):
@@ -110,7 +98,7 @@ class PredictionsLoader(Loader):
             return bool(_NAMES.match(path.name))
         if suffix == ".csv":
             try:
-                keys = {c.strip().lower() for c in _csv_row(lines[0])}
+                keys = {c.strip().lower() for c in csv_row(lines[0])}
             except csv.Error:
                 return False
         else:
@@ -133,7 +121,7 @@ class PredictionsLoader(Loader):
         Raises:
             MalformedEvidence: no class field/column at all, or no usable record in a non-empty file.
         """
-        reader = _Reader(ctx, _count_lines(path, ctx))
+        reader = _Reader(ctx, count_lines(path, ctx))
         csv_file = path.suffix.lower() == ".csv"
         if self.fast and prediction_fast.available():
             try:
@@ -162,7 +150,7 @@ class PredictionsLoader(Loader):
         for number, text in iter_lines(path, ctx, reader.warnings):
             if not text or text.isspace():
                 continue
-            yield number, _record(text, number, ctx, reader.warnings)
+            yield number, json_record(text, number, ctx, reader.warnings)
 
     @staticmethod
     def _csv(path: Path, ctx: LoadContext, reader: _Reader) -> Any:
@@ -176,7 +164,7 @@ class PredictionsLoader(Loader):
             if not text or text.isspace():
                 continue
             try:
-                cells = _csv_row(text)
+                cells = csv_row(text)
             except csv.Error as exc:
                 yield number, f"bad CSV: {exc}"
                 continue
@@ -189,33 +177,6 @@ class PredictionsLoader(Loader):
                 yield number, f"{len(cells)} cells, header has {len(header)}"
                 continue
             yield number, {k: (v if v != "" else None) for k, v in zip(header, cells, strict=True)}
-
-
-def _record(text: str, number: int, ctx: LoadContext, warnings: list[EvidenceWarning]) -> dict | str:
-    """The JSON object of one line, or the reason it is none."""
-    try:
-        obj = parse_json(text)
-        if "\\u" in text and _SURROGATE_ESCAPE.search(text):  # only escapes make lone surrogates here
-            obj = clean_parsed(obj, ctx, number, warnings)
-    except ValueError:
-        obj = None
-    return obj if isinstance(obj, dict) else "not a JSON object"
-
-
-def _count_lines(path: Path, ctx: LoadContext) -> int:
-    """Lines of the file (a bound on its records, so that their columns are allocated once), counted at C speed.
-
-    Raises:
-        MalformedEvidence: the file cannot be read.
-    """
-    try:
-        with safeio.open_evidence(path, buffering=0) as fh:
-            count = 1
-            while block := fh.read(1 << 20):
-                count += block.count(b"\n")
-            return count
-    except OSError as exc:
-        raise MalformedEvidence(ctx.relpath, f"cannot read: {exc.strerror or exc}") from None
 
 
 class _Reader:
@@ -250,7 +211,7 @@ class _Reader:
             return
         key = next((k for k in _CLASS_KEYS if rec.get(k) is not None), None)
         self.saw_class = self.saw_class or any(k in rec for k in _CLASS_KEYS)
-        label = _scalar_text(rec.get(key)) if key else None
+        label = scalar_text(rec.get(key)) if key else None
         if not label:
             self.warn(number, "no predicted_class or label")
             self.rejected += 1
@@ -273,10 +234,10 @@ class _Reader:
         cols.ts(ns)
         cols.label(self._code(self.labels, label, MAX_LABELS, OVERFLOW_LABEL, "labels"))
         cols.conf(confidence)
-        version = _scalar_text(rec.get("model_version")) or None
+        version = scalar_text(rec.get("model_version")) or None
         cols.version(-1 if version is None else self._code(self.versions, version, MAX_VERSIONS, OVERFLOW_VERSION,
                                                            "model versions"))  # fmt: skip
-        request_id = _scalar_text(rec.get("request_id")) or None
+        request_id = scalar_text(rec.get("request_id")) or None
         cols.key(request_key(request_id))
         if len(self.ids) < MAX_TEXT_ROWS:
             self.ids.append(request_id)
@@ -307,7 +268,7 @@ class _Reader:
         text = self._text(number, data)
         if not text or text.isspace():
             return None
-        rec = _record(text, number, self.ctx, self.warnings)
+        rec = json_record(text, number, self.ctx, self.warnings)
         self.add(number, rec)
         return rec
 
@@ -322,7 +283,7 @@ class _Reader:
         if not text or text.isspace():
             return header
         try:
-            cells = _csv_row(text)
+            cells = csv_row(text)
         except csv.Error as exc:
             self.add(number, f"bad CSV: {exc}")
             return header

@@ -31,16 +31,15 @@ import numpy as np
 from workbench import safeio
 from workbench.evidence.pipeline_log import LogAllowance
 from workbench.logscan.lines import _after, _before, _clean, _head, printable, strip_ansi
-from workbench.logscan.longlines import LongLine, Window, utf8_core
+from workbench.logscan.longlines import LongLine, Window, long_warning, utf8_core
 from workbench.logscan.reading import items
-from workbench.logscan.results import FileScan, LogMatch, RuleStats, ScanOptions
+from workbench.logscan.results import FileScan, LogMatch, RuleStats, ScanOptions, empty_scan
 from workbench.logscan.state import Long, Pending, State
 from workbench.logscan.timestamps import line_timestamp
 from workbench.records import EvidenceWarning
 from workbench.rulepack.matchers import Finder, Pattern, make_finder, resolve_backend
 from workbench.rulepack.redact import Redactor
 from workbench.rulepack.rules import Rule, RuleSet, builtin_rules
-from workbench.textsafe import clean_text, replaced_reason
 
 __all__ = ["FileScan", "LogMatch", "RuleStats", "ScanOptions", "Scanner", "printable"]
 
@@ -113,7 +112,7 @@ class Scanner:
         """Scan one file from disk (plain or gzip) within the budget; never raises for bad content or an unreadable
         file."""
         path = Path(path)
-        result = _result(display or str(path), self.backend)
+        result = empty_scan(display or str(path), self.backend)
         try:
             fh = safeio.open_evidence(path)
         except OSError as exc:
@@ -164,7 +163,7 @@ class Scanner:
 
     def scan_stream(self, stream: IO[bytes], display: str) -> FileScan:
         """Scan an open binary stream (already decompressed), e.g. ``io.BytesIO`` in tests."""
-        result = _result(display, self.backend)
+        result = empty_scan(display, self.backend)
         st = self._state(result, self.options.reference_time)
         self._scan(stream, st)
         return self._done(result, st)
@@ -389,21 +388,6 @@ def _fingerprint(rule: Rule, text: str) -> str | None:
     m = rule.text_regex.search(text)
     secret = m.group("secret") if m is not None and "secret" in m.re.groupindex else None
     return "sha256:" + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12] if secret else None
-
-
-def _result(display: str, backend: str) -> FileScan:
-    """An empty result for the file shown as ``display``: a name that is not valid Unicode (bytes decoded with
-    ``surrogateescape``) is shown with U+FFFD instead, and said so."""
-    shown, changed = clean_text(display)
-    result = FileScan(path=shown, backend=backend)
-    if changed:
-        result.warnings.append(EvidenceWarning(shown, None, replaced_reason("file name")))
-    return result
-
-
-def long_warning(cap: int) -> str:
-    """The warning on a line longer than ``cap`` bytes (the same text for every such line: merged by count)."""
-    return f"line longer than {cap} bytes; scanned whole in overlapping windows (excerpts shown)"
 
 
 def _excerpt(data: bytes, pos: int, at: int) -> bytes:

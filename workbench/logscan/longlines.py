@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["CONTEXT", "LongLine", "Window", "utf8_core"]
+__all__ = ["CONTEXT", "LongLine", "Window", "long_warning", "utf8_core"]
 
 #: Bytes of the line given on each side of a window, for lookarounds, ``\b`` and anchors.
 CONTEXT = 64
@@ -111,3 +111,8 @@ def utf8_core(data: bytes) -> bytes:
             end -= back  # a lead byte whose sequence runs past the end
         break
     return data[start:end]
+
+
+def long_warning(cap: int) -> str:
+    """The warning on a line longer than ``cap`` bytes (the same text for every such line: merged by count)."""
+    return f"line longer than {cap} bytes; scanned whole in overlapping windows (excerpts shown)"

@@ -25,7 +25,8 @@ from typing import IO
 
 from workbench import safeio
 from workbench.evidence.pipeline_log import LogAllowance
-from workbench.logscan.engine import _BAD_UTF8, MAX_LONG_WARNINGS, Scanner, _head, long_warning, strip_ansi
+from workbench.logscan.engine import _BAD_UTF8, MAX_LONG_WARNINGS, Scanner, _head, strip_ansi
+from workbench.logscan.longlines import long_warning
 from workbench.logscan.results import FileScan, RuleStats, ScanOptions
 from workbench.logscan.state import State
 from workbench.records import EvidenceWarning

@@ -8,8 +8,9 @@ from typing import Any
 
 from workbench.evidence.pipeline_log import LOG_BUDGET, LogBudget
 from workbench.records import EvidenceWarning, Severity
+from workbench.textsafe import clean_text, replaced_reason
 
-__all__ = ["FileScan", "LogMatch", "RuleStats", "ScanOptions"]
+__all__ = ["FileScan", "LogMatch", "RuleStats", "ScanOptions", "empty_scan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,3 +133,13 @@ class FileScan:
     complete: bool = True
     stopped: str | None = None
     backend: str = ""
+
+
+def empty_scan(display: str, backend: str) -> FileScan:
+    """An empty result for the file shown as ``display``: a name that is not valid Unicode (bytes decoded with
+    ``surrogateescape``) is shown with U+FFFD instead, and said so."""
+    shown, changed = clean_text(display)
+    result = FileScan(path=shown, backend=backend)
+    if changed:
+        result.warnings.append(EvidenceWarning(shown, None, replaced_reason("file name")))
+    return result

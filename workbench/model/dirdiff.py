@@ -59,7 +59,6 @@ __all__ = [
     "diff_dirs",
     "diff_model",
     "tensor_findings",
-    "tensor_frame",
 ]
 
 DETECTOR = "workbench.model.dirdiff"
@@ -246,8 +245,8 @@ class ModelDiff:
         }
 
     def tensor_frame(self) -> pd.DataFrame:
-        """See :func:`tensor_frame`."""
-        return tensor_frame(self.tensors)
+        """See :func:`workbench.model.tensors.tensor_frame`."""
+        return tdiff.tensor_frame(self.tensors)
 
     def file_frame(self) -> pd.DataFrame:
         return self.files.frame()
@@ -257,33 +256,6 @@ class ModelDiff:
 
     def findings_frame(self) -> pd.DataFrame:
         return to_frame(self.findings, Finding)
-
-
-def tensor_frame(diffs: list[tdiff.TensorDiff]) -> pd.DataFrame:
-    """One row per tensor: ``name``, ``status``, ``path``, ``dtype``, ``shape``, ``reference_dtype``,
-    ``reference_shape`` (str), ``changed_elements``, ``changed_row_count`` (Int64), ``changed_fraction``,
-    ``max_abs_change``, ``relative_change``, ``top_singular_energy`` (float64, NaN when not applicable),
-    ``changed_rows``, ``changed_tokens`` (str, comma-joined), ``layer`` (Int64: first integer in the name)."""
-    import pandas as pd
-
-    cols = ["name", "status", "path", "dtype", "shape", "reference_dtype", "reference_shape", "changed_elements",
-            "changed_fraction", "max_abs_change", "relative_change", "top_singular_energy", "changed_row_count",
-            "changed_rows", "changed_tokens", "layer"]  # fmt: skip
-    rows = [
-        {**{c: getattr(d, c) for c in cols[:12] if c not in ("shape", "reference_shape")},
-         "shape": "x".join(map(str, d.shape)) if d.shape is not None else None,
-         "reference_shape": "x".join(map(str, d.reference_shape)) if d.reference_shape is not None else None,
-         "changed_row_count": d.changed_row_count if d.status == "modified" else None,
-         "changed_rows": ", ".join(map(str, d.changed_rows)), "changed_tokens": ", ".join(d.changed_tokens),
-         "layer": tdiff.layer_of(d.name)}
-        for d in diffs
-    ]  # fmt: skip
-    df = pd.DataFrame(rows, columns=cols)
-    for col in ("changed_elements", "changed_row_count", "layer"):
-        df[col] = df[col].astype("Int64")
-    for col in ("changed_fraction", "max_abs_change", "relative_change", "top_singular_energy"):
-        df[col] = df[col].astype("float64")
-    return df
 
 
 def _model_files(path: Path, warnings: list[EvidenceWarning]) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from workbench.model.safetensors_format import TensorInfo, open_nofollow
 from workbench.model.tensor_io import KINDS, TensorSource, matrix
 from workbench.model.tensor_record import STATUSES, TensorDiff, finite_or_none
 from workbench.model.tensor_stats import Side, measure
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -41,6 +45,7 @@ __all__ = [
     "finite_or_none",
     "is_embedding",
     "layer_of",
+    "tensor_frame",
 ]
 
 
@@ -148,3 +153,30 @@ def layer_of(name: str) -> int | None:
         if part.isdigit():
             return int(part)
     return None
+
+
+def tensor_frame(diffs: list[TensorDiff]) -> pd.DataFrame:
+    """One row per tensor: ``name``, ``status``, ``path``, ``dtype``, ``shape``, ``reference_dtype``,
+    ``reference_shape`` (str), ``changed_elements``, ``changed_row_count`` (Int64), ``changed_fraction``,
+    ``max_abs_change``, ``relative_change``, ``top_singular_energy`` (float64, NaN when not applicable),
+    ``changed_rows``, ``changed_tokens`` (str, comma-joined), ``layer`` (Int64: first integer in the name)."""
+    import pandas as pd
+
+    cols = ["name", "status", "path", "dtype", "shape", "reference_dtype", "reference_shape", "changed_elements",
+            "changed_fraction", "max_abs_change", "relative_change", "top_singular_energy", "changed_row_count",
+            "changed_rows", "changed_tokens", "layer"]  # fmt: skip
+    rows = [
+        {**{c: getattr(d, c) for c in cols[:12] if c not in ("shape", "reference_shape")},
+         "shape": "x".join(map(str, d.shape)) if d.shape is not None else None,
+         "reference_shape": "x".join(map(str, d.reference_shape)) if d.reference_shape is not None else None,
+         "changed_row_count": d.changed_row_count if d.status == "modified" else None,
+         "changed_rows": ", ".join(map(str, d.changed_rows)), "changed_tokens": ", ".join(d.changed_tokens),
+         "layer": layer_of(d.name)}
+        for d in diffs
+    ]  # fmt: skip
+    df = pd.DataFrame(rows, columns=cols)
+    for col in ("changed_elements", "changed_row_count", "layer"):
+        df[col] = df[col].astype("Int64")
+    for col in ("changed_fraction", "max_abs_change", "relative_change", "top_singular_energy"):
+        df[col] = df[col].astype("float64")
+    return df

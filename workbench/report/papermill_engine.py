@@ -10,6 +10,8 @@ run is stopped) are kept, so a partial notebook is still on disk for the report 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
@@ -27,19 +29,22 @@ class SparseSaveManager(NotebookExecutionManager):
 
     _per_cell = False
 
-    def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+    @contextlib.contextmanager
+    def _per_cell_saves(self) -> Iterator[None]:
+        """The saves papermill makes inside this block are per-cell ones (throttled by :meth:`save`)."""
         self._per_cell = True
         try:
-            super().cell_start(cell, cell_index, **kwargs)
+            yield
         finally:
             self._per_cell = False
 
+    def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        with self._per_cell_saves():
+            super().cell_start(cell, cell_index, **kwargs)
+
     def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
-        self._per_cell = True
-        try:
+        with self._per_cell_saves():
             super().cell_complete(cell, cell_index, **kwargs)
-        finally:
-            self._per_cell = False
 
     def save(self, **kwargs: Any) -> None:
         if self._per_cell and (self.now() - self.last_save_time).total_seconds() < SAVE_EVERY:
