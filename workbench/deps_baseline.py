@@ -283,6 +283,8 @@ def find_baselines(ctx: AnalysisContext, warnings: list[EvidenceWarning]) -> lis
 MAX_INDEX_USES = 100_000
 #: What a line must hold to be looked at (``index``, ``INDEX``, ``Downloading``): found at C speed in whole blocks.
 _NEEDLE = re.compile(rb"ndex|NDEX|Downloading")
+#: What such a line also holds (:func:`_may_hold_use`), searched first where rarer than lines (usually: URLs are).
+_ANCHORS = (b"://", b"\x1b")
 
 
 def scan_index_usage(
@@ -333,7 +335,7 @@ def _may_hold_use(raw: bytes) -> bool:
 def _file_uses(path: Path, relpath: str, naive_tz: Any, share: FileAllowance, uses: list[IndexUse]) -> None:
     seen: set[tuple] = set()
     current = -1
-    for number, raw in grep_log(path, _NEEDLE, share):
+    for number, raw in grep_log(path, _NEEDLE, share, anchors=_ANCHORS):
         if number != current:
             current, seen = number, set()
         if not _may_hold_use(raw):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 import re
 
 import pytest
@@ -151,3 +152,38 @@ def test_case_allowance_is_shared():
 
 def test_amount():
     assert [amount(n) for n in (512, MIB, 3 * MIB // 2, 1024 * MIB)] == ["512 bytes", "1 MiB", "1.5 MiB", "1024 MiB"]
+
+
+def _wanted(found):
+    return [(n, raw) for n, raw in found if b"://" in raw or b"\x1b" in raw]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("url_share", [0.001, 0.3])
+def test_grep_with_anchors_keeps_exactly_the_lines_holding_needle_and_anchor(make_file, seed, url_share):
+    """Anchors are a prefilter only: rare (searched first) or common (the needle's path), the wanted lines are the
+    same as without them, long lines and gzip included."""
+    rng = random.Random(seed)
+    words = [b"Downloading x-1.0.whl", b"index", b"plain words", b"Looking in indexes:"]
+    lines = []
+    for _ in range(20_000):
+        line = b" ".join(rng.choice(words) for _ in range(rng.randint(1, 3)))
+        if rng.random() < url_share:
+            line += b" https://h.example/simple"
+        if rng.random() < url_share:
+            line = b"\x1b[32mok\x1b[0m " + line
+        if rng.random() < 0.0005:
+            line = b"A" * 90_000 + line + b" Downloading https://l.example/x.whl " + b"B" * 70_000
+        lines.append(line)
+    data = b"\n".join(lines) + b"\n"
+    path = make_file(f"logs/r{seed}.log.gz", gzip.compress(data))
+    plain, _ = _grep(path, window=64 * 1024)
+    anchored, allowance = _grep(path, window=64 * 1024, anchors=(b"://", b"\x1b"))
+    assert _wanted(anchored) == _wanted(plain) and allowance.used == len(data)
+    assert len(anchored) <= len(plain)
+    long = {i + 1 for i, ln in enumerate(lines) if len(ln) > 64 * 1024}
+    short = [(i + 1, ln) for i, ln in enumerate(lines) if i + 1 not in long and NEEDLE.search(ln)]
+    kept = [h for h in anchored if h[0] not in long]
+    assert _wanted(kept) == _wanted(short)
+    assert (kept == _wanted(short)) == (url_share < 0.1)  # rare anchors: nothing else is read; common: the needle's
+    assert any(n in long for n, _ in _wanted(anchored))  # pieces of long lines too

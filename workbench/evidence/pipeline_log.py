@@ -306,7 +306,12 @@ class PipelineLogLoader(Loader):
 
 # --------------------------------------------------------------------------------------------------- reading
 def grep_log(
-    path: Path, needle: re.Pattern[bytes], allowance: FileAllowance, *, window: int = MAX_LINE_CHARS
+    path: Path,
+    needle: re.Pattern[bytes],
+    allowance: FileAllowance,
+    *,
+    window: int = MAX_LINE_CHARS,
+    anchors: tuple[bytes, ...] = (),
 ) -> Iterator[tuple[int, bytes]]:
     """The lines of a pipeline log (plain or gzip) that hold ``needle``, read in blocks within ``allowance``.
 
@@ -315,6 +320,12 @@ def grep_log(
     what it finds per line). Reading stops at the allowance's byte limit (the line it cuts is left out) or deadline
     (``allowance.stopped`` says so) and at damage (a damaged gzip keeps what was read before it; the logs section
     reports the damage).
+
+    ``anchors`` are literals of which a wanted line holds at least one besides ``needle`` (say ``b"://"``): in a
+    block where they are rarer than lines, the block is searched for them (``bytes.find``, several times faster
+    than a regular expression with alternatives) and only their lines for ``needle``. The lines given are then
+    those holding both. Pieces of a long line are given whether they hold an anchor or not (the caller filters
+    them); a long line holding no anchor at all may be left out.
 
     Yields:
         ``(line number, line bytes without the newline)``; bytes as in the file (not decoded).
@@ -343,17 +354,22 @@ def grep_log(
                     buf, searched = buf[end - half :], half
                 continue
             complete, buf = buf[: last + 1], buf[last + 1 :]
-            yield from _hits(complete, number, needle, window, searched)
+            yield from _hits(complete, number, needle, window, searched, anchors)
             number += complete.count(b"\n")
             searched = 0
         if buf and not raw.limited:  # the last line, unless the budget cut it (a cut URL is not a URL)
-            yield from _hits(buf + b"\n", number, needle, window, searched)
+            yield from _hits(buf + b"\n", number, needle, window, searched, anchors)
     if raw.limited:
         allowance.stop_bytes()
 
 
-def _hits(block: bytes, number: int, needle: re.Pattern[bytes], window: int, skip: int) -> Iterator[tuple[int, bytes]]:
-    """Lines of ``block`` (complete lines, the first one numbered ``number``) holding ``needle`` after ``skip``."""
+def _hits(block: bytes, number: int, needle: re.Pattern[bytes], window: int, skip: int,
+          anchors: tuple[bytes, ...] = ()) -> Iterator[tuple[int, bytes]]:  # fmt: skip
+    """Lines of ``block`` (complete lines, the first one numbered ``number``) holding ``needle`` after ``skip``
+    (and one of ``anchors`` when they are rare in the block: see :func:`grep_log`)."""
+    if anchors and sum(block.count(a, skip) for a in anchors) * 8 < block.count(b"\n", skip):
+        yield from _anchored(block, number, needle, window, skip, anchors)
+        return
     counted, line_end = 0, -1
     for m in needle.finditer(block, skip):
         if m.start() <= line_end:
@@ -366,6 +382,30 @@ def _hits(block: bytes, number: int, needle: re.Pattern[bytes], window: int, ski
             yield number, block[start:line_end]
         else:
             yield from _pieces(block, start, line_end, number, needle, window // 2, m.start(), line_end)
+
+
+def _anchored(block: bytes, number: int, needle: re.Pattern[bytes], window: int, skip: int,
+              anchors: tuple[bytes, ...]) -> Iterator[tuple[int, bytes]]:  # fmt: skip
+    """:func:`_hits` for a block where the anchors are rare: the lines holding an anchor, in order, searched for
+    ``needle``; a line longer than ``window`` is given as its pieces around ``needle``."""
+    starts: set[int] = set()
+    for anchor in anchors:
+        at = block.find(anchor, skip)
+        while at >= 0:
+            starts.add(block.rfind(b"\n", 0, at) + 1)
+            end = block.find(b"\n", at)
+            at = block.find(anchor, end) if end >= 0 else -1
+    counted = 0
+    for start in sorted(starts):
+        end = block.find(b"\n", start)
+        if not needle.search(block, max(start, skip), end):
+            continue
+        number += block.count(b"\n", counted, start)
+        counted = start
+        if end - start <= window:
+            yield number, block[start:end]
+        else:
+            yield from _pieces(block, start, end, number, needle, window // 2, max(start, skip), end)
 
 
 def _pieces(buf: bytes, start: int, end: int, number: int, needle: re.Pattern[bytes], half: int, frm: int,
