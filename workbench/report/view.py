@@ -147,25 +147,51 @@ class ReportView:
         return present.outputs(self.investigation.outputs)
 
     # ---------------------------------------------------------------------------------------------- explorers
+    # Each returns a workbench.explore.common.Explorer: the live widgets in JupyterLab, a static view elsewhere.
     def explore_findings(self) -> Any:
-        """An ipywidgets explorer of the findings: severity floor, categories, search (JupyterLab)."""
-        from workbench.widgets import findings_explorer
+        """Findings: severity, category, ATLAS, section and text filters, paged; the selected one's evidence."""
+        from workbench.explore.findings import findings_explorer
 
         return findings_explorer(self.investigation)
 
+    def explore_timeline(self) -> Any:
+        """The timeline: a time-range selector, lane and severity filters, the figure and a linked event table."""
+        from workbench.explore.timeline import timeline_explorer
+
+        return timeline_explorer(self.investigation)
+
+    def explore_tensors(self) -> Any:
+        """Any tensor of the model diff (modified first): its change heatmap, changed rows and spectrum."""
+        from workbench.explore.tensors import tensor_explorer
+
+        return tensor_explorer(self.investigation)
+
+    def explore_drift(self) -> Any:
+        """Window, significance and minimum effect: the drift analysis re-run on the loaded predictions."""
+        from workbench.explore.drift import drift_explorer
+
+        return drift_explorer(self.investigation)
+
+    def explore_indicators(self) -> Any:
+        """An indicator (IP, host, package, hash): every finding, event and log line that mentions it."""
+        from workbench.explore.indicators import indicator_explorer
+
+        return indicator_explorer(self.investigation)
+
     def explore(self, section: str, table: str, column: str | None = None) -> Any:
-        """An ipywidgets explorer of one of a section's tables, e.g. ``("model", "tensors", "status")``.
+        """An explorer of one of a section's tables, e.g. ``("model", "tensors", "status")``: paged, searchable,
+        exportable.
 
         Raises:
             KeyError: the section has no such table (the message lists the tables it has).
         """
         import pandas as pd
 
-        from workbench.widgets import frame_explorer
+        from workbench.explore.tables import frame_explorer
 
         data = self.investigation.results[section].data
         frame = data.get(table)
         if not isinstance(frame, pd.DataFrame):
             tables = sorted(k for k, v in data.items() if isinstance(v, pd.DataFrame))
             raise KeyError(f"section {section!r} has no table {table!r}; it has: {', '.join(tables) or 'none'}")
-        return frame_explorer(frame, column=column)
+        return frame_explorer(frame, column=column, out_dir=self.investigation.out_dir, name=f"{section}-{table}")
