@@ -56,6 +56,8 @@ STYLE = """
 .wb-note{color:#495057;font-style:italic}
 .wb-ok{color:#2b8a3e;font-weight:600}.wb-bad{color:#8b0000;font-weight:600}
 .wb-mono{font-family:ui-monospace,Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:12px}
+.wb-explorer{width:100%}.wb-explorer .widget-html-content{overflow-x:auto;max-width:100%}
+.wb-log-context{white-space:pre;overflow-x:auto;font-size:12px;background:#f8f9fa;padding:4px 6px;margin:2px 0}
 @media print{
   .jp-RenderedHTMLCommon table.wb-table,table.wb-table{font-size:11px}
   .jp-RenderedHTMLCommon .wb-table th,.wb-table th,.jp-RenderedHTMLCommon .wb-table td,.wb-table td{padding:3px 5px}

@@ -41,6 +41,8 @@ class Explorer:
 
     def __init__(self, widget: ipywidgets.Widget, static: Callable[[], str], **parts: Any) -> None:
         self.widget, self.static, self.parts = widget, static, parts
+        widget.add_class("wb-explorer")  # full width; its HTML panes scroll sideways instead of clipping (STYLE)
+        widget.layout.width = "100%"
 
     def __getitem__(self, name: str) -> Any:
         return self.parts[name]
