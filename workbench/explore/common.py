@@ -21,8 +21,9 @@ from workbench.htmlkit import text
 if TYPE_CHECKING:
     import ipywidgets
     import pandas as pd
+    import plotly.graph_objects as go
 
-__all__ = ["PAGE_SIZE", "Explorer", "export_bar", "export_frame", "page_of", "pager"]
+__all__ = ["PAGE_SIZE", "Explorer", "export_bar", "export_frame", "figure_html", "page_of", "pager", "redraw"]
 
 #: rows of a paged table shown at once
 PAGE_SIZE = 25
@@ -129,3 +130,20 @@ def export_bar(selection: Callable[[], pd.DataFrame], out_dir: Path, name: str) 
     bar = w.HBox([*buttons, status])
     bar.add_class("wb-export")
     return bar
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A figure as an HTML div for a static view; plotly.js is the one the notebook's setup cell loads."""
+    import plotly.io as pio
+
+    html = pio.to_html(fig, include_plotlyjs=False, include_mathjax=False, full_html=False,
+                       config={"displaylogo": False, "responsive": False})  # fmt: skip
+    return f'<div class="wb-figure">{html}</div>'
+
+
+def redraw(widget: go.FigureWidget, fig: go.Figure) -> None:
+    """Show ``fig`` in a live ``FigureWidget``: its traces and layout replaced in one update."""
+    with widget.batch_update():
+        widget.data = ()
+        widget.add_traces(fig.data)
+        widget.layout = fig.layout

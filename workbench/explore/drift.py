@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.drift import analysis
-from workbench.explore.common import PAGE_SIZE, Explorer, export_bar, page_of, pager
+from workbench.explore.common import PAGE_SIZE, Explorer, export_bar, figure_html, page_of, pager, redraw
 from workbench.htmlkit import html_table, note, text
 from workbench.parameters import value as option
 from workbench.timeparse import display_time
@@ -173,13 +173,6 @@ def _choices(values: Sequence[Any], own: Any) -> list[Any]:
     return sorted([*values, own]) if isinstance(own, float) else [own, *values]
 
 
-def _figure_html(fig: go.Figure) -> str:
-    import plotly.io as pio
-
-    return '<div class="wb-figure">' + pio.to_html(fig, include_plotlyjs=False, full_html=False,
-                                                   config={"displaylogo": False}) + "</div>"  # fmt: skip
-
-
 # --------------------------------------------------------------------------------------------------- the widget
 def drift_explorer(inv: Investigation) -> Explorer:
     """Window (``wb-drift-window``), significance (``wb-drift-alpha``) and minimum-effect (``wb-drift-min-effect``)
@@ -238,10 +231,7 @@ def drift_explorer(inv: Investigation) -> Explorer:
                 if runs.last_seconds else "shown before: not recomputed")  # fmt: skip
         status.value = text("; ".join([took, *added]))
         for name, fig in drift_figures(current, effect.value).items():
-            with figures[name].batch_update():
-                figures[name].data = ()
-                figures[name].add_traces(fig.data)
-                figures[name].layout = fig.layout
+            redraw(figures[name], fig)
         show_page(0)
 
     for control in (window, alpha, effect):
@@ -252,7 +242,7 @@ def drift_explorer(inv: Investigation) -> Explorer:
 
     def static() -> str:
         shown = drift_figures(state["report"], effect.value)
-        return f"<p>{onset.value}</p>" + "".join(_figure_html(f) for f in shown.values()) + table.value
+        return f"<p>{onset.value}</p>" + "".join(figure_html(f) for f in shown.values()) + table.value
 
     return Explorer(box, static, window=window, alpha=alpha, min_effect=effect, onset=onset, status=status,
                     figures=figures, table=table, pager=bar, export=exports, runs=runs, state=state)  # fmt: skip

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.explore.common import Explorer, export_bar
+from workbench.explore.common import Explorer, export_bar, figure_html, redraw
 from workbench.explore.tensor_change import TensorChange, TensorChoice, shape_text, tensor_change, tensor_choices
 from workbench.htmlkit import html_table, note, text
 
@@ -103,13 +103,6 @@ def tensor_detail(change: TensorChange) -> str:
     return "".join(out)
 
 
-def _figure_html(fig: go.Figure) -> str:
-    import plotly.io as pio
-
-    return '<div class="wb-figure">' + pio.to_html(fig, include_plotlyjs=False, full_html=False,
-                                                   config={"displaylogo": False}) + "</div>"  # fmt: skip
-
-
 # --------------------------------------------------------------------------------------------------- the widget
 def tensor_explorer(inv: Investigation) -> Explorer:
     """A tensor picker (``wb-tensor-select``), its detail (``wb-tensor-detail``), its heatmap and singular values
@@ -140,17 +133,11 @@ def tensor_explorer(inv: Investigation) -> Explorer:
             memo[index] = tensor_change(inv, choices[index])
         return memo[index]
 
-    def draw(widget: go.FigureWidget, fig: go.Figure) -> None:
-        with widget.batch_update():
-            widget.data = ()
-            widget.add_traces(fig.data)
-            widget.layout = fig.layout
-
     def refresh(*_: object) -> None:
         state["change"] = current = change(select.value)
         detail.value = tensor_detail(current)
-        draw(heatmap, heat_figure(current))
-        draw(spectrum, spectrum_figure(current))
+        redraw(heatmap, heat_figure(current))
+        redraw(spectrum, spectrum_figure(current))
 
     select.observe(refresh, names="value")
     refresh()
@@ -160,7 +147,7 @@ def tensor_explorer(inv: Investigation) -> Explorer:
 
     def static() -> str:
         current = state["change"]
-        return detail.value + _figure_html(heat_figure(current)) + _figure_html(spectrum_figure(current))
+        return detail.value + figure_html(heat_figure(current)) + figure_html(spectrum_figure(current))
 
     return Explorer(box, static, select=select, detail=detail, heatmap=heatmap, spectrum=spectrum, export=exports,
                     choices=choices, state=state, change=change)  # fmt: skip

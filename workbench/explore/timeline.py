@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from workbench.explore.common import PAGE_SIZE, Explorer, export_bar, page_of, pager
+from workbench.explore.common import PAGE_SIZE, Explorer, export_bar, figure_html, page_of, pager, redraw
 from workbench.htmlkit import html_table, text
 from workbench.records import Severity
 from workbench.timeline.build import LANES, Timeline
@@ -191,15 +191,6 @@ def range_figure(
     return timeline_figure(shown, _narrowed(inv.conclusions, _utc(start), _utc(end)))
 
 
-def _figure_html(fig: go.Figure) -> str:
-    """A figure as an HTML div for the static view; plotly.js is the one the notebook's setup cell loads."""
-    import plotly.io as pio
-
-    html = pio.to_html(fig, include_plotlyjs=False, include_mathjax=False, full_html=False,
-                       config={"displaylogo": False, "responsive": False})  # fmt: skip
-    return f'<div class="wb-figure">{html}</div>'
-
-
 # --------------------------------------------------------------------------------------------------- the widget
 def timeline_explorer(inv: Investigation) -> Explorer:
     """A time range (``wb-timeline-range``), lane and severity filters over the timeline's rows; the report's
@@ -255,12 +246,9 @@ def timeline_explorer(inv: Investigation) -> Explorer:
         if points.point_inds:
             jump(points.ys[0], points.xs[0])
 
-    def redraw(start: pd.Timestamp | None, end: pd.Timestamp | None) -> None:
+    def draw_range(start: pd.Timestamp | None, end: pd.Timestamp | None) -> None:
         fig = range_figure(inv, state["rows"], start, end)
-        with figure.batch_update():
-            figure.data = ()
-            figure.add_traces(fig.data)
-            figure.layout = fig.layout
+        redraw(figure, fig)
         for trace in figure.data:
             trace.on_click(clicked)
 
@@ -278,7 +266,7 @@ def timeline_explorer(inv: Investigation) -> Explorer:
         if flagged:
             line += f"; {flagged:,} with unusable times left out"
         count.value = line
-        redraw(start, end)
+        draw_range(start, end)
         show_page(0)
 
     for control in (span, lanes, severity):
@@ -288,7 +276,7 @@ def timeline_explorer(inv: Investigation) -> Explorer:
     box = w.VBox([span, w.HBox([lanes, severity]), count, figure, bar, table, exports])
 
     def static() -> str:
-        return (f"<p>{count.value}</p>" + _figure_html(range_figure(inv, state["rows"], *state["range"]))
+        return (f"<p>{count.value}</p>" + figure_html(range_figure(inv, state["rows"], *state["range"]))
                 + table.value)  # fmt: skip
 
     return Explorer(box, static, range=span, lanes=lanes, severity=severity, figure=figure, table=table,
