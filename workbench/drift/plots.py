@@ -154,7 +154,7 @@ def scan_figure(scan: ChangeScan) -> go.Figure:
                         line={"color": "#2f6fb0"})  # fmt: skip
         if scan.threshold is not None:
             fig.add_hline(y=scan.threshold, line_color="#c92a2a", line_dash="dash",
-                          annotation_text=f"null {100 * (1 - scan.alpha):.0f}% threshold ({scan.permutations} "
+                          annotation_text=f"null {100 * (1 - scan.alpha):g}% threshold ({scan.permutations} "
                                           "permutations)")  # fmt: skip
         _shade(fig, scan)
     fig.update_layout(title="Change-point scan: likelihood ratio of a change at each time", xaxis_title="time (UTC)",

@@ -141,8 +141,25 @@ def figure_html(fig: go.Figure) -> str:
     return f'<div class="wb-figure">{html}</div>'
 
 
+#: trace attributes that may hold times
+_TIME_ATTRS = ("x", "y", "base")
+
+
+def _times_as_text(fig: go.Figure) -> None:
+    """Datetime64 arrays of the traces as ISO 8601 text: a ``FigureWidget`` sends numpy arrays to the browser as
+    binary buffers, where datetime64 arrives as nanosecond integers (an axis of ``1.794×10¹⁸``)."""
+    import numpy as np
+
+    for trace in fig.data:
+        for attr in _TIME_ATTRS:
+            value = getattr(trace, attr, None)
+            if isinstance(value, np.ndarray) and value.dtype.kind == "M":
+                trace[attr] = np.datetime_as_string(value.astype("datetime64[us]"), unit="us")
+
+
 def redraw(widget: go.FigureWidget, fig: go.Figure) -> None:
-    """Show ``fig`` in a live ``FigureWidget``: its traces and layout replaced in one update."""
+    """Show ``fig`` in a live ``FigureWidget``: its traces and layout replaced in one update (times as text)."""
+    _times_as_text(fig)
     with widget.batch_update():
         widget.data = ()
         widget.add_traces(fig.data)
