@@ -32,6 +32,12 @@ demo: env
 test: env
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
 
+# Only the real-browser test: JupyterLab runs notebooks/explore.ipynb in the system Chromium driven by Playwright
+# (needs make system-deps; part of make test too). Screenshots are copied to /tmp/browser-shots/.
+.PHONY: test-browser
+test-browser: env
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest tests/browser
+
 # Chromium prints the PDF report; poppler-utils turns PDF pages into images for the PDF tests; strace records the
 # connection attempts of a run for tests/test_no_network.py (Debian, as root).
 system-deps:
