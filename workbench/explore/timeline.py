@@ -208,8 +208,9 @@ def timeline_explorer(inv: Investigation) -> Explorer:
     options, step = time_options(frame, MAX_TIME_OPTIONS)
     options = options or [("no dated event", pd.NaT)]
     span = w.SelectionRangeSlider(options=options, index=(0, len(options) - 1), description="time (UTC)",
-                                  continuous_update=False, disabled=len(frame) == 0,
+                                  continuous_update=False, disabled=len(frame) == 0, readout=False,
                                   layout={"width": "100%"}, style={"description_width": "initial"})  # fmt: skip
+    # no readout beside the slider (two times do not fit there): the count line below names the range
     span.add_class("wb-timeline-range")
     present = set(frame["lane"])
     lanes = w.SelectMultiple(options=[lane for lane in LANES if lane in present], rows=min(6, max(2, len(present))),
