@@ -1,0 +1,1 @@
+"""Python environment forensics: installed files against their RECORD, import-time hooks."""

@@ -1,0 +1,451 @@
+"""Installed-package verification: a captured ``site-packages`` folder checked against its ``*.dist-info/RECORD``.
+
+Reads the evidence only, through :mod:`workbench.safeio` (no symlink followed, nothing but regular files) and the
+tree walk of :func:`workbench.evidence_tree.walk_tree`; nothing found there is imported, compiled or executed.
+
+For every distribution (``NAME-VERSION.dist-info`` at the top of the folder) each file its RECORD lists is hashed
+(streamed, :func:`workbench.hashing.sha256_file`) and compared with the recorded SHA-256 and size. Reported as
+:class:`Issue` records (``kind`` one of the ``KIND_*`` constants):
+
+- ``modified`` (hash or size differs), ``missing`` (listed, not there; generated ``.pyc`` listed without a hash are
+  not required), ``not-regular`` (listed, but a symlink or special file now);
+- ``unrecorded``: a file under one of the distribution's top-level packages or modules (or its dist-info) that no
+  RECORD lists (nor lists validly: a file whose RECORD line is malformed is unrecorded too); ``.pyc`` files in
+  ``__pycache__`` are left out unless listed, but a sourceless ``.pyc`` beside the modules (Python imports it) and
+  anything else dropped in ``__pycache__`` are reported;
+- ``record-path-escape``: a RECORD path that is absolute or climbs out of the folder, never followed. The places pip
+  writes outside ``site-packages`` on purpose (``../../../bin/``, ``share``, ``include``, ``etc``,
+  ``../../Scripts/``) are counted as :attr:`Distribution.outside` instead, not an issue;
+- ``pth-executable``: a line of a top-level ``.pth`` file that ``site.py`` executes at every interpreter start (it
+  begins with ``import`` + space or tab); ``pth-indented-import``: one that looks like code but is indented, which
+  ``site.py`` treats as a path (shown, for review); plain path lines are not reported;
+- ``customize-hook``: ``sitecustomize`` / ``usercustomize`` present, with its first lines of code;
+- ``binary-in-purelib``: an ELF / Mach-O / PE file, or a ``.so`` / ``.pyd`` / ``.dylib`` / ``.dll``, inside a
+  distribution whose ``WHEEL`` says ``Root-Is-Purelib: true``.
+
+A RECORD line that cannot be read is an :class:`~workbench.records.EvidenceWarning` naming the file and line; the
+walk goes on. Files, bytes hashed and line lengths are capped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench import safeio
+from workbench.evidence_tree import walk_tree
+from workbench.hashing import sha256_file
+from workbench.records import EvidenceWarning
+
+__all__ = [
+    "KIND_BINARY",
+    "KIND_CUSTOMIZE",
+    "KIND_ESCAPE",
+    "KIND_MISSING",
+    "KIND_MODIFIED",
+    "KIND_NOT_REGULAR",
+    "KIND_PTH_EXEC",
+    "KIND_PTH_INDENTED",
+    "KIND_UNRECORDED",
+    "Distribution",
+    "Issue",
+    "SiteReport",
+    "verify_site_packages",
+]
+
+KIND_MODIFIED = "modified"
+KIND_MISSING = "missing"
+KIND_NOT_REGULAR = "not-regular"
+KIND_UNRECORDED = "unrecorded"
+KIND_ESCAPE = "record-path-escape"
+KIND_PTH_EXEC = "pth-executable"
+KIND_PTH_INDENTED = "pth-indented-import"
+KIND_CUSTOMIZE = "customize-hook"
+KIND_BINARY = "binary-in-purelib"
+
+#: files walked at most
+MAX_FILES = 100_000
+#: bytes hashed at most over the whole folder; files past it are not verified (one warning)
+MAX_BYTES = 4 * 1024**3
+#: largest RECORD, METADATA, WHEEL, ``.pth`` or customize file read
+MAX_TEXT_BYTES = 8 * 1024 * 1024
+#: characters of a line kept (RECORD lines longer than this are warnings; shown lines are cut)
+MAX_LINE = 4096
+#: lines of code shown from a sitecustomize / usercustomize
+CUSTOMIZE_LINES = 10
+
+_OUTSIDE_OK = (
+    "../../../bin/",
+    "../../../share/",
+    "../../../include/",
+    "../../../etc/",
+    "../../Scripts/",
+    "../../share/",
+)
+_BINARY_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+_MAGICS = (b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe",
+           b"\xca\xfe\xba\xbe", b"MZ")  # fmt: skip
+_DIST_INFO = re.compile(r"^(?P<name>[^/]+?)-(?P<version>[^/-]+)\.dist-info$")
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One thing found in the folder.
+
+    Attributes:
+        path: POSIX path relative to the ``site-packages`` root (the ``.pth``, the changed file, the RECORD for an
+            escaping entry).
+        line: 1-based line (of the ``.pth``, the RECORD, the customize file), or None.
+        kind: one of the ``KIND_*`` constants.
+        detail: what is wrong, with the evidence (hashes, the line shown; never run).
+        distribution: the distribution concerned (its dist-info folder name), or None.
+    """
+
+    path: str
+    line: int | None
+    kind: str
+    detail: str
+    distribution: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """One ``*.dist-info`` and what its RECORD said.
+
+    Attributes:
+        name, version: from METADATA (else the folder name).
+        dist_info: the folder name.
+        listed: RECORD entries read.
+        verified: files hashed and compared (matching or not).
+        outside: entries pip writes outside ``site-packages`` (scripts, data), not followed.
+        purelib: ``Root-Is-Purelib`` of WHEEL (None when there is no WHEEL).
+        top_level: the top-level packages / modules it owns.
+    """
+
+    name: str
+    version: str
+    dist_info: str
+    listed: int
+    verified: int
+    outside: int
+    purelib: bool | None
+    top_level: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteReport:
+    """What :func:`verify_site_packages` found.
+
+    Attributes:
+        root: the folder examined.
+        distributions: one per dist-info, by name.
+        issues: every :class:`Issue`, by path.
+        warnings: what could not be read (bad RECORD lines, caps reached, symlinks met), the walk went on.
+        files_seen: regular files walked.
+        bytes_hashed: bytes read for hashing.
+    """
+
+    root: str
+    distributions: tuple[Distribution, ...]
+    issues: tuple[Issue, ...]
+    warnings: tuple[EvidenceWarning, ...]
+    files_seen: int
+    bytes_hashed: int
+
+    @property
+    def files_verified(self) -> int:
+        """Files hashed against a RECORD, over all distributions."""
+        return sum(d.verified for d in self.distributions)
+
+    def of_kind(self, kind: str) -> list[Issue]:
+        """The issues of one kind."""
+        return [i for i in self.issues if i.kind == kind]
+
+
+@dataclass(slots=True)
+class _State:
+    root: Path
+    present: dict[str, str]  # shown relpath -> relpath on disk
+    max_bytes: int
+    issues: list[Issue] = field(default_factory=list)
+    warnings: list[EvidenceWarning] = field(default_factory=list)
+    recorded: set[str] = field(default_factory=set)
+    bytes_hashed: int = 0
+    over_bytes: int = 0
+
+
+def verify_site_packages(root: Path, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> SiteReport:
+    """Check a captured ``site-packages`` folder against its RECORD files and look for import-time hooks.
+
+    Args:
+        root: the folder (evidence; walked without following symlinks, nothing imported or run).
+        max_files: files walked at most (past it: a warning, the rest unexamined).
+        max_bytes: bytes hashed at most (past it: a warning, the rest not verified).
+
+    Returns:
+        The :class:`SiteReport`.
+    """
+    root = Path(root)
+    warnings: list[EvidenceWarning] = []
+    files = walk_tree(root, warnings, max_files=max_files)
+    st = _State(root, {f.relpath: f.fs_relpath for f in files}, max_bytes, warnings=warnings)
+    dists: list[tuple[Distribution, set[str]]] = []
+    for info in sorted({p.split("/", 1)[0] for p in st.present if _DIST_INFO.match(p.split("/", 1)[0])}):
+        dists.append(_verify_distribution(st, info))
+    for dist, tops in dists:
+        _unrecorded(st, dist, tops)
+    if st.over_bytes:
+        st.warnings.append(EvidenceWarning(".", None, f"hashing stopped at {max_bytes} bytes: {st.over_bytes} "
+                                           "listed file(s) not verified"))  # fmt: skip
+    _hooks(st)
+    return SiteReport(
+        root=str(root),
+        distributions=tuple(sorted((d for d, _ in dists), key=lambda d: (d.name.lower(), d.dist_info))),
+        issues=tuple(sorted(st.issues, key=lambda i: (i.path, i.line or 0, i.kind))),
+        warnings=tuple(st.warnings),
+        files_seen=len(files),
+        bytes_hashed=st.bytes_hashed,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ distributions
+def _read_text(st: _State, rel: str) -> str | None:
+    try:
+        return safeio.read_text(st.root / st.present[rel], limit=MAX_TEXT_BYTES)
+    except OSError as exc:
+        st.warnings.append(EvidenceWarning(rel, None, f"not read: {exc.strerror or exc}"))
+        return None
+
+
+def _headers(text: str | None) -> dict[str, str]:
+    """``Key: value`` headers up to the first blank line (METADATA, WHEEL), first occurrence wins."""
+    out: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            break
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in out:
+            out[key.strip()] = value.strip()[:MAX_LINE]
+    return out
+
+
+def _verify_distribution(st: _State, info: str) -> tuple[Distribution, set[str]]:
+    m = _DIST_INFO.match(info)
+    assert m is not None  # noqa: S101 - chosen by the caller with the same pattern
+    meta = _headers(_read_text(st, f"{info}/METADATA")) if f"{info}/METADATA" in st.present else {}
+    wheel = _headers(_read_text(st, f"{info}/WHEEL")) if f"{info}/WHEEL" in st.present else None
+    purelib = None if wheel is None else wheel.get("Root-Is-Purelib", "").lower() == "true"
+    tops: set[str] = {info}
+    listed = verified = outside = 0
+    record = f"{info}/RECORD"
+    text = _read_text(st, record) if record in st.present else None
+    if text is None and record not in st.present:
+        st.warnings.append(EvidenceWarning(record, None, "no RECORD: the distribution's files cannot be verified"))
+    for lineno, line in enumerate((text or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        row = _split_line(st, record, lineno, line)
+        if row is None:
+            continue
+        path = row[0]
+        if path.startswith("/") or re.match(r"^[A-Za-z]:", path) or "\\" in path:
+            listed += 1
+            st.issues.append(Issue(record, lineno, KIND_ESCAPE, f"absolute path {path[:MAX_LINE]!r} in RECORD; not "
+                                   "followed", info))  # fmt: skip
+            continue
+        norm = posixpath.normpath(path)
+        if norm == ".." or norm.startswith("../"):
+            listed += 1
+            if norm.startswith(_OUTSIDE_OK) and ".." not in norm.split("/")[norm.count("../") :]:
+                outside += 1
+            else:
+                st.issues.append(Issue(record, lineno, KIND_ESCAPE, f"path {path[:MAX_LINE]!r} leaves site-packages "
+                                       f"(resolves to {norm!r}); not followed", info))  # fmt: skip
+            continue
+        entry = _parse_fields(st, record, lineno, row)
+        if entry is None:
+            continue
+        listed += 1
+        algo, digest, size = entry
+        st.recorded.add(norm)
+        head = norm.split("/", 1)[0]
+        if head != "__pycache__":
+            tops.add(head)
+        if norm not in st.present:
+            why = _not_regular(st.root, norm)
+            if why and not why.startswith("no longer there"):
+                st.issues.append(Issue(norm, None, KIND_NOT_REGULAR, f"listed in {record} line {lineno}, but {why}",
+                                       info))  # fmt: skip
+            elif digest is not None or not norm.endswith(".pyc"):
+                st.issues.append(Issue(norm, None, KIND_MISSING, f"listed in {record} line {lineno}, not in the "
+                                       "folder", info))  # fmt: skip
+            continue
+        if digest is None:
+            continue
+        if st.bytes_hashed >= st.max_bytes:
+            st.over_bytes += 1
+            continue
+        try:
+            hexdigest, got = sha256_file(st.root / st.present[norm])
+        except OSError as exc:
+            st.warnings.append(EvidenceWarning(norm, None, f"not hashed: {exc.strerror or exc}"))
+            continue
+        st.bytes_hashed += got
+        verified += 1
+        want = digest.hex()
+        if hexdigest != want or (size is not None and size != got):
+            st.issues.append(Issue(norm, None, KIND_MODIFIED, f"{algo} {hexdigest}, {got} bytes; RECORD ({record} "
+                                   f"line {lineno}) says {want}, {size} bytes", info))  # fmt: skip
+    names = m["name"], m["version"]
+    dist = Distribution(
+        name=meta.get("Name") or names[0],
+        version=meta.get("Version") or names[1],
+        dist_info=info,
+        listed=listed,
+        verified=verified,
+        outside=outside,
+        purelib=purelib,
+        top_level=tuple(sorted(tops - {info})),
+    )
+    return dist, tops
+
+
+def _not_regular(root: Path, rel: str) -> str:
+    """Why a listed path the walk did not take in is not a regular file ("" or "no longer there..." if absent);
+    ``lstat`` only, and never through a folder that is a symlink."""
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        if (root / "/".join(parts[:i])).is_symlink():
+            return f"a folder on its path ({'/'.join(parts[:i])}) is a symbolic link; not followed"
+    return safeio.not_regular(root / rel)
+
+
+def _bad(st: _State, record: str, lineno: int, why: str) -> None:
+    st.warnings.append(EvidenceWarning(record, lineno, f"RECORD line not understood ({why}); skipped"))
+
+
+def _split_line(st: _State, record: str, lineno: int, line: str) -> list[str] | None:
+    """The three fields ``path,hash,size`` of one RECORD line, or None (warning recorded)."""
+    if len(line) > MAX_LINE:
+        _bad(st, record, lineno, f"longer than {MAX_LINE} characters")
+        return None
+    try:
+        rows = list(csv.reader([line]))
+    except csv.Error as exc:
+        _bad(st, record, lineno, str(exc))
+        return None
+    row = rows[0] if rows else []
+    if len(row) != 3 or not row[0]:
+        _bad(st, record, lineno, f"{len(row)} fields, expected path,hash,size")
+        return None
+    return row
+
+
+def _parse_fields(st: _State, record: str, lineno: int, row: list[str]) -> tuple[str, bytes | None, int | None] | None:
+    """``(algorithm, digest or None, size or None)`` of a RECORD row, or None (warning recorded)."""
+    _, hashed, size_text = row
+    size: int | None = None
+    if size_text:
+        if not size_text.isdigit():
+            _bad(st, record, lineno, f"size {size_text[:40]!r} is not a number")
+            return None
+        size = int(size_text)
+    if not hashed:
+        return "", None, size
+    algo, sep, value = hashed.partition("=")
+    if not sep or algo != "sha256":
+        _bad(st, record, lineno, f"hash {hashed[:40]!r} is not sha256=<base64>")
+        return None
+    try:
+        digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        _bad(st, record, lineno, "hash is not URL-safe base64")
+        return None
+    if len(digest) != 32:
+        _bad(st, record, lineno, f"sha256 digest of {len(digest)} bytes")
+        return None
+    return algo, digest, size
+
+
+def _unrecorded(st: _State, dist: Distribution, tops: set[str]) -> None:
+    """Files under the distribution's tops that no RECORD lists; binaries when the wheel is purelib."""
+    for rel in sorted(st.present):
+        parts = rel.split("/")
+        if parts[0] not in tops:
+            continue
+        listed = rel in st.recorded
+        if not listed and rel != f"{dist.dist_info}/RECORD" and not _cache(parts):
+            st.issues.append(Issue(rel, None, KIND_UNRECORDED, f"under {parts[0]!r} of {dist.dist_info}, listed in no "
+                                   "RECORD", dist.dist_info))  # fmt: skip
+        if dist.purelib and _is_binary(st, rel):
+            where = "listed in its RECORD" if listed else "in no RECORD"
+            st.issues.append(Issue(rel, None, KIND_BINARY, f"native binary inside {dist.dist_info}, whose WHEEL says "
+                                   f"Root-Is-Purelib: true ({where})", dist.dist_info))  # fmt: skip
+
+
+def _cache(parts: list[str]) -> bool:
+    """A compiled file in a ``__pycache__`` folder (a sourceless ``.pyc`` beside the modules is importable: kept)."""
+    return len(parts) > 1 and parts[-2] == "__pycache__" and parts[-1].endswith(".pyc")
+
+
+def _is_binary(st: _State, rel: str) -> bool:
+    if rel.lower().endswith(_BINARY_SUFFIXES):
+        return True
+    try:
+        with safeio.open_evidence(st.root / st.present[rel]) as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        st.warnings.append(EvidenceWarning(rel, None, f"not read: {exc.strerror or exc}"))
+        return False
+    return head.startswith(_MAGICS)
+
+
+# -------------------------------------------------------------------------------------------- import-time hooks
+def _owner(st: _State, rel: str) -> str:
+    return "listed in a RECORD" if rel in st.recorded else "in no RECORD"
+
+
+def _hooks(st: _State) -> None:
+    """``.pth`` lines site.py executes, sitecustomize / usercustomize (top level only, as site.py reads them)."""
+    for rel in sorted(st.present):
+        if "/" in rel:
+            continue
+        if rel.endswith(".pth"):
+            _pth(st, rel)
+    for name in ("sitecustomize", "usercustomize"):
+        for rel in (f"{name}.py", f"{name}/__init__.py"):
+            if rel in st.present:
+                _customize(st, rel)
+        for rel in sorted(st.present):
+            if rel.startswith(f"{name}.") and rel != f"{name}.py" and "/" not in rel:
+                st.issues.append(Issue(rel, None, KIND_CUSTOMIZE, f"{name} module present ({_owner(st, rel)}); "
+                                       "imported at every interpreter start"))  # fmt: skip
+
+
+def _pth(st: _State, rel: str) -> None:
+    text = _read_text(st, rel)
+    for lineno, line in enumerate((text or "").splitlines(), 1):
+        shown = line[:MAX_LINE] + (" [...]" if len(line) > MAX_LINE else "")
+        if line.startswith("#") or not line.strip():
+            continue
+        if line.startswith(("import ", "import\t")):
+            st.issues.append(Issue(rel, lineno, KIND_PTH_EXEC, f"executed by site.py at every interpreter start "
+                                   f"({_owner(st, rel)}): {shown}"))  # fmt: skip
+        elif line.lstrip().startswith(("import ", "import\t")):
+            st.issues.append(Issue(rel, lineno, KIND_PTH_INDENTED, f"looks like code but is indented, so site.py "
+                                   f"takes it as a path, not run ({_owner(st, rel)}): {shown}"))  # fmt: skip
+
+
+def _customize(st: _State, rel: str) -> None:
+    text = _read_text(st, rel) or ""
+    code = [(n, ln[:MAX_LINE]) for n, ln in enumerate(text.splitlines(), 1) if ln.strip() and not ln.lstrip()
+            .startswith("#")][:CUSTOMIZE_LINES]  # fmt: skip
+    first = code[0][0] if code else None
+    shown = "\n".join(f"{n}: {ln}" for n, ln in code) or "(no code)"
+    st.issues.append(Issue(rel, first, KIND_CUSTOMIZE, f"imported by site.py at every interpreter start "
+                           f"({_owner(st, rel)}); first lines of code:\n{shown}"))  # fmt: skip
