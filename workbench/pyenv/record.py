@@ -40,6 +40,7 @@ from pathlib import Path
 from workbench import safeio
 from workbench.evidence_tree import walk_tree
 from workbench.hashing import sha256_file
+from workbench.pyenv.hooks import KIND_CUSTOMIZE, KIND_PTH_EXEC, KIND_PTH_INDENTED, hook_issues
 from workbench.records import EvidenceWarning
 
 __all__ = [
@@ -63,9 +64,6 @@ KIND_MISSING = "missing"
 KIND_NOT_REGULAR = "not-regular"
 KIND_UNRECORDED = "unrecorded"
 KIND_ESCAPE = "record-path-escape"
-KIND_PTH_EXEC = "pth-executable"
-KIND_PTH_INDENTED = "pth-indented-import"
-KIND_CUSTOMIZE = "customize-hook"
 KIND_BINARY = "binary-in-purelib"
 
 #: files walked at most
@@ -76,8 +74,6 @@ MAX_BYTES = 4 * 1024**3
 MAX_TEXT_BYTES = 8 * 1024 * 1024
 #: characters of a line kept (RECORD lines longer than this are warnings; shown lines are cut)
 MAX_LINE = 4096
-#: lines of code shown from a sitecustomize / usercustomize
-CUSTOMIZE_LINES = 10
 
 _OUTSIDE_OK = (
     "../../../bin/",
@@ -406,46 +402,14 @@ def _is_binary(st: _State, rel: str) -> bool:
 
 
 # -------------------------------------------------------------------------------------------- import-time hooks
-def _owner(st: _State, rel: str) -> str:
-    return "listed in a RECORD" if rel in st.recorded else "in no RECORD"
-
-
 def _hooks(st: _State) -> None:
-    """``.pth`` lines site.py executes, sitecustomize / usercustomize (top level only, as site.py reads them)."""
-    for rel in sorted(st.present):
-        if "/" in rel:
-            continue
-        if rel.endswith(".pth"):
-            _pth(st, rel)
-    for name in ("sitecustomize", "usercustomize"):
-        for rel in (f"{name}.py", f"{name}/__init__.py"):
-            if rel in st.present:
-                _customize(st, rel)
-        for rel in sorted(st.present):
-            if rel.startswith(f"{name}.") and rel != f"{name}.py" and "/" not in rel:
-                st.issues.append(Issue(rel, None, KIND_CUSTOMIZE, f"{name} module present ({_owner(st, rel)}); "
-                                       "imported at every interpreter start"))  # fmt: skip
+    """The import-time hooks of the folder (:func:`workbench.pyenv.hooks.hook_issues`) as issues."""
 
+    def read(rel: str) -> str | None:
+        return _read_text(st, rel)
 
-def _pth(st: _State, rel: str) -> None:
-    text = _read_text(st, rel)
-    for lineno, line in enumerate((text or "").splitlines(), 1):
-        shown = line[:MAX_LINE] + (" [...]" if len(line) > MAX_LINE else "")
-        if line.startswith("#") or not line.strip():
-            continue
-        if line.startswith(("import ", "import\t")):
-            st.issues.append(Issue(rel, lineno, KIND_PTH_EXEC, f"executed by site.py at every interpreter start "
-                                   f"({_owner(st, rel)}): {shown}"))  # fmt: skip
-        elif line.lstrip().startswith(("import ", "import\t")):
-            st.issues.append(Issue(rel, lineno, KIND_PTH_INDENTED, f"looks like code but is indented, so site.py "
-                                   f"takes it as a path, not run ({_owner(st, rel)}): {shown}"))  # fmt: skip
+    def owner(rel: str) -> str:
+        return "listed in a RECORD" if rel in st.recorded else "in no RECORD"
 
-
-def _customize(st: _State, rel: str) -> None:
-    text = _read_text(st, rel) or ""
-    code = [(n, ln[:MAX_LINE]) for n, ln in enumerate(text.splitlines(), 1) if ln.strip() and not ln.lstrip()
-            .startswith("#")][:CUSTOMIZE_LINES]  # fmt: skip
-    first = code[0][0] if code else None
-    shown = "\n".join(f"{n}: {ln}" for n, ln in code) or "(no code)"
-    st.issues.append(Issue(rel, first, KIND_CUSTOMIZE, f"imported by site.py at every interpreter start "
-                           f"({_owner(st, rel)}); first lines of code:\n{shown}"))  # fmt: skip
+    for path, line, kind, detail in hook_issues(st.present, read, owner, max_line=MAX_LINE):
+        st.issues.append(Issue(path, line, kind, detail))
