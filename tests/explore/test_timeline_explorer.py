@@ -132,6 +132,10 @@ def test_explorer_starts_on_the_full_range(inv, frame):
     assert isinstance(ex, Explorer)
     assert "wb-timeline-range" in ex["range"]._dom_classes and "wb-timeline-count" in ex["count"]._dom_classes
     assert ex["count"].value.startswith("<b>65</b> of 65 events")
+    own = int(inv.timeline.frame()["kind"].str.startswith("ir:custody").sum())
+    assert own and f"; {own} of them the run's own (custody), noted under the figure's axis" in ex["count"].value
+    drawn = int(ex["figure"].layout.title.text.split(": ")[1].split(" events")[0].replace(",", ""))
+    assert drawn == 65 - own  # the figure's title and the count line now add up
     assert ex["range"].index == (0, len(ex["range"].options) - 1)
     assert _rows_in_table(ex["table"].value) == PAGE_SIZE
     assert _marker_total(ex["figure"]) == len(_incident(frame))  # custody intake is noted under the axis
@@ -154,6 +158,10 @@ def test_moving_the_range_changes_count_table_and_figure(inv, frame):
     assert "page 1 of 1" in ex["pager"].children[2].value
     ex["range"].index = (0, len(options) - 1)
     assert ex["count"].value.startswith("<b>65</b> of 65 events")
+    own = int(inv.timeline.frame()["kind"].str.startswith("ir:custody").sum())
+    assert own and f"; {own} of them the run's own (custody), noted under the figure's axis" in ex["count"].value
+    drawn = int(ex["figure"].layout.title.text.split(": ")[1].split(" events")[0].replace(",", ""))
+    assert drawn == 65 - own  # the figure's title and the count line now add up
 
 
 def test_a_coarse_option_stands_for_its_whole_step(inv, frame, monkeypatch):

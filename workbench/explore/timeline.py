@@ -25,7 +25,7 @@ from workbench.explore.common import PAGE_SIZE, Explorer, export_bar, figure_htm
 from workbench.htmlkit import html_table, text
 from workbench.records import Severity
 from workbench.timeline.build import LANES, Timeline
-from workbench.timeline.layout import RUN_MILESTONES
+from workbench.timeline.layout import RUN_KINDS, RUN_MILESTONES
 from workbench.timeline.markers import at_second
 
 if TYPE_CHECKING:
@@ -266,6 +266,9 @@ def timeline_explorer(inv: Investigation) -> Explorer:
             line += text(at_second(end.floor("s") if end is not None else frame["last_timestamp"].max()))
         if flagged:
             line += f"; {flagged:,} with unusable times left out"
+        own = int(rows["kind"].str.startswith(RUN_KINDS).sum())
+        if own:  # the figure's title counts only the incident's events: say why the numbers differ
+            line += f"; {own:,} of them the run's own (custody), noted under the figure's axis, not drawn"
         count.value = line
         draw_range(start, end)
         show_page(0)
