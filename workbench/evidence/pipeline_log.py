@@ -32,6 +32,7 @@ from workbench.evidence.base import (
     iter_stream_lines,
     sniff,
 )
+from workbench.evidence.line_search import block_hits, line_pieces
 from workbench.records import EvidenceWarning
 
 __all__ = [
@@ -350,71 +351,14 @@ def grep_log(
             if last < 0:  # one line still being read: search it, keep only its end
                 if len(buf) > 3 * window:
                     end = len(buf) - window
-                    yield from _pieces(buf, 0, len(buf), number, needle, half, searched, end)
+                    yield from line_pieces(buf, 0, len(buf), number, needle, half, searched, end)
                     buf, searched = buf[end - half :], half
                 continue
             complete, buf = buf[: last + 1], buf[last + 1 :]
-            yield from _hits(complete, number, needle, window, searched, anchors)
+            yield from block_hits(complete, number, needle, window, searched, anchors)
             number += complete.count(b"\n")
             searched = 0
         if buf and not raw.limited:  # the last line, unless the budget cut it (a cut URL is not a URL)
-            yield from _hits(buf + b"\n", number, needle, window, searched, anchors)
+            yield from block_hits(buf + b"\n", number, needle, window, searched, anchors)
     if raw.limited:
         allowance.stop_bytes()
-
-
-def _hits(block: bytes, number: int, needle: re.Pattern[bytes], window: int, skip: int,
-          anchors: tuple[bytes, ...] = ()) -> Iterator[tuple[int, bytes]]:  # fmt: skip
-    """Lines of ``block`` (complete lines, the first one numbered ``number``) holding ``needle`` after ``skip``
-    (and one of ``anchors`` when they are rare in the block: see :func:`grep_log`)."""
-    if anchors and sum(block.count(a, skip) for a in anchors) * 8 < block.count(b"\n", skip):
-        yield from _anchored(block, number, needle, window, skip, anchors)
-        return
-    counted, line_end = 0, -1
-    for m in needle.finditer(block, skip):
-        if m.start() <= line_end:
-            continue
-        start = block.rfind(b"\n", 0, m.start()) + 1
-        line_end = block.find(b"\n", m.start())
-        number += block.count(b"\n", counted, start)
-        counted = start
-        if line_end - start <= window:
-            yield number, block[start:line_end]
-        else:
-            yield from _pieces(block, start, line_end, number, needle, window // 2, m.start(), line_end)
-
-
-def _anchored(block: bytes, number: int, needle: re.Pattern[bytes], window: int, skip: int,
-              anchors: tuple[bytes, ...]) -> Iterator[tuple[int, bytes]]:  # fmt: skip
-    """:func:`_hits` for a block where the anchors are rare: the lines holding an anchor, in order, searched for
-    ``needle``; a line longer than ``window`` is given as its pieces around ``needle``."""
-    starts: set[int] = set()
-    for anchor in anchors:
-        at = block.find(anchor, skip)
-        while at >= 0:
-            starts.add(block.rfind(b"\n", 0, at) + 1)
-            end = block.find(b"\n", at)
-            at = block.find(anchor, end) if end >= 0 else -1
-    counted = 0
-    for start in sorted(starts):
-        end = block.find(b"\n", start)
-        if not needle.search(block, max(start, skip), end):
-            continue
-        number += block.count(b"\n", counted, start)
-        counted = start
-        if end - start <= window:
-            yield number, block[start:end]
-        else:
-            yield from _pieces(block, start, end, number, needle, window // 2, max(start, skip), end)
-
-
-def _pieces(buf: bytes, start: int, end: int, number: int, needle: re.Pattern[bytes], half: int, frm: int,
-            to: int) -> Iterator[tuple[int, bytes]]:  # fmt: skip
-    """Pieces of the long line ``buf[start:end]`` centred on the hits of ``needle`` in ``[frm, to)``."""
-    covered = -1
-    for m in needle.finditer(buf, frm, to):
-        if m.start() < covered:
-            continue
-        lo, hi = max(start, m.start() - half), min(end, m.start() + half)
-        yield number, buf[lo:hi]
-        covered = hi - min(half // 2, 4096)  # a later hit this close to the piece's end gets a piece of its own
