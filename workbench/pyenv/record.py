@@ -1,10 +1,11 @@
 """Installed-package verification: a captured ``site-packages`` folder checked against its ``*.dist-info/RECORD``.
 
-Reads the evidence only, through :mod:`workbench.safeio` (no symlink followed, nothing but regular files) and the
-tree walk of :func:`workbench.evidence_tree.walk_tree`; nothing found there is imported, compiled or executed.
+Reads the evidence only, through :class:`workbench.pyenv.tree.EnvTree` (a copy of the folder, walked without
+following a symlink, or the inventory ``contain assess`` captures); nothing found there is imported, compiled or
+executed.
 
 For every distribution (``NAME-VERSION.dist-info`` at the top of the folder) each file its RECORD lists is hashed
-(streamed, :func:`workbench.hashing.sha256_file`) and compared with the recorded SHA-256 and size. Reported as
+(streamed; an inventory's listed digest) and compared with the recorded SHA-256 and size. Reported as
 :class:`Issue` records (``kind`` one of the ``KIND_*`` constants):
 
 - ``modified`` (hash or size differs), ``missing`` (listed, not there; generated ``.pyc`` listed without a hash are
@@ -35,12 +36,11 @@ import csv
 import posixpath
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from workbench import safeio
-from workbench.evidence_tree import walk_tree
-from workbench.hashing import sha256_file
 from workbench.pyenv.hooks import KIND_CUSTOMIZE, KIND_PTH_EXEC, KIND_PTH_INDENTED, hook_issues
+from workbench.pyenv.tree import EnvTree, open_tree
 from workbench.records import EvidenceWarning
 
 __all__ = [
@@ -83,9 +83,6 @@ _OUTSIDE_OK = (
     "../../Scripts/",
     "../../share/",
 )
-_BINARY_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
-_MAGICS = (b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe",
-           b"\xca\xfe\xba\xbe", b"MZ")  # fmt: skip
 _DIST_INFO = re.compile(r"^(?P<name>[^/]+?)-(?P<version>[^/-]+)\.dist-info$")
 
 
@@ -121,6 +118,9 @@ class Distribution:
         outside: entries pip writes outside ``site-packages`` (scripts, data), not followed.
         purelib: ``Root-Is-Purelib`` of WHEEL (None when there is no WHEEL).
         top_level: the top-level packages / modules it owns.
+        files: the paths its RECORD lists inside ``site-packages`` (read validly), in RECORD order.
+        installed: when its RECORD was written (the file's mtime as captured: an install time, as good as the
+            capture's clock and copy), or None.
     """
 
     name: str
@@ -131,6 +131,8 @@ class Distribution:
     outside: int
     purelib: bool | None
     top_level: tuple[str, ...]
+    files: tuple[str, ...] = ()
+    installed: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ class SiteReport:
         warnings: what could not be read (bad RECORD lines, caps reached, symlinks met), the walk went on.
         files_seen: regular files walked.
         bytes_hashed: bytes read for hashing.
+        tree: the environment read (its files' digests filled in as far as they were hashed).
     """
 
     root: str
@@ -152,6 +155,7 @@ class SiteReport:
     warnings: tuple[EvidenceWarning, ...]
     files_seen: int
     bytes_hashed: int
+    tree: EnvTree
 
     @property
     def files_verified(self) -> int:
@@ -165,8 +169,7 @@ class SiteReport:
 
 @dataclass(slots=True)
 class _State:
-    root: Path
-    present: dict[str, str]  # shown relpath -> relpath on disk
+    tree: EnvTree
     max_bytes: int
     issues: list[Issue] = field(default_factory=list)
     warnings: list[EvidenceWarning] = field(default_factory=list)
@@ -174,12 +177,17 @@ class _State:
     bytes_hashed: int = 0
     over_bytes: int = 0
 
+    @property
+    def present(self) -> dict:
+        return self.tree.files
+
 
 def verify_site_packages(root: Path, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> SiteReport:
-    """Check a captured ``site-packages`` folder against its RECORD files and look for import-time hooks.
+    """Check a captured ``site-packages`` against its RECORD files and look for import-time hooks.
 
     Args:
-        root: the folder (evidence; walked without following symlinks, nothing imported or run).
+        root: the folder, or an inventory capture (:func:`workbench.pyenv.tree.open_tree`; evidence: walked without
+            following symlinks, nothing imported or run).
         max_files: files walked at most (past it: a warning, the rest unexamined).
         max_bytes: bytes hashed at most (past it: a warning, the rest not verified).
 
@@ -187,9 +195,8 @@ def verify_site_packages(root: Path, *, max_files: int = MAX_FILES, max_bytes: i
         The :class:`SiteReport`.
     """
     root = Path(root)
-    warnings: list[EvidenceWarning] = []
-    files = walk_tree(root, warnings, max_files=max_files)
-    st = _State(root, {f.relpath: f.fs_relpath for f in files}, max_bytes, warnings=warnings)
+    tree = open_tree(root, max_files=max_files)
+    st = _State(tree, max_bytes, warnings=tree.warnings)
     dists: list[tuple[Distribution, set[str]]] = []
     for info in sorted({p.split("/", 1)[0] for p in st.present if _DIST_INFO.match(p.split("/", 1)[0])}):
         dists.append(_verify_distribution(st, info))
@@ -204,18 +211,15 @@ def verify_site_packages(root: Path, *, max_files: int = MAX_FILES, max_bytes: i
         distributions=tuple(sorted((d for d, _ in dists), key=lambda d: (d.name.lower(), d.dist_info))),
         issues=tuple(sorted(st.issues, key=lambda i: (i.path, i.line or 0, i.kind))),
         warnings=tuple(st.warnings),
-        files_seen=len(files),
+        files_seen=len(tree.files),
         bytes_hashed=st.bytes_hashed,
+        tree=tree,
     )
 
 
 # ------------------------------------------------------------------------------------------------ distributions
 def _read_text(st: _State, rel: str) -> str | None:
-    try:
-        return safeio.read_text(st.root / st.present[rel], limit=MAX_TEXT_BYTES)
-    except OSError as exc:
-        st.warnings.append(EvidenceWarning(rel, None, f"not read: {exc.strerror or exc}"))
-        return None
+    return st.tree.read_text(rel, MAX_TEXT_BYTES)
 
 
 def _headers(text: str | None) -> dict[str, str]:
@@ -238,6 +242,7 @@ def _verify_distribution(st: _State, info: str) -> tuple[Distribution, set[str]]
     purelib = None if wheel is None else wheel.get("Root-Is-Purelib", "").lower() == "true"
     tops: set[str] = {info}
     listed = verified = outside = 0
+    mine: list[str] = []
     record = f"{info}/RECORD"
     text = _read_text(st, record) if record in st.present else None
     if text is None and record not in st.present:
@@ -269,11 +274,12 @@ def _verify_distribution(st: _State, info: str) -> tuple[Distribution, set[str]]
         listed += 1
         algo, digest, size = entry
         st.recorded.add(norm)
+        mine.append(norm)
         head = norm.split("/", 1)[0]
         if head != "__pycache__":
             tops.add(head)
         if norm not in st.present:
-            why = _not_regular(st.root, norm)
+            why = st.tree.not_regular(norm)
             if why and not why.startswith("no longer there"):
                 st.issues.append(Issue(norm, None, KIND_NOT_REGULAR, f"listed in {record} line {lineno}, but {why}",
                                        info))  # fmt: skip
@@ -283,15 +289,15 @@ def _verify_distribution(st: _State, info: str) -> tuple[Distribution, set[str]]
             continue
         if digest is None:
             continue
-        if st.bytes_hashed >= st.max_bytes:
+        here = st.tree.hashed_here(norm)
+        if here and st.bytes_hashed >= st.max_bytes:
             st.over_bytes += 1
             continue
-        try:
-            hexdigest, got = sha256_file(st.root / st.present[norm])
-        except OSError as exc:
-            st.warnings.append(EvidenceWarning(norm, None, f"not hashed: {exc.strerror or exc}"))
+        hashed = st.tree.digest(norm)
+        if hashed is None:
             continue
-        st.bytes_hashed += got
+        hexdigest, got = hashed
+        st.bytes_hashed += got if here else 0
         verified += 1
         want = digest.hex()
         if hexdigest != want or (size is not None and size != got):
@@ -307,18 +313,10 @@ def _verify_distribution(st: _State, info: str) -> tuple[Distribution, set[str]]
         outside=outside,
         purelib=purelib,
         top_level=tuple(sorted(tops - {info})),
+        files=tuple(dict.fromkeys(mine)),
+        installed=st.present[record].mtime if record in st.present else None,
     )
     return dist, tops
-
-
-def _not_regular(root: Path, rel: str) -> str:
-    """Why a listed path the walk did not take in is not a regular file ("" or "no longer there..." if absent);
-    ``lstat`` only, and never through a folder that is a symlink."""
-    parts = rel.split("/")
-    for i in range(1, len(parts)):
-        if (root / "/".join(parts[:i])).is_symlink():
-            return f"a folder on its path ({'/'.join(parts[:i])}) is a symbolic link; not followed"
-    return safeio.not_regular(root / rel)
 
 
 def _bad(st: _State, record: str, lineno: int, why: str) -> None:
@@ -390,15 +388,7 @@ def _cache(parts: list[str]) -> bool:
 
 
 def _is_binary(st: _State, rel: str) -> bool:
-    if rel.lower().endswith(_BINARY_SUFFIXES):
-        return True
-    try:
-        with safeio.open_evidence(st.root / st.present[rel]) as fh:
-            head = fh.read(4)
-    except OSError as exc:
-        st.warnings.append(EvidenceWarning(rel, None, f"not read: {exc.strerror or exc}"))
-        return False
-    return head.startswith(_MAGICS)
+    return st.tree.is_binary(rel)
 
 
 # -------------------------------------------------------------------------------------------- import-time hooks
