@@ -30,9 +30,6 @@ walk goes on. Files, bytes hashed and line lengths are capped.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -40,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 
 from workbench.pyenv.hooks import KIND_CUSTOMIZE, KIND_PTH_EXEC, KIND_PTH_INDENTED, hook_issues
+from workbench.pyenv.record_lines import MAX_LINE, RecordLineError, parse_record_fields, split_record_line
 from workbench.pyenv.tree import EnvTree, open_tree
 from workbench.records import EvidenceWarning
 
@@ -72,8 +70,6 @@ MAX_FILES = 100_000
 MAX_BYTES = 4 * 1024**3
 #: largest RECORD, METADATA, WHEEL, ``.pth`` or customize file read
 MAX_TEXT_BYTES = 8 * 1024 * 1024
-#: characters of a line kept (RECORD lines longer than this are warnings; shown lines are cut)
-MAX_LINE = 4096
 
 _OUTSIDE_OK = (
     "../../../bin/",
@@ -325,45 +321,20 @@ def _bad(st: _State, record: str, lineno: int, why: str) -> None:
 
 def _split_line(st: _State, record: str, lineno: int, line: str) -> list[str] | None:
     """The three fields ``path,hash,size`` of one RECORD line, or None (warning recorded)."""
-    if len(line) > MAX_LINE:
-        _bad(st, record, lineno, f"longer than {MAX_LINE} characters")
-        return None
     try:
-        rows = list(csv.reader([line]))
-    except csv.Error as exc:
+        return split_record_line(line)
+    except RecordLineError as exc:
         _bad(st, record, lineno, str(exc))
         return None
-    row = rows[0] if rows else []
-    if len(row) != 3 or not row[0]:
-        _bad(st, record, lineno, f"{len(row)} fields, expected path,hash,size")
-        return None
-    return row
 
 
 def _parse_fields(st: _State, record: str, lineno: int, row: list[str]) -> tuple[str, bytes | None, int | None] | None:
     """``(algorithm, digest or None, size or None)`` of a RECORD row, or None (warning recorded)."""
-    _, hashed, size_text = row
-    size: int | None = None
-    if size_text:
-        if not size_text.isdigit():
-            _bad(st, record, lineno, f"size {size_text[:40]!r} is not a number")
-            return None
-        size = int(size_text)
-    if not hashed:
-        return "", None, size
-    algo, sep, value = hashed.partition("=")
-    if not sep or algo != "sha256":
-        _bad(st, record, lineno, f"hash {hashed[:40]!r} is not sha256=<base64>")
-        return None
     try:
-        digest = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        _bad(st, record, lineno, "hash is not URL-safe base64")
+        return parse_record_fields(row)
+    except RecordLineError as exc:
+        _bad(st, record, lineno, str(exc))
         return None
-    if len(digest) != 32:
-        _bad(st, record, lineno, f"sha256 digest of {len(digest)} bytes")
-        return None
-    return algo, digest, size
 
 
 def _unrecorded(st: _State, dist: Distribution, tops: set[str]) -> None:
