@@ -133,6 +133,11 @@ def command() -> None:
 )
 @click.option("--no-model-copy", is_flag=True, help="Do not copy the deployed model into models/suspect/.")
 @click.option(
+    "--no-python-env",
+    is_flag=True,
+    help="Do not capture the inventory of the interpreter's site-packages into python-env/.",
+)
+@click.option(
     "--monitor-config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Monitor configuration to preserve as monitor/config.json.",
@@ -146,7 +151,7 @@ def command() -> None:
     "--python",
     default=sys.executable,
     show_default="this interpreter",
-    help="Interpreter of the serving environment, for pip freeze.",
+    help="Interpreter of the serving environment, for pip freeze and the python-env/ inventory.",
 )
 @_handled
 def assess_cmd(
@@ -154,11 +159,13 @@ def assess_cmd(
     public_key: Path,
     reference: str,
     no_model_copy: bool,
+    no_python_env: bool,
     monitor_config: Path | None,
     alerts: Path | None,
     python: str,
 ) -> None:
-    """Capture model hashes, signature manifest, packages, processes, network and monitor output; take custody."""
+    """Capture model hashes, signature manifest, packages (and their site-packages inventory), processes, network
+    and monitor output; take custody."""
     from workbench.ops.assess import assess
 
     assess(
@@ -169,6 +176,7 @@ def assess_cmd(
         public_key=public_key,
         monitor_config=monitor_config,
         alerts=alerts,
+        python_env=not no_python_env,
     )
 
 

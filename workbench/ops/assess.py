@@ -9,6 +9,9 @@ Captured (each file written atomically; formats in docs/evidence-formats.md):
   ``models/reference/<model_id>/``: the newest archived version whose signature verifies (``reference="auto"``),
   or a given folder; ``keys/cosign.pub``: the signing key used.
 * ``frozen_deps.txt`` (``python -m pip freeze``), ``processes.txt`` (``ps aux``), ``network.txt`` (``ss -tunap``).
+* ``python-env/<n>/``: the inventory of each site-packages folder of that interpreter (purelib, platlib):
+  ``capture.json``, ``files.jsonl`` (every file's size, mtime, SHA-256) and ``tree/`` (dist-info metadata,
+  top-level ``.pth``, sitecustomize), as :func:`workbench.pyenv.capture.capture_environment` writes it.
 * ``monitor/config.json`` (webhook reduced to scheme and host: its path is a secret) and ``monitor/alerts.jsonl``.
 * ``case.yaml`` (incident id, affected model), when absent.
 
@@ -19,6 +22,7 @@ outside the evidence tree, as :func:`workbench.custody.intake` requires, one led
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -36,6 +40,12 @@ from workbench.ops.signing import verify_version
 __all__ = ["AssessResult", "assess", "sha256sum_lines"]
 
 TIMEOUT = 120
+#: run by the serving interpreter (``-I``: no current folder, user site or PYTHON* variables on its path) to name
+#: its site-packages folders; site.py still runs, as for pip freeze, since a virtual environment needs it
+_SITE_PROBE = (
+    "import json,sys,sysconfig; p=sysconfig.get_paths(); "
+    "print(json.dumps([p['purelib'], p['platlib'], sys.version.split()[0]]))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +172,47 @@ def _capture_host(inc: Incident, python: str) -> None:
         inc.log(label)
 
 
+def _site_dirs(python: str) -> tuple[list[Path], str | None] | str:
+    """The interpreter's site-packages folders (purelib, platlib; deduplicated) and version, or why not."""
+    out = _run([python, "-I", "-c", _SITE_PROBE])
+    if isinstance(out, str):
+        return out
+    try:
+        purelib, platlib, version = json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError, TypeError):
+        return f"unexpected answer from {python}: {out[:200]!r}"
+    dirs: dict[str, Path] = {}
+    for raw in (purelib, platlib):
+        if isinstance(raw, str) and Path(raw).is_absolute():
+            dirs.setdefault(os.path.realpath(raw), Path(raw))  # lib64 -> lib: one folder
+    return list(dirs.values()), version if isinstance(version, str) else None
+
+
+def _capture_python_env(inc: Incident, python: str) -> None:
+    from workbench.pyenv.capture import capture_environment
+
+    found = _site_dirs(python)
+    if isinstance(found, str):
+        inc.log(f"WARNING: Python environment inventory not captured: {found}")
+        return
+    dirs, version = found
+    n = 0
+    for site in dirs:
+        n += 1
+        while (inc.dir / "python-env" / str(n)).exists():  # an earlier assess run's capture is kept
+            n += 1
+        rel = f"python-env/{n}"
+        try:
+            summary = capture_environment(Path(os.path.realpath(site)), inc.dir / rel, python_version=version)
+        except OSError as exc:
+            inc.log(f"WARNING: Python environment inventory of {site} not captured: {exc.strerror or exc}")
+            continue
+        inc.log(f"Python environment inventory captured: {rel} ({site}: {summary.files} files, {summary.copied} "
+                f"copied, {summary.symlinks} symlinks)")  # fmt: skip
+        for note in summary.notes:
+            inc.log(f"WARNING: {rel}: {note}")
+
+
 def _capture_monitor(inc: Incident, config: Path | None, alerts: Path | None) -> None:
     if config is not None:
         raw = safeio.read_bytes(config)
@@ -189,6 +240,7 @@ def assess(
     public_key: Path | None = None,
     monitor_config: Path | None = None,
     alerts: Path | None = None,
+    python_env: bool = True,
 ) -> AssessResult:
     """Capture the model state, host state and monitor output, then take custody of the incident folder.
 
@@ -199,6 +251,7 @@ def assess(
         reference: ``"auto"`` (newest verified archived version), a folder, or None/``"none"``.
         public_key: the signing key (PEM) used to verify archived versions.
         monitor_config / alerts: the monitor's configuration and alerts JSONL to preserve.
+        python_env: capture the inventory of ``python``'s site-packages into ``python-env/``.
 
     Returns:
         The :class:`AssessResult`.
@@ -217,6 +270,8 @@ def assess(
             _capture_model(inc, model, copy_model)
         _capture_reference(inc, reference, public_key)
         _capture_host(inc, python)
+        if python_env:
+            _capture_python_env(inc, python)
         _capture_monitor(inc, monitor_config, alerts)
         if not (inc.dir / "case.yaml").exists():
             meta = {
