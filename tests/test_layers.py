@@ -10,7 +10,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "workbench"
 ANALYSES = ("model", "logscan", "drift", "checks", "evidence", "deps", "deps_baseline", "deps_logs", "host",
-            "host_network")  # fmt: skip
+            "host_network", "pyenv", "environments")  # fmt: skip
 UPPER = ("report", "investigation", "conclusions", "comms")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from workbench import safeio, safeyaml
+from workbench.environments import Environment, find_environments, find_wheel_folders
 from workbench.errors import EvidenceError, MalformedEvidence
 from workbench.evidence_tree import MAX_FILES, EvidenceFile, walk_tree
 from workbench.model_pairs import ModelPair, find_model_pairs
@@ -204,6 +205,10 @@ class Case:
         unexamined: evidence the inventory could not take in (past a cap, unreadable folders), one
             ``"path: reason"`` each: the run's coverage is then partial and its verdict cannot be clean.
         renamed: ``{shown path: path on disk}`` for every file and folder whose name is not valid UTF-8.
+        environments: the captured Python environments (``site-packages`` copies, inventory captures), outside the
+            model folders (:func:`workbench.environments.find_environments`); their files have the role
+            ``environment``.
+        wheel_folders: folders of ``*.whl`` files outside the environments and model folders.
     """
 
     root: Path
@@ -214,6 +219,8 @@ class Case:
     model_pairs: list[ModelPair] = field(default_factory=list)
     unexamined: list[str] = field(default_factory=list)
     renamed: dict[str, str] = field(default_factory=dict)
+    environments: list[Environment] = field(default_factory=list)
+    wheel_folders: list[str] = field(default_factory=list)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Case:
@@ -248,6 +255,16 @@ class Case:
                 EvidenceFile(f.relpath, f.size, f.mtime_ns, "model", f.fs) if f.relpath.startswith(marked) else f
                 for f in files
             ]
+        folders = [d for p in case.model_pairs for d in p.folders]
+        relpaths = [f.relpath for f in case.files]
+        case.environments = find_environments(relpaths, folders)
+        case.wheel_folders = find_wheel_folders(relpaths, case.environments, folders)
+        if case.environments:
+            case.files = [
+                EvidenceFile(f.relpath, f.size, f.mtime_ns, "environment", f.fs)
+                if f.role == "evidence" and any(e.holds(f.relpath) for e in case.environments) else f
+                for f in case.files
+            ]  # fmt: skip
         return case
 
     @property

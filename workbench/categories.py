@@ -15,6 +15,8 @@ group                      categories                                           
 ``artefacts``              files tampered, missing, planted; signature broken               ``model``
 ``live_activity``          suspicious processes and connections on the hosts                ``host``
 ``dependencies``           packages replaced, confused, typosquatted, from untrusted places  ``dependencies``
+``packages``               installed package files differ from what was published; start-up  ``packages``
+                           hooks; known-compromised versions; incident indicators on hosts
 ``behaviour``              the model's outputs shifted                                      ``drift``
 ``pipeline``               malicious steps in the ML pipeline's logs                        ``logs``
 ``credentials``            secrets exposed                                                  ``logs``
@@ -78,6 +80,10 @@ GROUPS: tuple[Group, ...] = (
     Group("dependencies", "Dependencies", frozenset({"dependency_confusion", "dependency_typosquat",
           "dependency_untrusted_source", "dependency_changed", "dependency_missing", "dependency_added"}),
           "dependencies", "The serving environment's packages were replaced"),
+    Group("packages", "Installed packages", frozenset({"package_compromised_version", "package_file_modified",
+          "package_hash_mismatch", "import_hook", "package_file_unrecorded", "package_binary",
+          "package_file_missing", "incident_indicator"}), "packages",
+          "The installed Python packages are not what was published"),
     Group("behaviour", "Behaviour", frozenset({"behavior_drift"}), "drift", "The model's outputs shifted"),
     Group("pipeline", "Pipeline", frozenset({"log_pattern"}), "logs", "The ML pipeline ran malicious steps"),
     Group("credentials", "Credentials", frozenset({"secret_exposed"}), "logs", "Credentials were exposed"),

@@ -1,11 +1,13 @@
 """Load every evidence file of a case through the loader registry.
 
-Files inside the suspect and reference model folders are model artefacts, not captured host state: only the
-loaders listed in :data:`MODEL_DIR_LOADERS` apply there (a tokenizer's ``vocab.json`` is not a baseline
-distribution). A file that no loader claims is simply inventoried; an unusable one becomes a recorded warning
-and an ``evidence_malformed`` finding, and the run goes on. A file over its loader's size cap, and the parts of a
-file a loader's caps left unread, are added to ``Case.unexamined`` (the evidence coverage becomes partial). Every
-text a loader returns is valid Unicode (:func:`_make_text_valid`).
+Files inside the suspect and reference model folders are model artefacts, not captured host state: only the loaders
+listed in :data:`MODEL_DIR_LOADERS` apply there (a tokenizer's ``vocab.json`` is not a baseline distribution). Files
+inside a captured Python environment (role ``environment``) are read by no loader: the installed-package analysis
+reads them (a ``requirements.txt`` shipped inside a package is not the case's baseline). A file that no loader claims
+is simply inventoried; an unusable one becomes a recorded warning and an ``evidence_malformed`` finding, and the run
+goes on. A file over its loader's size cap, and the parts of a file a loader's caps left unread, are added to
+``Case.unexamined`` (the evidence coverage becomes partial). Every text a loader returns is valid Unicode
+(:func:`_make_text_valid`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def collect_evidence(case: Case) -> EvidenceSet:
         with sniffing(path):  # every loader's detect shares one stat and one read of the head
             loader = REGISTRY.detect(path)
         if loader is not None and f.role == "model" and loader.name not in MODEL_DIR_LOADERS:
+            loader = None
+        if f.role == "environment":  # an installed package's files: read by the installed-package analysis only
             loader = None
         result.kinds[f.relpath] = loader.name if loader else None
         if loader is None:

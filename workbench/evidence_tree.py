@@ -47,7 +47,8 @@ class EvidenceFile:
         relpath: POSIX path relative to the case root, valid Unicode (the path shown everywhere).
         size: bytes at inventory time.
         mtime_ns: modification time at inventory time, nanoseconds since the epoch (see :attr:`mtime`).
-        role: ``"model"`` inside any suspect or reference model folder (every pair), else ``"evidence"``.
+        role: ``"model"`` inside any suspect or reference model folder (every pair), ``"environment"`` inside a captured
+            Python environment (:mod:`workbench.environments`), else ``"evidence"``.
         fs: the path as it is on disk when it differs from ``relpath`` (a name that is not valid UTF-8), else None.
     """
 

@@ -271,6 +271,8 @@ register(Parameter("internal_prefixes", "list", [], "the organisation's package-
 register(Parameter("trusted_index_hosts", "list", [], "extra trusted package-index hosts (your own index)",
                    "dependencies"))  # fmt: skip
 register(Parameter("log_rules", "folders", [], "rule folders extending the shipped log rules", "logs"))
+register(Parameter("intel", "folders", [], "incident intel feed folders (known-compromised versions, indicators)",
+                   "packages"))  # fmt: skip
 register(Parameter("drift_window", "window", "1d", "window of the per-window drift table", "drift"))
 register(Parameter("drift_alpha", "probability", 0.05, "significance level of a drift verdict", "drift"))
 register(Parameter("drift_min_effect", "distance", 0.02, "smallest JS distance counted as drift", "drift"))

@@ -60,5 +60,6 @@ register(
     prepare="workbench.logscan.analysis:prepare",
 )
 register("dependencies", "Dependencies", "workbench.deps:analyse_dependencies", "workbench.deps:render_dependencies")
+register("packages", "Installed packages", "workbench.pyenv.analysis:analyse", "workbench.pyenv.tables:render")
 register("host", "Host state", "workbench.host:analyse_host", "workbench.host:render_host")
 register("drift", "Behaviour drift", "workbench.drift:analyse", "workbench.drift:render")

@@ -62,7 +62,7 @@ def test_nothing_analysable_is_inconclusive_not_clean():
                    drift="not_applicable", monitor="not_applicable")  # fmt: skip
     verdict, reasons = decide([finding("log_pattern", "low", "pip install -r requirements.txt")], cov)
     assert verdict == "inconclusive"
-    assert "Neither the model nor the dependencies could be examined" in reasons[0].sentence
+    assert "Neither the model, the dependencies nor the installed packages could be examined" in reasons[0].sentence
     assert reasons[0].finding is None
 
 

@@ -29,7 +29,7 @@ def test_prepare_builds_the_matcher_the_analysis_then_finds_cached():
     analysis._PREPARING[0].join()
     built = make_finder.cache_info()
     assert built.misses >= 1
-    Scanner(builtin_rules())
+    Scanner(analysis._rules_from({}))  # the analysis' rules: the log rules and the incident intel's log indicators
     after = make_finder.cache_info()
     assert after.misses == built.misses and after.hits > built.hits  # nothing compiled a second time
 

@@ -67,6 +67,19 @@ def _interrupted(exc: KeyboardInterrupt) -> None:
     sys.exit(130)
 
 
+def _check_feeds(options: dict[str, Any]) -> None:
+    """Validate the intel feeds and rule folders given before anything is written (a bad one: exit 2, named)."""
+    if not options.get("intel") and not options.get("log_rules"):
+        return
+    from workbench.data.python_incidents import load_intel
+    from workbench.rulepack.rules import load_rules
+
+    if options.get("intel"):
+        load_intel(options["intel"])
+    if options.get("log_rules"):
+        load_rules(*options["log_rules"])
+
+
 def _report_fail_on(fail_on: str, hits: list[dict[str, Any]]) -> None:
     click.echo(f"workbench: --fail-on {fail_on}: {len(hits)} finding(s) at or above {fail_on}:", err=True)
     for f in hits[:SHOWN]:
@@ -80,6 +93,9 @@ def _report_fail_on(fail_on: str, hits: list[dict[str, Any]]) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default: out/<incident id>).")
 @click.option("--reference", type=click.Path(path_type=Path), help="Known-good model folder to compare against.")
 @click.option("-p", "--parameter", "params", multiple=True, metavar="NAME=VALUE", help="Analysis option (below).")
+@click.option("--intel", "intel_dirs", multiple=True, type=click.Path(path_type=Path), metavar="DIR",
+              help="Folder of incident intel feeds (known-compromised versions, indicators) added to the shipped "
+                   "ones (repeatable; same as -p intel=DIR).")  # fmt: skip
 @click.option("--fail-on", type=click.Choice(FAIL_ON), help="Exit 1 when a finding about the incident reaches this.")
 @click.option("--pdf", is_flag=True, help="Also print report.pdf (A4) with headless Chromium.")
 @click.option("--force", is_flag=True, help="Replace an earlier run's output folder (workbench outputs only).")
@@ -92,6 +108,7 @@ def command(
     out_dir: Path | None,
     reference: Path | None,
     params: tuple[str, ...],
+    intel_dirs: tuple[Path, ...],
     fail_on: str | None,
     pdf: bool,
     force: bool,
@@ -108,8 +125,9 @@ def command(
     """
     try:
         try:
-            options = options_registry.parse_assignments(params)
+            options = options_registry.parse_assignments([*params, *(f"intel={d}" for d in intel_dirs)])
             options.update(trust_parameters(trust_args))
+            _check_feeds(options)
         except WorkbenchError as exc:
             _fail(str(exc))
         from workbench.progress import ConsoleSink, Progress

@@ -54,22 +54,25 @@ def find_logs(path: Path) -> list[Path]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path), metavar="DIR",
               help="Folder of YAML rules that extend or override the shipped ones by id (repeatable).")  # fmt: skip
+@click.option("--intel", "intel_dirs", multiple=True, type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Folder of incident intel feeds whose log indicators are added (repeatable; the shipped intel "
+                   "is always used).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (findings, matches, warnings).")
 @click.option("--fail-on", type=click.Choice(SEVERITIES[:3]), help="Exit 1 when a finding reaches this severity.")
 @click.option("--context", type=click.IntRange(0, 10), default=2, show_default=True, help="Lines of context.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
               help="Multi-pattern engine (hyperscan when installed, else Python re).")  # fmt: skip
-def command(paths: tuple[Path, ...], rule_dirs: tuple[Path, ...], as_json: bool, fail_on: str | None, context: int,
-            backend: str) -> None:  # fmt: skip
+def command(paths: tuple[Path, ...], rule_dirs: tuple[Path, ...], intel_dirs: tuple[Path, ...], as_json: bool,
+            fail_on: str | None, context: int, backend: str) -> None:  # fmt: skip
     """Scan CI/pipeline logs (PATH: files or folders) with the rule pack; secrets are redacted in all output."""
     # the scanner (and pandas, through the analysis) is imported when the command runs, not at every CLI start
-    from workbench.logscan.analysis import findings_from_scans
+    from workbench.logscan.analysis import findings_from_scans, with_intel
     from workbench.logscan.engine import Scanner, ScanOptions
     from workbench.rulepack.redact import Redactor
     from workbench.rulepack.rules import builtin_rules, load_rules
 
     try:
-        rules = load_rules(*rule_dirs) if rule_dirs else builtin_rules()
+        rules = with_intel(load_rules(*rule_dirs) if rule_dirs else builtin_rules(), list(intel_dirs))
         scanner = Scanner(rules, ScanOptions(context=context, backend=backend))
     except RuleError as exc:
         _fail(str(exc))

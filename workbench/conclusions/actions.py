@@ -6,7 +6,9 @@ Immediate actions (``kind="now"``), named after what they act on:
 * ``roll_back_model``: the model's own files are compromised and no completed rollback is recorded;
 * ``block_hosts``: hosts and addresses the attacker used (indicators from host, pipeline and dependency findings);
 * ``rotate_credentials``: credentials exposed in the evidence (named by rule and fingerprint, never by value);
-* ``remove_packages``: malicious package versions;
+* ``remove_packages``: malicious package versions, installed packages whose files are not the published ones;
+* ``rotate_package_tokens``: a package that ran code in the environment (a start-up hook, modified or
+  known-compromised code): every credential that environment's processes could read;
 * ``investigate_hosts``: hosts with attacker processes or connections;
 * ``rescore_predictions``: predictions served in the exposure window;
 * ``verify_signature``: a signature that could not be settled (no key, CA bundle or trusted root given, or a scheme
@@ -116,13 +118,34 @@ def _rotate(fx: _Facts) -> Action | None:
 
 
 def _packages(fx: _Facts) -> Action | None:
-    found = fx.of("dependencies", floor=Severity.HIGH)
+    found = fx.of("dependencies", "packages", floor=Severity.HIGH)
     pins = [i.value for i in fx.indicators_for({"package"}, found)]
     if not pins:
         return None
-    return _make("remove_packages", Severity.HIGH, f"Remove {listing(pins)} from every build and serving image, "
-                 "rebuild the images from a pinned, hash-checked set, and search other images and caches for these "
-                 "versions.", found, targets=pins)  # fmt: skip
+    cited = [f for f in found if {f.id} & {x for i in fx.indicators for x in i.findings if i.kind == "package"}]
+    installed = any(group_of(f.category).key == "packages" for f in cited)
+    then = ("; uninstall them from the captured environments and reinstall them from verified wheels (pip install "
+            "--require-hashes against a lock file) or rebuild those environments;" if installed else ",")  # fmt: skip
+    return _make("remove_packages", Severity.HIGH, f"Remove {listing(pins)} from every build and serving image{then}"
+                 " rebuild the images from a pinned, hash-checked set, and search other images and caches for these "
+                 "versions.", cited or found, targets=pins)  # fmt: skip
+
+
+#: installed-package findings that mean the package's code ran (or runs) in the environment
+_RAN_CODE = frozenset({"import_hook", "package_compromised_version", "package_file_modified", "package_hash_mismatch"})
+
+
+def _package_tokens(fx: _Facts) -> Action | None:
+    found = [f for f in fx.of("packages", floor=Severity.HIGH) if f.category in _RAN_CODE]
+    if not found:
+        return None
+    names = [str(f.evidence["package"]) for f in found if f.evidence.get("package")]
+    what = listing(names) if names else "the flagged packages"
+    return _make("rotate_package_tokens", Severity.CRITICAL, f"Rotate every credential the environment running "
+                 f"{what} could read: its environment variables and CI secrets, package-index and registry tokens "
+                 "(~/.pypirc, PYPI_TOKEN, HF_TOKEN), cloud credentials, SSH keys and kube configs on the host; code "
+                 "in these packages ran at import or interpreter start with the process's rights.", found,
+                 targets=names)  # fmt: skip
 
 
 def _hosts(fx: _Facts) -> Action | None:
@@ -203,7 +226,7 @@ _PREVENTIVE: tuple[tuple[str, Severity, frozenset[str], str], ...] = (
                                                    "pickle_suspicious_import"}),
      "Enforce a safetensors-only policy: remove pickle, joblib and Python files from model artefacts and refuse to "
      "load them (no torch.load without weights_only=True, no joblib.load of model files)."),
-    ("pin_dependencies", Severity.HIGH, categories_of("dependencies"),
+    ("pin_dependencies", Severity.HIGH, categories_of("dependencies", "packages"),
      "Pin every dependency of the build and serving images with hashes (a lock file installed with pip "
      "--require-hashes) and install only from the internal package index (no --extra-index-url, no URL or VCS "
      "installs)."),
@@ -220,8 +243,9 @@ _PREVENTIVE: tuple[tuple[str, Severity, frozenset[str], str], ...] = (
 #: pickle-based file asks for safetensors (a standing risk, not a sign of tampering)
 _PREVENTIVE_FLOOR: dict[str, Severity] = {"safetensors_only": Severity.LOW}
 
-_NOW: tuple[Callable[[_Facts], Action | None], ...] = (_contain, _roll_back, _block, _rotate, _packages, _hosts,
-                                                         _rescore, _verify_signature)  # fmt: skip
+_NOW: tuple[Callable[[_Facts], Action | None], ...] = (_contain, _roll_back, _block, _rotate, _packages,
+                                                         _package_tokens, _hosts, _rescore,
+                                                         _verify_signature)  # fmt: skip
 
 
 def actions_of(

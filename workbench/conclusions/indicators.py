@@ -4,11 +4,12 @@ Read from findings about the incident of medium severity or above, only when the
 ``suspicious`` (a clean case has no indicator of compromise):
 
 * structured evidence fields: ``peer`` (ip:port), ``host``, ``url`` / ``download`` / ``extra_index`` /
-  ``index_url``, ``sha256`` of model artefacts, ``package`` with its ``version`` (or ``actual``; the name alone
-  when neither is known) for dependency findings of high severity or above, the URLs among a grouped dependency
+  ``index_url``, ``sha256`` of model artefacts and (high severity or above) of installed package files,
+  ``package`` with its ``version`` (or ``actual``; the name alone when neither is known) for dependency and
+  installed-package findings of high severity or above, the URLs among a grouped dependency
   finding's ``examples``, ``fingerprints`` of exposed credentials;
-* URLs and IPv4 addresses in the text of pipeline-log findings and in process command lines (loopback,
-  unspecified and link-local addresses left out).
+* URLs and IPv4 addresses in the text of pipeline-log findings, start-up hooks and incident-indicator matches, and
+  in process command lines (loopback, unspecified and link-local addresses left out).
 
 Public hosting services and trusted package indexes (``dependency_sources.yaml``: ``trusted_index_hosts``,
 ``public_service_hosts``) are never host indicators, and URLs on them count only when a finding names them in its
@@ -36,7 +37,7 @@ __all__ = ["KINDS", "defang", "indicators_of"]
 KINDS = ("ip", "host", "url", "index_url", "sha256", "package", "credential")
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s'\"<>|;`)\]]+", re.IGNORECASE)
 _IPV4 = re.compile(r"(?<![\d.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?![\d.])")
-_TEXT_CATEGORIES = {"log_pattern", "suspicious_process"}
+_TEXT_CATEGORIES = {"log_pattern", "suspicious_process", "import_hook", "incident_indicator"}
 _URL_FIELDS = {"url": "url", "download": "url", "extra_index": "index_url", "index_url": "index_url"}
 _MODEL_GROUPS = {"artefacts", "model_code", "weights"}
 _MAX_TEXT = 4000
@@ -109,7 +110,10 @@ def _from_fields(c: _Collector, f: Finding, group: str) -> None:
             c.host_of(value, f, what)
     if group in _MODEL_GROUPS and isinstance(ev.get("sha256"), str):
         c.add("sha256", ev["sha256"], f, f"{ev.get('path', 'model file')}")
-    if group == "dependencies" and f.severity.rank >= Severity.HIGH.rank and isinstance(ev.get("package"), str):
+    if group == "packages" and f.severity.rank >= Severity.HIGH.rank and isinstance(ev.get("sha256"), str):
+        c.add("sha256", ev["sha256"], f, f"installed file {ev.get('path', '')}".strip())
+    high = f.severity.rank >= Severity.HIGH.rank
+    if group in ("dependencies", "packages") and high and isinstance(ev.get("package"), str):
         version = ev.get("version") or ev.get("actual")
         pinned = isinstance(version, str) and version and "://" not in version
         c.add("package", f"{ev['package']}=={version}" if pinned else ev["package"], f, what)

@@ -40,6 +40,8 @@ __all__ = ["ATTACK_RULES", "INTERVALS", "MILESTONES", "compromise_of", "exposure
 ATTACK_RULES: dict[str, str] = {
     "pipeline": "earliest malicious pipeline step",
     "dependencies": "earliest install or download of a malicious package",
+    "packages": "earliest install of a tampered or known-compromised package, or drop of a start-up hook (file "
+    "mtimes as captured)",
     "live_activity": "earliest attacker activity on a host",
     "artefacts": "publish time of a tampered model artefact",
     "weights": "publish time of edited weights",

@@ -9,7 +9,7 @@ Rules:
   would have seen the suspected kind of compromise had nothing to examine or could examine it only in part (their
   ``limits``, e.g. a model with no reference copy and no signed manifest). The suspected kind comes from the
   monitor's alerts (:data:`ALERT_SECTIONS`); with no alert, it is any AI supply-chain compromise, which needs at
-  least the model or the dependencies examined (:data:`ANY_COMPROMISE`).
+  least the model, the dependencies or the installed packages examined (:data:`ANY_COMPROMISE`).
 * ``clean``: otherwise.
 
 Reasons for ``compromised`` and ``suspicious`` are one per category group, in group order (what the attack did to
@@ -41,11 +41,12 @@ ALERT_SECTIONS: dict[str, tuple[str, ...]] = {
     "BEHAVIOR_DRIFT": ("drift",),
 }
 #: with no specific suspicion, "clean" needs at least one of these sections examined
-ANY_COMPROMISE = ("model", "dependencies")
+ANY_COMPROMISE = ("model", "dependencies", "packages")
 _CATEGORY_ORDER = {c: i for g in GROUPS for i, c in enumerate(sorted(g.categories))}
 _FIRST_IN_GROUP = (
     "pickle_dangerous_import", "tensor_modified", "model_file_tampered", "suspicious_connection",
-    "dependency_confusion", "behavior_drift", "log_pattern", "secret_exposed", "model_unsigned",
+    "dependency_confusion", "package_compromised_version", "behavior_drift", "log_pattern", "secret_exposed",
+    "model_unsigned",
 )  # fmt: skip
 
 
@@ -134,8 +135,8 @@ def decide(findings: list[Finding], coverage: Mapping[str, Coverage]) -> tuple[s
     elif not any(coverage.get(s) is not None and coverage[s].status == "analysed" for s in ANY_COMPROMISE):
         missing = "; ".join(f"{coverage[s].title.lower()}: {coverage[s].detail}" for s in ANY_COMPROMISE
                             if s in coverage)  # fmt: skip
-        gaps.append(Reason(f"Neither the model nor the dependencies could be examined ({missing}), so a "
-                           "compromise of the AI supply chain cannot be ruled out."))  # fmt: skip
+        gaps.append(Reason(f"Neither the model, the dependencies nor the installed packages could be examined "
+                           f"({missing}), so a compromise of the AI supply chain cannot be ruled out."))  # fmt: skip
     if gaps:
         return "inconclusive", tuple(gaps)
     examined = [c.title.lower() for c in coverage.values() if c.status == "analysed"]

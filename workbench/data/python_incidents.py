@@ -1,10 +1,12 @@
 """Known-compromised package versions and incident indicators: YAML data, validated on load.
 
-The workbench ships ``python_incidents.yaml`` beside this module; a team adds folders of its own (the future
-``--intel DIR``) whose ``*.yaml`` files use the same format. An entry whose id is already loaded is replaced by the
-later folder's; an id repeated within one folder is an error. Every indicator is built and checked by the log-rule
-validator (:mod:`workbench.rulepack.rules`): its pattern compiles within the same size cap, and every example
-matches and every counter-example does not. Every problem raises :class:`IntelError` naming the file and the entry.
+The workbench ships ``python_incidents.yaml`` beside this module; a team adds folders of its own (``investigate
+--intel DIR``, the ``intel`` option) whose ``*.yaml`` files use the same format. An entry whose id is already loaded
+is replaced by the later folder's; an id repeated within one folder is an error. Every indicator is built and
+checked by the log-rule validator (:mod:`workbench.rulepack.rules`): its pattern compiles within the same size cap,
+and every example matches and every counter-example does not. Every problem raises :class:`IntelError` naming the
+file and the entry. An indicator's rule has the family :data:`INTEL_FAMILY` and the entry's source as its reference,
+so that a log finding it makes names the entry and the source.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import yaml
 from workbench import safeio, safeyaml
 from workbench.errors import RuleError
 from workbench.evidence.deps import normalize_name
-from workbench.rulepack.rules import Rule, _build_rule
+from workbench.rulepack.rules import Rule, build_rule
 
 try:  # packaging ships with pip and setuptools; exact strings are compared without it
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -30,13 +32,16 @@ try:  # packaging ships with pip and setuptools; exact strings are compared with
 except ImportError:  # pragma: no cover - the venv has packaging
     SpecifierSet = Version = None  # type: ignore[assignment,misc]
 
-__all__ = ["BUILTIN_FILE", "Entry", "Indicator", "Intel", "IntelError", "PackageRef", "builtin_intel", "load_intel"]
+__all__ = ["BUILTIN_FILE", "INTEL_FAMILY", "Entry", "Indicator", "Intel", "IntelError", "PackageRef", "builtin_intel",
+           "load_intel"]  # fmt: skip
 
 #: The shipped incident file.
 BUILTIN_FILE = Path(__file__).with_name("python_incidents.yaml")
 MAX_FEED_BYTES = 1024 * 1024
 ECOSYSTEMS = ("pypi", "github-actions", "npm")
 KINDS = ("log", "host")
+#: the rule family of every indicator's rule (the log scan names the entry and its source for these)
+INTEL_FAMILY = "intel"
 
 _ENTRY_ID = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)+$")
 _NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -263,7 +268,7 @@ def _package(raw: Any, path: Path, entry_id: str) -> PackageRef:
                       sha256=hashes)  # fmt: skip
 
 
-def _indicator(raw: Any, path: Path, entry_id: str, index: int) -> Indicator:
+def _indicator(raw: Any, path: Path, entry_id: str, index: int, source: str) -> Indicator:
     if not isinstance(raw, dict):
         raise IntelError(path, f"indicator #{index + 1} is not a mapping", entry_id)
     name = raw.get("name")
@@ -278,13 +283,14 @@ def _indicator(raw: Any, path: Path, entry_id: str, index: int) -> Indicator:
     rule_raw["id"] = f"{entry_id}.{name}"
     rule_raw["category"] = "log_pattern"
     rule_raw["examples"] = {"match": raw.get("example"), "no_match": raw.get("counter_example")}
+    rule_raw["references"] = [source]
     try:
-        rule = _build_rule(rule_raw, path, entry_id, index)
+        rule = build_rule(rule_raw, path, entry_id, index)
     except RuleError as exc:
         reason = exc.reason.replace("examples.no_match", "counter_example").replace("examples.match", "example")
         raise IntelError(path, f"indicator {name}: {reason}", entry_id) from None
     assert rule is not None  # noqa: S101 - 'enabled' is not an indicator key, so the rule is always built
-    return Indicator(name=name, kind=kind, rule=rule)
+    return Indicator(name=name, kind=kind, rule=replace(rule, family=INTEL_FAMILY))
 
 
 def _entry(raw: Any, path: Path, index: int) -> Entry:
@@ -303,7 +309,7 @@ def _entry(raw: Any, path: Path, index: int) -> Entry:
         raise IntelError(path, "'packages' and 'indicators' must be lists", entry_id)
     if not packages and not indicators:
         raise IntelError(path, "an entry needs at least one package or indicator", entry_id)
-    built = tuple(_indicator(r, path, entry_id, i) for i, r in enumerate(indicators))
+    built = tuple(_indicator(r, path, entry_id, i, source) for i, r in enumerate(indicators))
     names = [i.name for i in built]
     if len(set(names)) != len(names):
         raise IntelError(path, "indicator names repeat within the entry", entry_id)

@@ -46,11 +46,22 @@ RULE_COLUMNS = ["severity", "rule_id", "title", "category", "path", "matches", "
 
 
 def _rules_from(parameters: dict[str, Any]) -> RuleSet:
+    """The log rules, then the incident intel's log indicators (shipped, and the ``intel`` option's feeds)."""
     extra = parameters.get("log_rules")
-    if not extra:
-        return builtin_rules()
-    folders = [extra] if isinstance(extra, str | Path) else list(extra)
-    return load_rules(*folders)
+    folders = [] if not extra else [extra] if isinstance(extra, str | Path) else list(extra)
+    rules = load_rules(*folders) if folders else builtin_rules()
+    return with_intel(rules, parameters.get("intel"))
+
+
+def with_intel(rules: RuleSet, feeds: Any = None) -> RuleSet:
+    """``rules`` followed by the log indicators of the incident intel (a rule id already there wins)."""
+    from workbench.data.python_incidents import builtin_intel, load_intel
+
+    folders = [] if not feeds else [feeds] if isinstance(feeds, str | Path) else list(feeds)
+    intel = load_intel(folders) if folders else builtin_intel()
+    have = {r.id for r in rules}
+    added = tuple(i.rule for _, i in intel.indicators if i.kind == "log" and i.rule.id not in have)
+    return RuleSet(rules.rules + added)
 
 
 #: the background compilation started by :func:`prepare`, joined by :func:`analyse` before it builds its scanner
@@ -172,6 +183,8 @@ def findings_from_scans(
             detail = f"{rule.description} {st.count} matching line(s) in {scan.path}, {span}."
             if rule.attack:
                 detail += f" ATT&CK: {', '.join(rule.attack)}."
+            if intel := _intel_fields(rule):
+                detail += f" Indicator of incident intel entry {intel['intel']} (source {intel['source']})."
             if example is not None:
                 detail += f" First line: {example.text}"
             finding = Finding.create(
@@ -180,6 +193,7 @@ def findings_from_scans(
                 evidence={"path": scan.path, "line": st.first_line, "last_line": st.last_line, "count": st.count,
                           "rule_id": rule.id, "first_time": _iso(st.first_time), "last_time": _iso(st.last_time),
                           "examples": examples.get(rule_id, []),
+                          **_intel_fields(rule),
                           # credential rules: the distinct credentials seen, by fingerprint (never by value)
                           **({"fingerprints": ",".join(prints[rule_id])} if prints.get(rule_id) else {})},
                 atlas=rule.atlas, timestamp=st.first_time,
@@ -188,6 +202,15 @@ def findings_from_scans(
             refs[(scan.path, rule_id)] = finding.id
     findings.sort(key=lambda f: (-f.severity.rank, f.evidence["path"], f.evidence["line"]))
     return findings, refs
+
+
+def _intel_fields(rule: Any) -> dict[str, str]:
+    """An incident indicator's entry and source (its rule id is ``<entry>.<name>``), for its findings."""
+    from workbench.data.python_incidents import INTEL_FAMILY
+
+    if rule.family != INTEL_FAMILY or not rule.references:
+        return {}
+    return {"intel": rule.id.rsplit(".", 1)[0], "source": rule.references[0]}
 
 
 def _iso(ts: Any) -> str | None:

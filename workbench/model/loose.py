@@ -7,7 +7,10 @@ classified by :func:`workbench.model.formats.sniff` (pickle protocols 0-5, zip/t
 zlib streams, numpy ``.npy``, joblib, safetensors, GGUF, ONNX, HDF5, ELF/PE/Mach-O, Python bytecode and source,
 ``#!`` scripts). Text, JSON, CSV, YAML, images and unknown bytes stop there. Every other file is scanned like a
 model file (:func:`workbench.model.scan.scan_model`: archives opened, pickles analysed statically, picklescan asked),
-its findings naming the file's path in the case. Safetensors headers are checked with the strict parser.
+its findings naming the file's path in the case. Safetensors headers are checked with the strict parser. Inside a
+captured Python environment (role ``environment``), code files (Python source and bytecode, native libraries,
+scripts) are left to the installed-package analysis, which verifies them against their RECORD; everything else there
+is scanned as anywhere else.
 
 Cost: one open and one read of at most ``sniff_bytes`` per file; small files cost one short read each. Files are
 examined one at a time and nothing is kept of those that stop at the sniff.
@@ -34,6 +37,17 @@ EXAMINED_KINDS = frozenset({
     "pickle", "pytorch_legacy", "zip", "7z", "tar", "compressed", "npy", "gguf", "hdf5", "safetensors", "onnx",
     "shared_library", "python_bytecode", "python", "script",
 })  # fmt: skip
+#: kinds an installed Python environment is made of: there, code is the installed-package analysis' to verify
+#: against what was published (:mod:`workbench.pyenv`); pickles, archives and model formats are still scanned
+ENVIRONMENT_CODE_KINDS = frozenset({"shared_library", "python_bytecode", "python", "script"})
+
+
+def _left_to_pyenv(relpath: str, kind: str, also_pickle: object) -> bool:
+    """An environment's code file, or a distribution's metadata (RECORD, METADATA...: text the installed-package
+    analysis parses, whose first letters may walk as pickle opcodes)."""
+    if ".dist-info/" in relpath:
+        return True
+    return kind in ENVIRONMENT_CODE_KINDS and not also_pickle
 
 
 def outside_files(case: Case) -> list[EvidenceFile]:
@@ -62,6 +76,8 @@ def select_for_scan(
             unexamined.append(f"{f.relpath}: not readable ({reason})")
             continue
         sniffed = sniff(head, f.relpath, f.size)
+        if f.role == "environment" and _left_to_pyenv(f.relpath, sniffed.kind, sniffed.details.get("also_pickle")):
+            continue
         if sniffed.kind in EXAMINED_KINDS or sniffed.details.get("also_pickle"):
             chosen.append((f, sniffed.kind))
     return chosen

@@ -11,7 +11,7 @@ Captured (each file written atomically; formats in docs/evidence-formats.md):
 * ``frozen_deps.txt`` (``python -m pip freeze``), ``processes.txt`` (``ps aux``), ``network.txt`` (``ss -tunap``).
 * ``python-env/<n>/``: the inventory of each site-packages folder of that interpreter (purelib, platlib):
   ``capture.json``, ``files.jsonl`` (every file's size, mtime, SHA-256) and ``tree/`` (dist-info metadata,
-  top-level ``.pth``, sitecustomize), as :func:`workbench.pyenv.capture.capture_environment` writes it.
+  top-level ``.pth``, sitecustomize), as :func:`workbench.ops.pyenv_capture.capture_environment` writes it.
 * ``monitor/config.json`` (webhook reduced to scheme and host: its path is a secret) and ``monitor/alerts.jsonl``.
 * ``case.yaml`` (incident id, affected model), when absent.
 
@@ -189,7 +189,7 @@ def _site_dirs(python: str) -> tuple[list[Path], str | None] | str:
 
 
 def _capture_python_env(inc: Incident, python: str) -> None:
-    from workbench.pyenv.capture import capture_environment
+    from workbench.ops.pyenv_capture import capture_environment
 
     found = _site_dirs(python)
     if isinstance(found, str):

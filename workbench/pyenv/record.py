@@ -143,6 +143,8 @@ class SiteReport:
         files_seen: regular files walked.
         bytes_hashed: bytes read for hashing.
         tree: the environment read (its files' digests filled in as far as they were hashed).
+        unverified: listed files not hashed because the byte budget was spent.
+        truncated: the environment had more files than the cap (the rest not examined).
     """
 
     root: str
@@ -152,6 +154,8 @@ class SiteReport:
     files_seen: int
     bytes_hashed: int
     tree: EnvTree
+    unverified: int = 0
+    truncated: bool = False
 
     @property
     def files_verified(self) -> int:
@@ -178,7 +182,8 @@ class _State:
         return self.tree.files
 
 
-def verify_site_packages(root: Path, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> SiteReport:
+def verify_site_packages(root: Path, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES,
+                         known_digests: dict[str, str] | None = None) -> SiteReport:  # fmt: skip
     """Check a captured ``site-packages`` against its RECORD files and look for import-time hooks.
 
     Args:
@@ -186,12 +191,13 @@ def verify_site_packages(root: Path, *, max_files: int = MAX_FILES, max_bytes: i
             following symlinks, nothing imported or run).
         max_files: files walked at most (past it: a warning, the rest unexamined).
         max_bytes: bytes hashed at most (past it: a warning, the rest not verified).
+        known_digests: ``{path inside root: sha256}`` already computed (the intake's): those files are not read.
 
     Returns:
         The :class:`SiteReport`.
     """
     root = Path(root)
-    tree = open_tree(root, max_files=max_files)
+    tree = open_tree(root, max_files=max_files, known_digests=known_digests)
     st = _State(tree, max_bytes, warnings=tree.warnings)
     dists: list[tuple[Distribution, set[str]]] = []
     for info in sorted({p.split("/", 1)[0] for p in st.present if _DIST_INFO.match(p.split("/", 1)[0])}):
@@ -210,6 +216,8 @@ def verify_site_packages(root: Path, *, max_files: int = MAX_FILES, max_bytes: i
         files_seen=len(tree.files),
         bytes_hashed=st.bytes_hashed,
         tree=tree,
+        unverified=st.over_bytes,
+        truncated=tree.truncated,
     )
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from workbench import safeio
+from workbench.environments import CAPTURE_FILE, CAPTURE_FORMAT, FILES_FILE, TREE_DIR
 from workbench.evidence_tree import walk_tree
 from workbench.hashing import sha256_file
 from workbench.records import EvidenceWarning
@@ -39,13 +40,6 @@ __all__ = [
     "open_tree",
 ]
 
-#: the inventory's header file and its ``format`` value
-CAPTURE_FILE = "capture.json"
-CAPTURE_FORMAT = "workbench-python-env"
-#: one JSON object per file of the captured site-packages
-FILES_FILE = "files.jsonl"
-#: the copies of the files the checks read
-TREE_DIR = "tree"
 #: largest header or files.jsonl line read
 MAX_LINE_BYTES = 64 * 1024
 #: largest files.jsonl read
@@ -92,6 +86,7 @@ class EnvTree:
         symlinks: shown path -> what the capture says it pointed to (never followed).
         warnings: what could not be read.
         meta: the inventory's header (``site_packages``, ``python``, ``captured_at``...), {} for a folder.
+        truncated: the walk or the list stopped at the file cap (the rest of the environment was not examined).
     """
 
     root: Path
@@ -101,6 +96,7 @@ class EnvTree:
     symlinks: dict[str, str] = field(default_factory=dict)
     warnings: list[EvidenceWarning] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    truncated: bool = False
 
     def read_text(self, rel: str, limit: int) -> str | None:
         """A copied file's text (None, with a warning, when it is not copied or cannot be read)."""
@@ -170,15 +166,22 @@ def is_capture(folder: Path) -> bool:
     return safeio.not_regular(folder / CAPTURE_FILE) == "" and safeio.not_regular(folder / FILES_FILE) == ""
 
 
-def open_tree(root: Path, *, max_files: int) -> EnvTree:
-    """The environment at ``root``: an inventory capture when it is one, else a folder (walked, capped)."""
+def open_tree(root: Path, *, max_files: int, known_digests: dict[str, str] | None = None) -> EnvTree:
+    """The environment at ``root``: an inventory capture when it is one, else a folder (walked, capped).
+
+    Args:
+        known_digests: ``{path inside root: sha256}`` already computed (the custody intake's), used instead of
+            hashing a folder's file again.
+    """
     root = Path(root)
     if is_capture(root):
         return _open_inventory(root, max_files)
     warnings: list[EvidenceWarning] = []
-    walked = walk_tree(root, warnings, max_files=max_files)
-    files = {f.relpath: EnvFile(f.size, f.mtime_ns, fs_rel=f.fs_relpath) for f in walked}
-    return EnvTree(root, root, "folder", files, warnings=warnings)
+    unexamined: list[str] = []
+    walked = walk_tree(root, warnings, unexamined, max_files=max_files)
+    known = known_digests or {}
+    files = {f.relpath: EnvFile(f.size, f.mtime_ns, known.get(f.relpath), fs_rel=f.fs_relpath) for f in walked}
+    return EnvTree(root, root, "folder", files, warnings=warnings, truncated=bool(unexamined))
 
 
 def _open_inventory(root: Path, max_files: int) -> EnvTree:
@@ -205,6 +208,7 @@ def _open_inventory(root: Path, max_files: int) -> EnvTree:
         if len(tree.files) >= max_files:
             warnings.append(EvidenceWarning(FILES_FILE, lineno, f"more than {max_files} files listed; the rest "
                                             "not examined"))  # fmt: skip
+            tree.truncated = True
             break
         _listed(tree, copied, lineno, line)
     for rel, f in copied.items():  # a copy the list does not name is still a file of the environment

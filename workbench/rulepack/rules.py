@@ -191,7 +191,7 @@ def _compile(source: Path, rule_id: str, key: str, pattern: str, ignore_case: bo
     return regex
 
 
-def _build_rule(raw: Any, source: Path, family: str, index: int) -> Rule | None:
+def build_rule(raw: Any, source: Path, family: str, index: int) -> Rule | None:
     """One rule from its YAML mapping; None when ``enabled: false``."""
     if not isinstance(raw, dict):
         raise _fail(source, f"rule #{index + 1} is not a mapping")
@@ -324,7 +324,7 @@ def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
             raise _fail(path, "duplicate rule id in this file", rid)
         if isinstance(rid, str):
             seen.add(rid)
-        rule = _build_rule(raw, path, family, index)
+        rule = build_rule(raw, path, family, index)
         if rule is not None:
             rules.append(rule)
     return rules, sorted(seen)

@@ -59,7 +59,7 @@ COLLAPSE_MIN = 100
 LANES = ("Pipeline", "Dependencies", "Model", "Behaviour", "Host", "Monitor", "Response", "Analyst", "Custody", "Other")
 #: the lane of a finding's category, by the section that sees its group (workbench.categories)
 _SECTION_LANES = {"model": "Model", "host": "Host", "logs": "Pipeline", "dependencies": "Dependencies",
-                  "drift": "Behaviour"}  # fmt: skip
+                  "packages": "Dependencies", "drift": "Behaviour"}  # fmt: skip
 _KIND_LANES = (
     (("ci:deps", "deps:", "ml:deps"), "Dependencies"),
     (("ci:",), "Pipeline"),

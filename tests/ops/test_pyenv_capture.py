@@ -16,7 +16,7 @@ import pytest
 from workbench.ops import assess as assess_mod
 from workbench.ops.assess import assess
 from workbench.ops.containment import Roots, open_incident
-from workbench.pyenv.capture import capture_environment
+from workbench.ops.pyenv_capture import capture_environment
 from workbench.pyenv.record import KIND_MODIFIED, KIND_PTH_EXEC, verify_site_packages
 from workbench.pyenv.tree import CAPTURE_FILE, CAPTURE_FORMAT, FILES_FILE, TREE_DIR
 
