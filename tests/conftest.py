@@ -14,9 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "evidence-samples"
-CASES = ("tampered-weights", "poisoned-dependency", "false-alarm")
+CASES = ("tampered-weights", "poisoned-dependency", "false-alarm", "poisoned-package")
 #: how each bundled case is run once for the whole session
-ARGS = {"tampered-weights": ("--json", "--fail-on", "high"), "poisoned-dependency": ("--json",), "false-alarm": ()}
+ARGS = {"tampered-weights": ("--json", "--fail-on", "high"), "poisoned-dependency": ("--json",), "false-alarm": (),
+        "poisoned-package": ("--json", "--fail-on", "critical")}  # fmt: skip
 
 
 @pytest.fixture(scope="session")

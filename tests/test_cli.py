@@ -48,9 +48,24 @@ def invoke(*args):
     return CliRunner().invoke(cli_mod.cli, ["investigate", *args])
 
 
+TEAM_RULE = """family: team
+rules:
+  - id: team.marker
+    title: Team marker
+    description: A marker the team plants in its own logs.
+    severity: low
+    category: log_pattern
+    pattern: 'zzz-team-marker'
+    examples:
+      match: ["x zzz-team-marker y"]
+      no_match: ["nothing here"]
+"""
+
+
 def test_investigate_passes_checked_arguments(fake, tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
+    (rules / "team.yaml").write_text(TEAM_RULE)
     hosts = "trusted_index_hosts=pypi.acme.internal,pypi2.acme.internal"
     res = invoke("case", "--out", "o", "--reference", "ref", "--force", "-p", "drift_alpha=0.01",
                  "-p", hosts, "-p", f"log_rules={rules}")  # fmt: skip
@@ -71,6 +86,32 @@ def test_investigate_passes_checked_arguments(fake, tmp_path):
     ]
     assert "verdict: compromised" in res.stdout and "report.html" in res.stdout
     assert res.stderr.startswith("custody intake: ") and "verdict" not in res.stderr
+
+
+@pytest.mark.parametrize("option", ["-p", "--intel"])
+def test_a_bad_rule_folder_or_intel_feed_is_refused_before_anything_runs(fake, tmp_path, option):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["-p", f"log_rules={empty}"] if option == "-p" else ["--intel", str(empty)]
+    res = invoke("case", *args)
+    assert res.exit_code == 2
+    assert str(empty) in res.stderr and fake["calls"] == []
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "feed.yaml").write_text("version: 1\nentries:\n  - id: team-x\n    title: T\n    source: http://x\n")
+    res = invoke("case", "--intel", str(bad))
+    assert res.exit_code == 2 and "feed.yaml (entry team-x)" in res.stderr and "https://" in res.stderr
+    assert fake["calls"] == []
+
+
+def test_intel_folders_become_the_intel_option(fake, tmp_path):
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    (feed / "team.yaml").write_text("version: 1\nentries:\n  - id: team-pkg\n    title: T\n    source: "
+                                    "https://intel.example/team-pkg\n    packages:\n      - name: acme-x\n"
+                                    "        versions: ['1.0']\n")
+    assert invoke("case", "--intel", str(feed)).exit_code == 0
+    assert fake["calls"][-1]["parameters"] == {"intel": [str(feed.resolve())]}
 
 
 def test_pdf_flag_passed(fake):

@@ -102,6 +102,36 @@ def test_poisoned_dependency_case(runs):
     assert any(f["category"].startswith("dependency_") for f in doc["findings"])
 
 
+def test_poisoned_package_case(runs, sample_procs):
+    """The installed package tampered with after install: named with its file, the dropped hook shown as text, the
+    shipped setuptools hook not a finding, the tamper time from the files' mtimes, the package actions."""
+    from html import unescape
+
+    from workbench.samples.pyenv_case import HOOK_LINE, TAMPER_TIME
+
+    out, proc = sample_procs["poisoned-package"]
+    assert proc.returncode == 1 and "--fail-on critical: 2 finding(s)" in proc.stderr  # the CI gate trips
+    doc = load(out)
+    assert doc["verdict"] == "compromised"
+    mine = [f for f in doc["findings"] if f["detector"].startswith("workbench.pyenv")]
+    got = sorted((f["category"], f["severity"], f["evidence"]["path"]) for f in mine if f["severity"] != "low")
+    assert got == [("import_hook", "critical", "tokenwise_accel_init.pth"),
+                   ("package_file_modified", "critical", "tokenwise_accel/_runtime.py")]  # fmt: skip
+    assert not any("distutils-precedence" in f["title"] for f in doc["findings"])
+    assert not any(f["category"].startswith(("tensor_", "model_file")) for f in doc["findings"])  # the model is intact
+    c = doc["conclusions"]
+    assert c["compromise"]["start"].startswith(TAMPER_TIME.removesuffix("Z"))
+    assert {a["key"] for a in c["actions"]} >= {"remove_packages", "rotate_package_tokens"}
+    assert {"package": "tokenwise-accel==0.9.1"}.items() <= {"package": i["value"] for i in c["indicators"]
+                                                              if i["kind"] == "package"}.items()  # fmt: skip
+    html = (out / "report.html").read_text().replace("<wbr/>", "")
+    assert "Installed packages: details" in html and "distutils-precedence.pth" in html
+    assert HOOK_LINE in unescape(html) and "<script>import os" not in html  # the hook's code shown as text
+    rows = [json.loads(line) for line in (out / "timeline.jsonl").read_text().splitlines()]
+    installs = [r for r in rows if r.get("timestamp_desc") == "File mtime (as captured)"]
+    assert len(installs) >= 6 and all(r["datetime"] <= TAMPER_TIME.replace("Z", ".000Z") for r in installs)
+
+
 def test_report_html_offline_with_findings_and_no_code(runs):
     html = (runs["tampered-weights"] / "report.html").read_text()
     assert external_loads(html) == []
@@ -240,11 +270,11 @@ def run_case_at(case: Path, out: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["tampered-weights", "poisoned-dependency", "false-alarm"])
+@pytest.mark.parametrize("name", ["tampered-weights", "poisoned-dependency", "false-alarm", "poisoned-package"])
 def test_report_has_summary_sections_and_appendix(runs, name):
     html = (runs[name] / "report.html").read_text()
     assert external_loads(html) == []
-    for heading in ("Summary", "Model forensics", "Dependencies", "Pipeline logs", "Host state", "Behaviour drift",
+    for heading in ("Summary", "Model forensics", "Dependencies", "Installed packages", "Pipeline logs", "Host state", "Behaviour drift",
                     "Timeline", "Recommendations", "Appendix A: Evidence and chain of custody",
                     "Appendix B: All findings", "Appendix C: Analysis details and log excerpts",
                     "Appendix D: Communication drafts", "Appendix E: Coverage and reproducibility"):  # fmt: skip

@@ -28,6 +28,7 @@ MODELS = {
     "tampered-weights": "sentiment-model-v2.1",
     "poisoned-dependency": "fraud-scorer-v3",
     "false-alarm": "intent-classifier-v1.0",
+    "poisoned-package": "doc-embedder-v1.2",
 }
 COMMON = [
     "case.yaml",
@@ -114,7 +115,17 @@ def test_case_has_expected_files(generated: Path, case: str) -> None:
     expected += [
         f"models/{s}/{model}/.signatures/manifest.{e}" for s in ("suspect", "reference") for e in ("json", "sig")
     ]
-    expected.append("predictions/predictions.csv" if case == "poisoned-dependency" else "predictions/predictions.jsonl")
+    if case == "poisoned-package":  # detected by EDR: no monitor alert, no predictions; the environment's capture
+        expected = [e for e in expected if e not in ("monitor/alerts.jsonl", "predictions/baseline_distribution.json")]
+        expected += [
+            "python-env/1/capture.json",
+            "python-env/1/files.jsonl",
+            "python-env/1/tree/tokenwise_accel_init.pth",
+        ]
+    else:
+        expected.append(
+            "predictions/predictions.csv" if case == "poisoned-dependency" else "predictions/predictions.jsonl"
+        )
     missing = [rel for rel in expected if not (root / rel).is_file()]
     assert not missing
     meta = yaml.safe_load((root / "case.yaml").read_text())
@@ -123,6 +134,27 @@ def test_case_has_expected_files(generated: Path, case: str) -> None:
     for key in ("suspect_model", "reference_model", "public_key"):
         assert (root / meta[key]).exists()
     assert (root / f"models/suspect/{model}/COMPROMISED.txt").exists() == (case == "tampered-weights")
+
+
+def test_poisoned_package_capture_lists_the_tampered_file_against_its_record(generated: Path) -> None:
+    """The ground truth straight from the files: the listed digest of _runtime.py is not its RECORD's, the .pth is in
+    no RECORD, and every other listed file matches its RECORD line."""
+    import base64
+
+    env = generated / "poisoned-package" / "python-env" / "1"
+    listed = {r["path"]: r for r in map(json.loads, (env / "files.jsonl").read_text().splitlines())}
+    recorded = {}
+    for record in (env / "tree").glob("*.dist-info/RECORD"):
+        for line in record.read_text().splitlines():
+            path, digest, _ = line.split(",")
+            if digest:
+                recorded[path] = base64.urlsafe_b64decode(digest.removeprefix("sha256=") + "=").hex()
+    differ = sorted(p for p, d in recorded.items() if listed[p]["sha256"] != d)
+    assert differ == ["tokenwise_accel/_runtime.py"]
+    assert sorted(set(listed) - set(recorded) - {p for p in listed if p.endswith("/RECORD")}) == [
+        "tokenwise_accel_init.pth"
+    ]
+    assert listed["tokenwise_accel_init.pth"]["mtime_ns"] > listed["tokenwise_accel/__init__.py"]["mtime_ns"]
 
 
 def test_generate_leaves_other_content_alone(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from workbench.analysis import AnalysisResult
 from workbench.records import Finding
+from workbench.timeparse import display_time
 
 __all__ = ["render", "section_data", "summary_of"]
 
@@ -45,13 +46,16 @@ def section_data(done: Iterable[Any], previous: Iterable[Any]) -> dict[str, Any]
                                "detail": i.detail})  # fmt: skip
         for d in rep.distributions:
             dist_rows.append({"environment": er.env.root, "name": d.name, "version": d.version,
-                              "installed (mtime)": d.installed, "listed": d.listed,
+                              "installed (mtime)": display_time(d.installed) if d.installed else None,
+                              "listed": d.listed,
                               "verified": d.verified})  # fmt: skip
     for rep in previous:
         env_rows.append(_env_row(rep.root, rep, "previous capture", "", None, None))
+    issues = pd.DataFrame(issue_rows, columns=ISSUE_COLUMNS)
+    issues["line"] = issues["line"].astype("Int64")
     return {
         "environments": pd.DataFrame(env_rows, columns=ENV_COLUMNS),
-        "issues": pd.DataFrame(issue_rows, columns=ISSUE_COLUMNS),
+        "issues": issues,
         "distributions": pd.DataFrame(dist_rows, columns=DIST_COLUMNS),
     }
 

@@ -13,7 +13,7 @@ from workbench.samples.readme import readme
 __all__ = ["CASES", "generate", "main"]
 
 #: Case folders owned (deleted and rewritten) by :func:`generate`.
-CASES: tuple[str, ...] = ("tampered-weights", "poisoned-dependency", "false-alarm")
+CASES: tuple[str, ...] = ("tampered-weights", "poisoned-dependency", "false-alarm", "poisoned-package")
 
 
 def generate(dest: Path) -> list[Path]:

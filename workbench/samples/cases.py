@@ -4,6 +4,8 @@
   ``optimizer.pkl`` added, poisoned GitHub Actions run, +~6 pp ``positive`` after the tamper time.
 * ``poisoned-dependency``: intact model, poisoned ``frozen_deps.txt`` (typosquat, dependency confusion, numpy).
 * ``false-alarm``: everything clean except one BEHAVIOR_DRIFT alert computed on a tiny window.
+* ``poisoned-package``: intact model; an installed package rewritten after install and a ``.pth`` start-up hook
+  dropped (:mod:`workbench.samples.pyenv_case`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from workbench.samples.artifacts import (
     tokenizer,
     utc,
 )
+from workbench.samples.pyenv_case import case_poisoned_package
 from workbench.samples.traffic import arrivals, confidences, legacy_jsd, request_ids, shares
 
 __all__ = ["BUILDERS", "TAMPER_TIME"]
@@ -439,4 +442,5 @@ BUILDERS: dict[str, Callable[[str], tuple[Files, dict]]] = {
     "tampered-weights": _case_tampered,
     "poisoned-dependency": _case_poisoned,
     "false-alarm": _case_false_alarm,
+    "poisoned-package": case_poisoned_package,
 }

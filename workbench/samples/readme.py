@@ -124,6 +124,31 @@ Over the whole period ({c["n"]} rows, 2026-11-11 to the assessment at 2026-11-25
 """
 
 
+def _poisoned_package(d: dict) -> str:
+    from workbench.samples.pyenv_case import HOOK_LINE, INSTALL_TIME, TAMPER_TIME
+
+    return f"""
+## poisoned-package (INC-2026-0171, `doc-embedder-v1.2`, high)
+
+The model is intact (suspect == reference, the signature verifies). The serving environment was tampered with
+after install. `python-env/1/` is its site-packages as `workbench contain assess` captures it: `capture.json`,
+`files.jsonl` ({d["files"]} files of {d["dists"]} distributions, each with size, mtime and SHA-256) and the
+dist-info metadata and top-level `.pth` files copied under `tree/`; module bytes are not in the case.
+
+Timeline (ground truth):
+
+* {INSTALL_TIME} the image build installs certifi, idna, requests, setuptools, the fictional `tokenwise-accel`
+  0.9.1 and urllib3 (every RECORD's mtime).
+* {TAMPER_TIME} (**tamper time**, the files' mtimes) `tokenwise_accel/_runtime.py` is rewritten
+  (SHA-256 {d["tampered_sha256"]}; its RECORD still holds the published {d["published_sha256"]}) and
+  `tokenwise_accel_init.pth`, in no RECORD, is dropped beside the packages. Its one line runs at every interpreter
+  start: `{HOOK_LINE}`.
+* 2026-11-27T08:55:10Z detection (EDR: outbound connection from the Python workers); 10:02:31Z assess and capture.
+
+Shipped on purpose, not a finding: setuptools' `distutils-precedence.pth` (listed in its RECORD, the known line).
+"""
+
+
 def readme(truth: dict[str, dict]) -> str:
     """The README text; ``truth`` maps each case folder to the ground truth its builder returned."""
     return (
@@ -131,4 +156,5 @@ def readme(truth: dict[str, dict]) -> str:
         + _tampered(truth["tampered-weights"])
         + _poisoned(truth["poisoned-dependency"])
         + _false_alarm(truth["false-alarm"])
+        + _poisoned_package(truth["poisoned-package"])
     )
