@@ -122,8 +122,7 @@ def test_poisoned_package_case(runs, sample_procs):
     c = doc["conclusions"]
     assert c["compromise"]["start"].startswith(TAMPER_TIME.removesuffix("Z"))
     assert {a["key"] for a in c["actions"]} >= {"remove_packages", "rotate_package_tokens"}
-    assert {"package": "tokenwise-accel==0.9.1"}.items() <= {"package": i["value"] for i in c["indicators"]
-                                                              if i["kind"] == "package"}.items()  # fmt: skip
+    assert "tokenwise-accel==0.9.1" in {i["value"] for i in c["indicators"] if i["kind"] == "package"}
     html = (out / "report.html").read_text().replace("<wbr/>", "")
     assert "Installed packages: details" in html and "distutils-precedence.pth" in html
     assert HOOK_LINE in unescape(html) and "<script>import os" not in html  # the hook's code shown as text
@@ -274,7 +273,8 @@ def run_case_at(case: Path, out: Path) -> subprocess.CompletedProcess:
 def test_report_has_summary_sections_and_appendix(runs, name):
     html = (runs[name] / "report.html").read_text()
     assert external_loads(html) == []
-    for heading in ("Summary", "Model forensics", "Dependencies", "Installed packages", "Pipeline logs", "Host state", "Behaviour drift",
+    for heading in ("Summary", "Model forensics", "Dependencies", "Installed packages", "Pipeline logs", "Host state",
+                    "Behaviour drift",
                     "Timeline", "Recommendations", "Appendix A: Evidence and chain of custody",
                     "Appendix B: All findings", "Appendix C: Analysis details and log excerpts",
                     "Appendix D: Communication drafts", "Appendix E: Coverage and reproducibility"):  # fmt: skip
