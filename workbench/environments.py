@@ -82,7 +82,7 @@ def find_environments(relpaths: Iterable[str], excluded: Iterable[str] = ()) -> 
         relpaths: the inventoried files.
         excluded: folders never searched (the model folders).
     """
-    skip = tuple(excluded)
+    skip, relpaths = tuple(excluded), list(relpaths)  # read twice (an inventory needs both of its files)
     roots: dict[str, str] = {}
     for rel in relpaths:
         if any(inside(rel, d) for d in skip):

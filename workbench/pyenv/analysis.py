@@ -171,10 +171,12 @@ def _lock_files(ctx: AnalysisContext) -> list[str]:
 
 
 def _env_lines(er: EnvResult) -> Iterable[HostLine]:
-    """Host lines of an environment: every file path as installed, and every executed hook line."""
+    """Host lines of an environment: every file path as installed (a folder copy, which does not say where it was
+    installed: its path in the case, which ends in ``site-packages/...`` as the indicators expect), and every
+    executed hook line."""
     base = str(er.report.tree.meta.get("site_packages") or "").rstrip("/")
     for rel in er.report.tree.files:
-        yield HostLine(f"{base}/{rel}" if base else rel, er.env.root, path=_join(er.env.root, rel))
+        yield HostLine(f"{base}/{rel}" if base else _join(er.env.root, rel), er.env.root, path=_join(er.env.root, rel))
     for issue in er.issues:
         if issue.kind in ("pth-executable", "customize-hook"):
             yield HostLine(issue.detail, er.env.root, issue.line, _join(er.env.root, issue.path))

@@ -138,11 +138,15 @@ def findings_of(issues: Iterable[Issue], report: SiteReport, env: str, known: Kn
     cx = _Ctx(env, report, owners, names, known, latest)
     issues = list(issues)
     modified = {i.path for i in issues if i.kind in _MODIFIED}
+    hook_lines: dict[str, list[str]] = {}  # every executed line of each .pth: a hook is known only if all match
+    for i in issues:
+        if i.kind == "pth-executable":
+            hook_lines.setdefault(i.path, []).append(i.detail.split(": ", 1)[-1])
     known_hits: list[tuple[Issue, str]] = []
     observations: list[Observation] = []
     findings: list[Finding] = []
     for issue in issues:
-        why = _known(cx, issue, modified)
+        why = _known(cx, issue, modified, hook_lines)
         if why:
             known_hits.append((issue, why))
             continue
@@ -159,8 +163,9 @@ def findings_of(issues: Iterable[Issue], report: SiteReport, env: str, known: Kn
     return findings, known_hits
 
 
-def _known(cx: _Ctx, issue: Issue, modified: set[str]) -> str | None:
-    """Why a hook or binary is shipped on purpose, or None (never for a file found modified)."""
+def _known(cx: _Ctx, issue: Issue, modified: set[str], hook_lines: dict[str, list[str]]) -> str | None:
+    """Why a hook or binary is shipped on purpose, or None (never for a file found modified; a hook only when every
+    executed line of its file matches)."""
     if issue.path in modified:
         return None
     owner = cx.owners.get(issue.path)
@@ -168,8 +173,7 @@ def _known(cx: _Ctx, issue: Issue, modified: set[str]) -> str | None:
     if issue.kind == "binary-in-purelib":
         hit = cx.known.binary(name, issue.path)
     elif issue.kind == "pth-executable":
-        lines = [i.detail.split(": ", 1)[-1] for i in [issue]]
-        hit = cx.known.hook(name, issue.path, lines)
+        hit = cx.known.hook(name, issue.path, hook_lines.get(issue.path, []))
     else:
         return None
     return f"{hit.why} ({hit.source})" if hit else None
