@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +145,14 @@ def _previous_for(env: Environment, refs: list[Environment],
 
 
 def _latest(ctx: AnalysisContext, report: SiteReport) -> datetime | None:
-    """The latest plausible file time: the capture's time for an inventory, else the detection time."""
-    captured = parse_timestamp(str(report.tree.meta.get("captured_at") or "")) if report.tree.meta else None
-    detection = ctx.case.meta.detection_time
-    times = [t for t in (captured, detection) if t is not None]
-    return min(times) if times else None
+    """The latest plausible file time. An inventory records its files' mtimes as data: up to the capture's time
+    (plus a second: it is written to the second, the files' times to the nanosecond). A folder copy's mtimes are the
+    copy's unless it kept them: only up to the detection time (a copy made after it shows the copy's time)."""
+    if report.tree.kind == "inventory":
+        captured = parse_timestamp(str(report.tree.meta.get("captured_at") or ""))
+        if captured is not None:
+            return captured + timedelta(seconds=1)
+    return ctx.case.meta.detection_time
 
 
 def _lock_files(ctx: AnalysisContext) -> list[str]:
