@@ -191,6 +191,15 @@ def _package(cx: _Ctx, dist: str | None) -> dict[str, str | None]:
     return {"package": None, "version": None, "distribution": dist}
 
 
+#: how a hook finding's title says what runs (the hook kinds of :data:`KIND_RULES`)
+_HOOK_TITLES = {
+    "pth-executable": "{where} runs code at every interpreter start ({why}), in {env}",
+    "customize-hook": "{where} is imported at every interpreter start ({why}), in {env}",
+    "pth-indented-import": "{where}: indented code in a .pth, taken as a path and not run, in {env}",
+    "entry-points-changed": "{where}: entry points differ from the published wheel, in {env}",
+}
+
+
 def _hook_finding(cx: _Ctx, issue: Issue) -> Finding:
     rule = KIND_RULES[issue.kind]
     owner = cx.owners.get(issue.path)
@@ -200,11 +209,15 @@ def _hook_finding(cx: _Ctx, issue: Issue) -> Finding:
     when = _time(cx, issue.path)
     where = f"{issue.path}" + (f" line {issue.line}" if issue.line else "")
     shipped = f"listed in {owner}/RECORD" if owner else "listed in no RECORD (dropped after install)"
+    listed = cx.report.tree.files.get(issue.path)
+    title = _HOOK_TITLES.get(issue.kind, "{where}: " + rule.label).format(
+        where=where, env=cx.env, why="in no RECORD" if owner is None else f"shipped by {owner}"
+    )
     return Finding.create(
-        severity=sev, category=rule.category, detector=DETECTOR,
-        title=f"{rule.label.capitalize()}: {where} in {cx.env}",
+        severity=sev, category=rule.category, detector=DETECTOR, title=title,
         detail=f"{issue.detail} The file is {shipped}. Shown as text, never run.",
         evidence={"path": issue.path, "line": issue.line, "environment": cx.env, "kind": issue.kind,
+                  "sha256": listed.sha256 if listed is not None and owner is None else None,
                   **_package(cx, owner), "time_source": TIME_SOURCE if when else None},
         atlas=ATLAS_DEPS, timestamp=when,
     )  # fmt: skip
