@@ -14,16 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.pyenv.test_expected import build_wheel, record_hash, rewrite_record
+from tests.pyenv.installed import INFO, VERSION, build_wheel, copy_idna, record_hash, rewrite_record
 from workbench import cli as cli_mod
 from workbench.data.python_incidents import IntelError, builtin_intel, load_intel
 from workbench.investigation import Investigation
 from workbench.ops.pyenv_capture import capture_environment
 from workbench.records import Finding, Severity
 
-DIST = importlib.metadata.distribution("idna")
-INFO = Path(str(DIST._path)).name  # type: ignore[attr-defined]  # the dist-info folder
-VERSION = DIST.version
 SETUPTOOLS = importlib.metadata.distribution("setuptools")
 SHIM = Path(str(SETUPTOOLS.locate_file("distutils-precedence.pth"))).read_bytes()  # the real shipped line
 SITE = "venv/lib/python3.11/site-packages"
@@ -53,13 +50,6 @@ entries:
 
 
 # ----------------------------------------------------------------------------------------------------- builders
-def copy_idna(site: Path) -> Path:
-    site.mkdir(parents=True)
-    shutil.copytree(Path(str(DIST.locate_file("idna"))), site / "idna")
-    shutil.copytree(Path(str(DIST._path)), site / INFO)  # type: ignore[attr-defined]
-    return site
-
-
 def write_dist(site: Path, name: str, version: str, files: dict[str, bytes]) -> str:
     """A minimal installed distribution: its files, METADATA, and a RECORD listing every one with its hash."""
     info = f"{name}-{version}.dist-info"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import importlib.metadata
 import json
 import shutil
 import zipfile
@@ -12,6 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.pyenv.installed import (
+    INFO,
+    VERSION,
+    WHEEL_NAME,
+    build_wheel,
+    copy_idna,
+    record_hash,
+    rewrite_record,
+    wheel_members,
+)
 from workbench.pyenv import expected, expected_sources
 from workbench.pyenv.expected import (
     compare_with_lock,
@@ -23,58 +31,10 @@ from workbench.pyenv.expected import (
 )
 from workbench.pyenv.record import verify_site_packages
 
-DIST = importlib.metadata.distribution("idna")
-INFO = Path(str(DIST._path)).name  # type: ignore[attr-defined]  # the dist-info folder
-VERSION = DIST.version
-WHEEL_NAME = f"idna-{VERSION}-py3-none-any.whl"
-#: what the installer adds to a dist-info (not in the wheel)
-INSTALLER_ADDED = {f"{INFO}/{n}" for n in expected_sources.INSTALLER_FILES}
-
-
-def _wheel_members() -> list[str]:
-    """The installed files a wheel of idna holds: its package and dist-info, without generated or installer files."""
-    return [str(f) for f in DIST.files or [] if not str(f).startswith("..") and "__pycache__" not in str(f)
-            and str(f) not in INSTALLER_ADDED]  # fmt: skip
-
-
-def build_wheel(folder: Path, name: str = WHEEL_NAME, *, entry_points: str | None = None) -> Path:
-    """A wheel of the installed idna: its files as installed, its RECORD the installed RECORD's lines for them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    members = _wheel_members()
-    installed = (Path(str(DIST._path)) / "RECORD").read_text().splitlines()  # type: ignore[attr-defined]
-    record = [line for line in installed if line.split(",", 1)[0] in members] + [f"{INFO}/RECORD,,"]
-    path = folder / name
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for m in members:
-            data = Path(str(DIST.locate_file(m))).read_bytes()
-            if entry_points is not None and m == f"{INFO}/entry_points.txt":
-                data = entry_points.encode()
-            zf.writestr(m, data)
-        zf.writestr(f"{INFO}/RECORD", "\n".join(record) + "\n")
-    return path
-
-
-def record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def rewrite_record(site: Path, rel: str, *, drop: bool = False) -> None:
-    """What an attacker does: the installed RECORD line of ``rel`` made to match the file (or removed, or added)."""
-    rec = site / INFO / "RECORD"
-    lines = [line for line in rec.read_text().splitlines() if line.split(",", 1)[0] != rel]
-    if not drop:
-        data = (site / rel).read_bytes()
-        lines.append(f"{rel},{record_hash(data)},{len(data)}")
-    rec.write_text("\n".join(lines) + "\n")
-
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    root = tmp_path / "site-packages"
-    root.mkdir()
-    shutil.copytree(Path(str(DIST.locate_file("idna"))), root / "idna")
-    shutil.copytree(Path(str(DIST._path)), root / INFO)  # type: ignore[attr-defined]
-    return root
+    return copy_idna(tmp_path / "site-packages")
 
 
 @pytest.fixture
@@ -95,7 +55,7 @@ def test_clean_wheel_comparison(site: Path, wheels: list, tmp_path: Path) -> Non
     data = (tmp_path / "wheelhouse" / WHEEL_NAME).read_bytes()
     assert (wheel.file, wheel.name, wheel.version, wheel.dist_info) == (WHEEL_NAME, "idna", VERSION, INFO)
     assert (wheel.sha256, wheel.size) == (hashlib.sha256(data).hexdigest(), len(data))
-    assert len([e for e in wheel.record.values() if e.sha256]) == len(_wheel_members()) > 10
+    assert len([e for e in wheel.record.values() if e.sha256]) == len(wheel_members()) > 10
     assert "idna.cli:main" in (wheel.entry_points or "")
     report = verify_site_packages(site)
     assert report.issues == ()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.pyenv.installed import DIST, INFO, copy_idna
 from workbench.pyenv import record
 from workbench.pyenv.record import verify_site_packages
 
-DIST = importlib.metadata.distribution("idna")
-INFO = Path(str(DIST._path)).name  # type: ignore[attr-defined]  # the dist-info folder
 #: RECORD entries with a hash inside site-packages: what a clean copy must verify
 HASHED = [f for f in DIST.files or [] if f.hash is not None and not str(f).startswith("..")]
 OUTSIDE = [f for f in DIST.files or [] if str(f).startswith("..")]
@@ -21,11 +19,7 @@ OUTSIDE = [f for f in DIST.files or [] if str(f).startswith("..")]
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     """A site-packages folder holding a copy of the installed idna package and its dist-info."""
-    root = tmp_path / "site-packages"
-    root.mkdir()
-    shutil.copytree(Path(str(DIST.locate_file("idna"))), root / "idna")
-    shutil.copytree(Path(str(DIST._path)), root / INFO)  # type: ignore[attr-defined]
-    return root
+    return copy_idna(tmp_path / "site-packages")
 
 
 def kinds(report: record.SiteReport) -> list[tuple[str, str]]:
