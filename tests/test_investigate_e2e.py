@@ -121,7 +121,7 @@ def test_poisoned_package_case(runs, sample_procs):
     assert not any(f["category"].startswith(("tensor_", "model_file")) for f in doc["findings"])  # the model is intact
     c = doc["conclusions"]
     assert c["compromise"]["start"].startswith(TAMPER_TIME.removesuffix("Z"))
-    assert {a["key"] for a in c["actions"]} >= {"remove_packages", "rotate_package_tokens"}
+    assert {a["key"] for a in c["actions"]} >= {"remove_packages", "remove_startup_hooks", "rotate_package_tokens"}
     assert "tokenwise-accel==0.9.1" in {i["value"] for i in c["indicators"] if i["kind"] == "package"}
     html = (out / "report.html").read_text().replace("<wbr/>", "")
     assert "Installed packages: details" in html and "distutils-precedence.pth" in html

@@ -87,3 +87,24 @@ def test_an_unsettled_signature_asks_for_the_trust_material_and_names_the_signer
     verified = finding("signature_verified", "info", "m1: signature verified, 3 files match")
     assert "verify_signature" not in by_key(conclude([verified]).actions)
     assert "verify_signature" not in by_key(conclude([finding("model_unsigned", "critical", "unsigned")]).actions)
+
+
+def test_installed_package_findings_ask_to_remove_the_package_and_the_hook_and_rotate_what_it_could_read():
+    modified = finding("package_file_modified", "critical", "acme 1.0: 1 file differs", package="acme", version="1.0",
+                       path="acme/_rt.py", environment="python-env/1", sha256="ab" * 32)  # fmt: skip
+    hook = finding("import_hook", "critical", "x.pth runs code", path="x.pth", environment="python-env/1")
+    now = by_key(conclude([modified, hook]).actions)
+    assert now["remove_packages"].targets == ("acme==1.0",) and now["remove_packages"].because == (modified.id,)
+    assert "uninstall it from the captured environments" in now["remove_packages"].text
+    assert now["remove_startup_hooks"].targets == ("x.pth (python-env/1)",)
+    assert now["remove_startup_hooks"].because == (hook.id,)
+    assert now["rotate_package_tokens"].targets == ("acme",)
+    assert set(now["rotate_package_tokens"].because) == {modified.id, hook.id}
+    assert "pin_dependencies" in by_key(conclude([modified, hook]).recommendations)
+
+
+def test_a_shipped_hook_reviewed_at_low_asks_for_nothing_and_a_missing_file_removes_nothing():
+    low = finding("import_hook", "low", "indented code in x.pth", path="x.pth", environment="python-env/1")
+    missing = finding("package_file_missing", "low", "acme 1.0: 3 files missing", package="acme", version="1.0")
+    now = by_key(conclude([low, missing]).actions)
+    assert not {"remove_packages", "remove_startup_hooks", "rotate_package_tokens"} & set(now)

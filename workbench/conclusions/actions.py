@@ -7,6 +7,7 @@ Immediate actions (``kind="now"``), named after what they act on:
 * ``block_hosts``: hosts and addresses the attacker used (indicators from host, pipeline and dependency findings);
 * ``rotate_credentials``: credentials exposed in the evidence (named by rule and fingerprint, never by value);
 * ``remove_packages``: malicious package versions, installed packages whose files are not the published ones;
+* ``remove_startup_hooks``: start-up hooks (``.pth`` lines, ``sitecustomize``) flagged in a captured environment;
 * ``rotate_package_tokens``: a package that ran code in the environment (a start-up hook, modified or
   known-compromised code): every credential that environment's processes could read;
 * ``investigate_hosts``: hosts with attacker processes or connections;
@@ -124,11 +125,24 @@ def _packages(fx: _Facts) -> Action | None:
         return None
     cited = [f for f in found if {f.id} & {x for i in fx.indicators for x in i.findings if i.kind == "package"}]
     installed = any(group_of(f.category).key == "packages" for f in cited)
-    then = ("; uninstall them from the captured environments and reinstall them from verified wheels (pip install "
+    them = "them" if len(pins) > 1 else "it"
+    then = (f"; uninstall {them} from the captured environments and reinstall from verified wheels (pip install "
             "--require-hashes against a lock file) or rebuild those environments;" if installed else ",")  # fmt: skip
     return _make("remove_packages", Severity.HIGH, f"Remove {listing(pins)} from every build and serving image{then}"
                  " rebuild the images from a pinned, hash-checked set, and search other images and caches for these "
                  "versions.", cited or found, targets=pins)  # fmt: skip
+
+
+def _hooks_found(fx: _Facts) -> Action | None:
+    found = [f for f in fx.of("packages", floor=Severity.HIGH) if f.category == "import_hook"]
+    paths = [f"{f.evidence['path']} ({f.evidence['environment']})" for f in found
+             if f.evidence.get("path") and f.evidence.get("environment")]  # fmt: skip
+    if not paths:
+        return None
+    return _make("remove_startup_hooks", Severity.HIGH, f"Preserve, then delete the start-up hooks {listing(paths)} "
+                 "from every environment built the same way (they run at every interpreter start); restart the "
+                 "services using those environments and check no other .pth or sitecustomize file appeared.", found,
+                 targets=paths)  # fmt: skip
 
 
 #: installed-package findings that mean the package's code ran (or runs) in the environment
@@ -244,7 +258,7 @@ _PREVENTIVE: tuple[tuple[str, Severity, frozenset[str], str], ...] = (
 _PREVENTIVE_FLOOR: dict[str, Severity] = {"safetensors_only": Severity.LOW}
 
 _NOW: tuple[Callable[[_Facts], Action | None], ...] = (_contain, _roll_back, _block, _rotate, _packages,
-                                                         _package_tokens, _hosts, _rescore,
+                                                         _hooks_found, _package_tokens, _hosts, _rescore,
                                                          _verify_signature)  # fmt: skip
 
 

@@ -4,15 +4,15 @@ The file is read in blocks of whole lines (:data:`BLOCK_BYTES`; a line longer th
 :func:`~workbench.evidence.base.iter_lines` cuts it, without holding it whole). The first JSON object of the file
 gives the *shape* of its records: its keys in order, each with the only kinds of value the fast path takes for it
 (the class a non-empty string without escapes, the timestamp in the common ISO 8601 form with ``Z`` or an offset,
-the confidence a plain JSON number, the version and request id strings without escapes or null, other keys a
-string, number, true, false or null); in a CSV the header does (cells without quotes, commas or control
-characters, which the csv module splits as a plain split on commas). One regular expression of that shape (a DFA: linear time, no backtracking)
-vouches for each line; polars parses the lines it vouches for (natively, several threads) and the columns are
-converted at once. A vouched line whose time is not a real instant (30 February) or whose confidence is outside
-[0, 1] is sent back. Every other line (blank, malformed, a different key order, escapes, duplicate keys, quoted CSV cells, other
-timestamp forms, numbers as labels, invalid UTF-8, over-long, the first line) goes through the careful path
-(:meth:`_Reader.add`), in file order, so that labels and versions get their codes in first-seen order and the
-warnings come out as the careful path writes them. Nothing from the evidence is executed.
+the confidence a plain JSON number, the version and request id strings without escapes or null, other keys a string,
+number, true, false or null); in a CSV the header does (cells without quotes, commas or control characters, which
+the csv module splits as a plain split on commas). One regular expression of that shape (a DFA: linear time, no
+backtracking) vouches for each line; polars parses the lines it vouches for (natively, several threads) and the
+columns are converted at once. A vouched line whose time is not a real instant (30 February) or whose confidence is
+outside [0, 1] is sent back. Every other line (blank, malformed, a different key order, escapes, duplicate keys,
+quoted CSV cells, other timestamp forms, numbers as labels, invalid UTF-8, over-long, the first line) goes through
+the careful path (:meth:`_Reader.add`), in file order, so that labels and versions get their codes in first-seen
+order and the warnings come out as the careful path writes them. Nothing from the evidence is executed.
 
 Measured with ``benchmarks/bench_drift.py`` (one million lines, 153 MiB): the loader's CPU time fell from about 13 s
 to about 2.5 s; per million lines, roughly 0.4 s splitting into lines, 0.4 s the shape check, 0.65 s polars'
