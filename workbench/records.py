@@ -142,6 +142,16 @@ class Finding:
             timestamp=timestamp,
         )
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """A finding read back from :meth:`to_dict`'s form (a stored result); validated as any other."""
+        ts = data.get("timestamp")
+        return cls(id=str(data["id"]), severity=Severity.parse(data["severity"]), category=str(data["category"]),
+                   title=str(data["title"]), detail=str(data.get("detail") or ""),
+                   detector=str(data.get("detector") or ""), evidence=dict(data.get("evidence") or {}),
+                   atlas=tuple(data.get("atlas") or ()),
+                   timestamp=datetime.fromisoformat(ts.replace("Z", "+00:00")) if ts else None)  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the contract's field names."""
         return {

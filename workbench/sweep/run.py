@@ -1,0 +1,269 @@
+"""A sweep: plan the work from the registries and the store, run it on Dask, store every result as it arrives.
+
+The same code runs on a laptop and on a cluster: :func:`connect` takes the scheduler from ``--scheduler``, else
+``DASK_SCHEDULER_ADDRESS`` or Dask's configuration (``scheduler-address``), else starts a ``LocalCluster`` on
+127.0.0.1 (one single-threaded worker process per core unless told, each with a memory limit, no dashboard). Work
+is submitted through ``dask.distributed`` futures: one :func:`~workbench.sweep.tasks.file_task` per file (a file
+larger than a shard: a scan task plus one :func:`~workbench.sweep.tasks.shard_task` per range), then one
+:func:`~workbench.sweep.tasks.model_task` per model once its files are in. Results are consumed with
+``as_completed`` (a tqdm bar on stderr) and written to the store at once, so an interrupted sweep resumes where it
+stopped: a file whose path, size, mtime and rules digest match its stored row is not read again. A retro-hunt
+rescans exactly the stored files whose results older rules produced, then re-judges their models.
+
+A model's verdict uses the investigation's vocabulary and rule (:func:`workbench.conclusions.verdict.decide`) on
+its findings, with the model section ``partial`` when a file could not be examined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench._version import __version__
+from workbench.sweep.registry import ModelRef, walk_registry
+from workbench.sweep.store import STORE_NAME, Store
+from workbench.sweep.tasks import SHARD_BYTES, combine_shards, file_task, model_task, shard_task
+
+__all__ = ["SweepOptions", "SweepResult", "connect", "rules_digest", "run_sweep"]
+
+#: memory limit of each worker of the LocalCluster the sweep starts
+WORKER_MEMORY = "2GiB"
+
+
+@dataclass(slots=True)
+class SweepOptions:
+    """What to sweep and how (the CLI's options)."""
+
+    roots: list[Path]
+    out: Path
+    baseline: Path | None = None
+    trust: Any = None
+    scheduler: str | None = None
+    workers: int | None = None
+    retro_hunt: bool = False
+    policy: Path | None = None
+    shard_bytes: int = SHARD_BYTES
+    progress: bool = True
+
+
+@dataclass(slots=True)
+class SweepResult:
+    """What one sweep did: counts, the models judged in it, the verdicts that changed, the store."""
+
+    sweep: int
+    store: Path
+    rules: str
+    models: int = 0
+    files: int = 0
+    scanned: int = 0
+    reused: int = 0
+    bytes_read: int = 0
+    judged: list[str] = field(default_factory=list)
+    changed: list[tuple[str, str | None, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    workers: int = 0
+
+
+def rules_digest(policy: Path | None = None) -> str:
+    """The digest of what produces a file's verdict: the pickle import policy (the shipped one, or the team's
+    ``--policy``), the workbench and picklescan versions (a verdict stored under another digest is re-examined by a
+    retro-hunt)."""
+    from importlib.metadata import version
+
+    from workbench.model.policy import DEFAULT_POLICY_PATH
+
+    digest = hashlib.sha256((policy or DEFAULT_POLICY_PATH).read_bytes())
+    digest.update(f"workbench {__version__}; picklescan {version('picklescan')}".encode())
+    return digest.hexdigest()[:16]
+
+
+def connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
+    """``(client, cluster or None)``: the given or configured scheduler, else a LocalCluster (module docstring)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None)
+    if address:
+        return Client(address, timeout="30s"), None
+    import logging
+
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core",
+                 "distributed.http.proxy", "distributed.worker"):  # fmt: skip
+        logging.getLogger(name).setLevel(logging.WARNING)
+    n = workers or max(1, os.cpu_count() or 1)
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=":0", memory_limit=WORKER_MEMORY, silence_logs=40)  # fmt: skip
+    return Client(cluster), cluster
+
+
+@dataclass(slots=True)
+class _Model:
+    ref: ModelRef
+    pending: int = 0
+    digests: dict[str, str] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shards: dict[str, list[str | None]] = field(default_factory=dict)
+
+
+def run_sweep(opts: SweepOptions, on_model: Callable[[str, str, str | None], None] | None = None) -> SweepResult:
+    """Sweep the registries (module docstring); ``on_model(key, verdict, previous)`` hears each judged model."""
+    import time
+
+    from distributed import as_completed
+
+    started = time.monotonic()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    store = Store(opts.out / STORE_NAME)
+    rules = rules_digest(opts.policy)
+    roots = [str(Path(r).absolute()) for r in opts.roots]
+    sweep = store.begin(roots, rules, __version__, retro=opts.retro_hunt)
+    result = SweepResult(sweep, store.path, rules)
+    registries = [walk_registry(r) for r in opts.roots]
+    result.skipped = [f"{reg.root}: {s}" for reg in registries for s in reg.skipped]
+    models = {m.key: _Model(m) for reg in registries for m in reg.models}
+    if opts.retro_hunt:
+        stale = {(f.root, f.path) for f in store.stale_files(rules)}
+        models = {k: m for k, m in models.items() if any((m.ref.root, _path(m.ref, f.rel)) in stale
+                                                           for f in m.ref.files)}  # fmt: skip
+    result.models = len(models)
+    client, cluster = connect(opts.scheduler, opts.workers)
+    futures: dict[Any, tuple[str, str, Any]] = {}
+    try:
+        result.workers = len(client.scheduler_info().get("workers", {}))
+        pool = as_completed()
+        for key, m in models.items():
+            _plan(client, store, m, key, rules, opts, result, futures, pool)
+            if m.pending == 0 and not _unchanged(store, m, rules, opts.retro_hunt):
+                _submit_model(client, m, key, opts, futures, pool)
+        bar = _bar(len(futures), opts.progress)
+        for future in pool:
+            kind, key, extra = futures.pop(future)
+            m = models[key]
+            value = future.result()
+            if kind == "model":
+                verdict, previous = _judge(store, m, value, rules, sweep)
+                result.judged.append(key)
+                if previous != verdict:
+                    result.changed.append((key, previous, verdict))
+                if on_model is not None:
+                    on_model(key, verdict, previous)
+            else:
+                _take(store, m, kind, extra, value, rules, sweep, opts, result)
+                if m.pending == 0:
+                    _submit_model(client, m, key, opts, futures, pool)
+                    bar.total += 1
+            bar.update(1)
+        bar.close()
+        store.finish(sweep)
+    finally:
+        for future in list(futures):
+            future.cancel()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        store.close()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _unchanged(store: Store, m: _Model, rules: str, retro: bool) -> bool:
+    """Every file of the model was reused and its stored verdict came from these rules and these digests: nothing to
+    judge again (a retro-hunt judges again every model it touches)."""
+    row = store.model(m.ref.root, m.ref.rel)
+    return not retro and row is not None and row.rules == rules and row.digests == m.digests
+
+
+def _path(ref: ModelRef, rel: str) -> str:
+    return rel if ref.rel == "." else f"{ref.rel}/{rel}"
+
+
+def _bar(total: int, show: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="task", desc="sweep", disable=not show, leave=False, dynamic_ncols=True)
+
+
+def _plan(client: Any, store: Store, m: _Model, key: str, rules: str, opts: SweepOptions, result: SweepResult,
+          futures: dict, pool: Any) -> None:  # fmt: skip
+    """Reuse what the store holds for unchanged files; submit tasks for the rest."""
+    policy = str(opts.policy) if opts.policy else None
+    for f in m.ref.files:
+        path = _path(m.ref, f.rel)
+        result.files += 1
+        row = store.file(m.ref.root, path)
+        fresh = row is not None and row.size == f.size and row.mtime_ns == f.mtime_ns and row.rules == rules
+        if fresh and row is not None:
+            m.digests[f.rel], m.results[f.rel] = row.digest, row.result
+            result.reused += 1
+            continue
+        m.pending += 1
+        abs_path, display = str(m.ref.path / f.rel), f"{Path(m.ref.root).name}/{path}"
+        if f.size <= opts.shard_bytes:
+            fut = client.submit(file_task, abs_path, display, policy=policy, pure=False)
+            futures[fut] = ("file", key, f)
+            pool.add(fut)
+            continue
+        n = -(-f.size // opts.shard_bytes)
+        m.shards[f.rel] = [None] * n
+        m.pending += n
+        fut = client.submit(file_task, abs_path, display, hash_it=False, policy=policy, pure=False)
+        futures[fut] = ("file", key, f)
+        pool.add(fut)
+        for i in range(n):
+            length = min(opts.shard_bytes, f.size - i * opts.shard_bytes)
+            fut = client.submit(shard_task, abs_path, i * opts.shard_bytes, length, pure=False)
+            futures[fut] = ("shard", key, (f, i))
+            pool.add(fut)
+
+
+def _take(store: Store, m: _Model, kind: str, extra: Any, value: Any, rules: str, sweep: int, opts: SweepOptions,
+          result: SweepResult) -> None:  # fmt: skip
+    """One finished file or shard task: kept, and stored once the file's digest is known."""
+    m.pending -= 1
+    f = extra if kind == "file" else extra[0]
+    if kind == "shard":
+        m.shards[f.rel][extra[1]] = value
+        result.bytes_read += min(opts.shard_bytes, f.size - extra[1] * opts.shard_bytes)
+    else:
+        m.results[f.rel] = value
+        result.scanned += 1
+        if value.get("sha256"):
+            m.digests[f.rel] = value["sha256"]
+            result.bytes_read += f.size
+    shards = m.shards.get(f.rel)
+    if shards is not None and all(s is not None for s in shards) and f.rel in m.results:
+        m.digests[f.rel] = combine_shards([s for s in shards if s], opts.shard_bytes)
+    done = f.rel in m.results and f.rel in m.digests
+    if done:
+        store.put_file(m.ref.root, _path(m.ref, f.rel), f.size, f.mtime_ns, m.digests[f.rel], m.results[f.rel],
+                       rules, __version__, sweep)  # fmt: skip
+
+
+def _submit_model(client: Any, m: _Model, key: str, opts: SweepOptions, futures: dict, pool: Any) -> None:
+    baseline = _baseline_for(m.ref, opts.baseline)
+    display = f"{Path(m.ref.root).name}/{m.ref.rel}"
+    fut = client.submit(model_task, str(m.ref.path), m.ref.rel, dict(m.digests), opts.trust, baseline, display,
+                        pure=False)  # fmt: skip
+    futures[fut] = ("model", key, None)
+    pool.add(fut)
+
+
+def _baseline_for(ref: ModelRef, baseline: Path | None) -> dict[str, Any] | None:
+    """The model's baseline: its copy in a reference registry (same path), else the digests a previous sweep's
+    store or a manifest (JSON ``{"models": {rel: {file: sha256}}}``) records for it; None when there is none."""
+    from workbench.sweep.baseline import baseline_of
+
+    return baseline_of(ref.rel, baseline)
+
+
+def _judge(store: Store, m: _Model, value: dict[str, Any], rules: str, sweep: int) -> tuple[str, str | None]:
+    from workbench.sweep.verdicts import model_verdict
+
+    verdict, findings, detail = model_verdict(m.ref, m.results, value)
+    previous = store.put_model(m.ref.root, m.ref.rel, verdict, findings, m.digests, detail, rules, __version__, sweep)
+    return verdict, previous
