@@ -39,6 +39,9 @@ ALERT_SECTIONS: dict[str, tuple[str, ...]] = {
     "DEPENDENCY_CHANGED": ("dependencies",),
     "DEPENDENCY_MISSING": ("dependencies",),
     "BEHAVIOR_DRIFT": ("drift",),
+    "SWEEP_COMPROMISED": ("model",),
+    "SWEEP_SUSPICIOUS": ("model",),
+    "SWEEP_INCONCLUSIVE": ("model",),
 }
 #: with no specific suspicion, "clean" needs at least one of these sections examined
 ANY_COMPROMISE = ("model", "dependencies", "packages")

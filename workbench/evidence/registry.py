@@ -177,6 +177,7 @@ def load_file(path: str | Path, ctx: LoadContext | None = None, *, kind: str | N
 #: registry is filled, at the bottom of this module.
 BUILTIN_LOADERS: tuple[tuple[str, str], ...] = (
     ("compromised_marker", "CompromisedMarkerLoader"),
+    ("sweep_record", "SweepRecordLoader"),
     ("signature_manifest", "SignatureManifestLoader"),
     ("monitor_config", "MonitorConfigLoader"),
     ("baseline", "BaselineDistributionLoader"),

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from workbench.evidence.sweep_record import RECORD_FORMAT
 from workbench.sweep.store import ModelRow, Store
 
 __all__ = ["FLEET_HTML", "FLEET_JSON", "fleet_document", "write_fleet"]
@@ -23,8 +24,10 @@ __all__ = ["FLEET_HTML", "FLEET_JSON", "fleet_document", "write_fleet"]
 FLEET_JSON = "fleet.json"
 FLEET_HTML = "fleet.html"
 _BAD = ("compromised", "suspicious")
+#: categories whose finding names a tampered file (``signature_invalid`` names a file that does not match its
+#: signed digest or that the signature does not cover: without a baseline, the only sign of an edited checkpoint)
 _TAMPER = frozenset({"model_file_tampered", "unexpected_model_file", "pickle_dangerous_import", "tensor_modified",
-                     "dangerous_file_type", "custom_code_reference"})  # fmt: skip
+                     "dangerous_file_type", "custom_code_reference", "signature_invalid"})  # fmt: skip
 
 
 def _model_doc(m: ModelRow) -> dict[str, Any]:
@@ -75,8 +78,9 @@ def write_fleet(out: Path, doc: dict[str, Any]) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "models").mkdir(exist_ok=True)
     for i, m in enumerate(doc["models"], 1):
-        record = {"verdict": m["verdict"], "model": m["path"], "registry": m["registry"], "findings": m["findings"],
-                  "digests": m["digests"], "reasons": m["reasons"]}  # fmt: skip
+        record = {"format": RECORD_FORMAT, "version": 1, "verdict": m["verdict"], "model": m["path"],
+                  "registry": m["registry"], "sweep": m["sweep"], "rules": doc["sweep"]["rules"],
+                  "findings": m["findings"], "digests": m["digests"], "reasons": m["reasons"]}  # fmt: skip
         (out / "models" / f"{i:06d}.json").write_text(json_text(record) + "\n")
     (out / FLEET_JSON).write_text(json_text(doc) + "\n")
     (out / FLEET_HTML).write_text(_html(doc), encoding="utf-8")
