@@ -19,6 +19,11 @@ HEX_B = "0123456789abcdef" * 4
 
 #: loader name -> (path relative to the case, file content)
 SAMPLES: dict[str, tuple[str, bytes]] = {
+    "sweep_record": (
+        "sweep/acme-m-r2.json",
+        b'{"format": "workbench-sweep-model", "version": 1, "verdict": "suspicious", "model": "acme/m/r2", '
+        b'"findings": [{"severity": "medium", "category": "model_unsigned", "title": "acme/m/r2 is unsigned"}]}\n',
+    ),
     "compromised_marker": (
         "models/suspect/sentiment-v2/COMPROMISED.txt",
         b"COMPROMISED - Incident INC-2026-0042 - 2026-11-19T10:15:00Z\n",

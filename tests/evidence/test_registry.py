@@ -25,6 +25,7 @@ ORDER = [
     "processes",
     "network",
     "actions_log",
+    "sweep_record",
     "pipeline_log",
 ]
 

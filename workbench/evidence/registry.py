@@ -177,7 +177,6 @@ def load_file(path: str | Path, ctx: LoadContext | None = None, *, kind: str | N
 #: registry is filled, at the bottom of this module.
 BUILTIN_LOADERS: tuple[tuple[str, str], ...] = (
     ("compromised_marker", "CompromisedMarkerLoader"),
-    ("sweep_record", "SweepRecordLoader"),
     ("signature_manifest", "SignatureManifestLoader"),
     ("monitor_config", "MonitorConfigLoader"),
     ("baseline", "BaselineDistributionLoader"),
@@ -188,6 +187,7 @@ BUILTIN_LOADERS: tuple[tuple[str, str], ...] = (
     ("processes", "ProcessesLoader"),
     ("network", "NetworkLoader"),
     ("actions_log", "ActionsLogLoader"),
+    ("sweep_record", "SweepRecordLoader"),
     ("pipeline_log", "PipelineLogLoader"),
 )
 

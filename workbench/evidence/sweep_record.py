@@ -24,10 +24,13 @@ _MARK = re.compile(r'"format"\s*:\s*"workbench-sweep-model"')
 
 
 class SweepRecordLoader(Loader):
-    """One model's sweep record.
+    """One model's sweep record: one row per finding the sweep recorded, as it stored them.
 
-    Columns (one row per finding the sweep recorded):
-        severity (str), category (str), title (str), path (str): as the sweep stored them.
+    Columns:
+        severity (str): the finding's severity.
+        category (str): its category.
+        title (str): its title (at most 500 characters).
+        path (str): the file it names, or empty.
 
     ``meta``: ``model``, ``registry``, ``verdict``, ``sweep``, ``rules``, ``reasons`` (list of sentences).
     """
