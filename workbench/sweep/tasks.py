@@ -7,7 +7,8 @@
   digests, in order, into the file's content key (``sha256-shards:<shard bytes>:<hex>``, deterministic);
 * :func:`model_task`: one model once its files are done: the signature checked with the sweep's trust material
   against the file digests, and the comparison with its baseline (a reference copy, down to the tensor when a file
-  differs, or the digests of a manifest or a previous sweep).
+  differs, or the digests of a manifest or a previous sweep); a file whose digest the baseline records in another
+  form (a plain SHA-256 where this sweep has a shard key, or another range size) is hashed again in that form first.
 
 Nothing from a model is loaded, imported or executed. Each task bounds its own memory: files are streamed, tensors
 compared in blocks.
@@ -23,6 +24,8 @@ __all__ = ["SHARD_BYTES", "combine_shards", "file_task", "model_task", "shard_ta
 
 #: a file larger than this is hashed as ranges of this size, one task each
 SHARD_BYTES = 1 << 30
+#: how a shard key begins: ``sha256-shards:<range size>:<hex>``
+SHARD_PREFIX = "sha256-shards:"
 _READ = 8 * 1024 * 1024
 #: team policies loaded once per worker process
 _POLICIES: dict[str, Any] = {}
@@ -75,7 +78,37 @@ def shard_task(path: str, offset: int, length: int) -> str:
 def combine_shards(digests: list[str], shard_bytes: int) -> str:
     """The content key of a file hashed in ranges: SHA-256 over the ranges' digests in order (deterministic)."""
     joined = hashlib.sha256("".join(digests).encode()).hexdigest()
-    return f"sha256-shards:{shard_bytes}:{joined}"
+    return f"{SHARD_PREFIX}{shard_bytes}:{joined}"
+
+
+def _shard_size(key: str) -> int | None:
+    """The range size of a shard key; None for a plain SHA-256; 0 for a malformed shard key."""
+    if not key.startswith(SHARD_PREFIX):
+        return None
+    size = key[len(SHARD_PREFIX) :].partition(":")[0]
+    return int(size) if size.isdigit() and int(size) > 0 else 0
+
+
+def _aligned(folder: Path, current: dict[str, str], baseline: dict[str, str]) -> dict[str, str]:
+    """``current`` with every file whose digest is not in the baseline's form (a shard key against a plain
+    SHA-256, or shard keys of another range size) hashed again in that form, so that equal content compares
+    equal: a large file of this sweep is a shard key, the same file in a reference copy or an older manifest is
+    not."""
+    from workbench.hashing import sha256_file
+
+    out = dict(current)
+    for name, key in current.items():
+        want = baseline.get(name)
+        if want is None or _shard_size(want) == _shard_size(key) or _shard_size(want) == 0:
+            continue
+        shard, path = _shard_size(want), folder / name
+        if shard is None:
+            out[name] = sha256_file(path)[0]
+            continue
+        size = path.lstat().st_size
+        ranges = [shard_task(str(path), o, min(shard, size - o)) for o in range(0, size, shard)]
+        out[name] = combine_shards(ranges, shard)
+    return out
 
 
 def model_task(model_dir: str, rel: str, digests: dict[str, str], trust: Any, baseline: dict[str, Any] | None,
@@ -97,7 +130,7 @@ def model_task(model_dir: str, rel: str, digests: dict[str, str], trust: Any, ba
                            "error": None}  # fmt: skip
     folder = Path(model_dir)
     content = _content(digests)
-    whole = all(not v.startswith("sha256-shards:") for v in content.values())  # else: re-hashed as it prescribes
+    whole = all(not v.startswith(SHARD_PREFIX) for v in content.values())  # else: re-hashed as it prescribes
     try:
         sig = verify_model_signature(folder, trust, model_id=rel, display_prefix=display,
                                      hashes=content if whole else None)  # fmt: skip
@@ -119,18 +152,20 @@ def _compare(folder: Path, rel: str, digests: dict[str, str], baseline: dict[str
     if baseline["kind"] == "copy":
         ref = Path(baseline["path"])
         ref_digests = hash_model_dir(ref)
-        if all(digests.get(k) == v for k, v in ref_digests.items()) and set(ref_digests) == set(_content(digests)):
+        current = _aligned(folder, _content(digests), ref_digests)
+        if current == ref_digests:
             return "identical to the reference copy"
         diff = diff_model(folder, ref, model_id=rel, display_prefix=display, reference_prefix=str(ref),
-                          suspect_hashes=_content(digests), reference_hashes=ref_digests)  # fmt: skip
+                          suspect_hashes=current, reference_hashes=ref_digests)  # fmt: skip
         out["findings"] += _findings(diff.findings)
         out["unexamined"] += list(diff.unexamined)
         out["limits"] += list(diff.limits)
         return f"compared with the reference copy {ref}"
     from workbench.checks.integrity import check_model_integrity
 
+    current = _aligned(folder, _content(digests), baseline["digests"])
     found = check_model_integrity(folder, baseline["digests"], model_id=rel, display_prefix=display,
-                                  baseline_source=baseline["source"], current=_content(digests))  # fmt: skip
+                                  baseline_source=baseline["source"], current=current)  # fmt: skip
     out["findings"] += _findings(found)
     return f"compared with {baseline['source']}"
 
