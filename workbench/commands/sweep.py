@@ -81,7 +81,7 @@ def command(registries: tuple[Path, ...], baseline: Path | None, scheduler: str 
         _fail(str(exc))
     opts = SweepOptions(roots=list(registries), out=out_dir, baseline=baseline, trust=trust, scheduler=scheduler,
                         workers=workers, retro_hunt=retro_hunt, policy=policy, shard_bytes=shard_size,
-                        progress=sys.stderr.isatty())  # fmt: skip
+                        progress=True if sys.stderr.isatty() else "lines")  # fmt: skip
     try:
         result = run_sweep(opts)
     except KeyboardInterrupt:

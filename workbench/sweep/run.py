@@ -47,7 +47,7 @@ class SweepOptions:
     retro_hunt: bool = False
     policy: Path | None = None
     shard_bytes: int = SHARD_BYTES
-    progress: bool = True
+    progress: bool | str = True
 
 
 @dataclass(slots=True)
@@ -67,6 +67,7 @@ class SweepResult:
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
     workers: int = 0
+    retro: bool = False
 
 
 def rules_digest(policy: Path | None = None) -> str:
@@ -122,7 +123,7 @@ def run_sweep(opts: SweepOptions, on_model: Callable[[str, str, str | None], Non
     rules = rules_digest(opts.policy)
     roots = [str(Path(r).absolute()) for r in opts.roots]
     sweep = store.begin(roots, rules, __version__, retro=opts.retro_hunt)
-    result = SweepResult(sweep, store.path, rules)
+    result = SweepResult(sweep, store.path, rules, retro=opts.retro_hunt)
     registries = [walk_registry(r) for r in opts.roots]
     result.skipped = [f"{reg.root}: {s}" for reg in registries for s in reg.skipped]
     models = {m.key: _Model(m) for reg in registries for m in reg.models}
@@ -182,10 +183,32 @@ def _path(ref: ModelRef, rel: str) -> str:
     return rel if ref.rel == "." else f"{ref.rel}/{rel}"
 
 
-def _bar(total: int, show: bool) -> Any:
+def _bar(total: int, show: bool | str) -> Any:
+    """A tqdm bar on stderr (``True``), a line every tenth of the work for logs (``"lines"``), or nothing."""
     from tqdm import tqdm
 
+    if show == "lines":
+        return _Lines(total)
     return tqdm(total=total, unit="task", desc="sweep", disable=not show, leave=False, dynamic_ncols=True)
+
+
+class _Lines:
+    """Progress for a stderr that is not a terminal: ``sweep: 40% (812 of 2,030 tasks)`` at each tenth."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.n, self.shown = total, 0, 0
+
+    def update(self, k: int) -> None:
+        import sys
+
+        self.n += k
+        tenth = 10 * self.n // max(self.total, 1)
+        if tenth > self.shown:
+            self.shown = tenth
+            print(f"sweep: {10 * tenth}% ({self.n:,} of {self.total:,} tasks)", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        return None
 
 
 def _plan(client: Any, store: Store, m: _Model, key: str, rules: str, opts: SweepOptions, result: SweepResult,
