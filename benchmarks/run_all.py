@@ -21,8 +21,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-#: one script per hot path (issue 15), in the order of the README's table
-SCRIPTS = ("bench_hashing", "bench_tensor_diff", "bench_drift", "bench_logscan", "bench_timeline", "bench_investigate")
+#: one script per hot path (issue 15), in the order of the README's table; the fleet sweep (issue 18) last
+SCRIPTS = (
+    "bench_hashing",
+    "bench_tensor_diff",
+    "bench_drift",
+    "bench_logscan",
+    "bench_timeline",
+    "bench_investigate",
+    "bench_sweep",
+)
 
 
 def _rows(name: str, payload: dict) -> list[tuple[str, str, str, str]]:
