@@ -6,7 +6,7 @@
   (``REFERENCE/<path>``), compared file by file and, where a checkpoint differs, tensor by tensor;
 * a **file**: a JSON manifest ``{"models": {"<path>": {"<file>": "<sha256>", ...}, ...}}`` (the ``--json`` document of
   an earlier sweep is one too: its ``models`` list carries each model's ``digests``). A manifest with a signature
-  beside it (``MANIFEST.sig``, cosign ``sign-blob`` format) is verified with the sweep's key before it is used
+  beside it (its name plus ``.sig``: ``fleet.json.sig``; cosign ``sign-blob`` format) is verified with the sweep's key before it is used
   (:func:`check_manifest_signature`).
 
 A model the baseline does not know has no baseline (its own signature still applies).
@@ -75,7 +75,8 @@ def _manifest(path: str) -> dict[str, dict[str, str]]:
 
 
 def check_manifest_signature(manifest: Path, key: Path | None) -> str | None:
-    """Verify ``MANIFEST.sig`` (cosign ``sign-blob`` format) with ``key`` when it exists; returns what was checked.
+    """Verify the manifest's signature (its name plus ``.sig``, cosign ``sign-blob`` format) with ``key`` when it
+    exists; returns what was checked.
 
     Raises:
         BaselineError: a signature exists and does not verify, or exists and no key was given.
