@@ -27,7 +27,8 @@ def _fail(message: str, code: int = 2) -> None:
 @click.argument("registries", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--baseline", type=click.Path(path_type=Path), metavar="DIR|MANIFEST",
               help="A reference registry of the same layout, a previous sweep's --out folder, or a JSON manifest of "
-                   "file digests per model (a signature beside it, MANIFEST.sig, e.g. fleet.json.sig, is verified with --key).")  # fmt: skip
+                   "file digests per model (a signature beside it, e.g. fleet.json.sig, is verified with "
+                   "--key).")  # fmt: skip
 @trust_options(signature=False)
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default: "
               "DASK_SCHEDULER_ADDRESS, Dask config, else a LocalCluster on this machine.")  # fmt: skip

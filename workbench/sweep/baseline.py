@@ -4,10 +4,10 @@
   for the same path in the registry;
 * any other **folder**: a reference registry of the same layout; a model's baseline is its copy there
   (``REFERENCE/<path>``), compared file by file and, where a checkpoint differs, tensor by tensor;
-* a **file**: a JSON manifest ``{"models": {"<path>": {"<file>": "<sha256>", ...}, ...}}`` (the ``--json`` document of
-  an earlier sweep is one too: its ``models`` list carries each model's ``digests``). A manifest with a signature
-  beside it (its name plus ``.sig``: ``fleet.json.sig``; cosign ``sign-blob`` format) is verified with the sweep's key before it is used
-  (:func:`check_manifest_signature`).
+* a **file**: a JSON manifest ``{"models": {"<path>": {"<file>": "<sha256>", ...}, ...}}`` (the ``--json`` document
+  of an earlier sweep is one too: its ``models`` list carries each model's ``digests``). A manifest with a signature
+  beside it (its name plus ``.sig``: ``fleet.json.sig``; cosign ``sign-blob`` format) is verified with the sweep's
+  key before it is used (:func:`check_manifest_signature`).
 
 A model the baseline does not know has no baseline (its own signature still applies).
 """
