@@ -53,6 +53,14 @@ def _ipc_kernel_manager() -> type:
             def _default_transport(self) -> str:
                 return "ipc"
 
+            async def _async_interrupt_kernel(self) -> None:
+                """No SIGINT when a clean shutdown follows: jupyter_client interrupts before every shutdown, and on a
+                loaded machine the signal can land while the kernel is still finishing, which then prints
+                "KeyboardInterrupt caught in kernel" on the run's stderr. A shutdown request follows anyway."""
+                if self.shutting_down:
+                    return
+                await super()._async_interrupt_kernel()
+
             def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
                 """ipykernel's command, started through the launcher that keeps its IOPub pipe off TCP."""
                 cmd = super().format_kernel_cmd(extra_arguments)
