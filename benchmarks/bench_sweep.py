@@ -55,6 +55,8 @@ from harness import REFRESH, compare, report, tree_pids, workdir, write_json  # 
 PY = str(ROOT / ".venv/bin/python")
 WORKBENCH = str(ROOT / ".venv/bin/workbench")
 SAMPLE = 0.05
+#: a net time (after the fixed cost) below this share of the whole is noise, not reported
+MIN_NET = 0.1
 CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -183,12 +185,17 @@ def _scenario(title: str, roots: list[str], files: list[Path], expected: list[st
         line = f"  {name:24} {len(files) / seconds:8.1f} files/s {total / 1e6 / seconds:8.1f} MB/s"
         if "models" in extra:
             fixed = startup["tools"][name]["inner"]["median"]
-            net = max(seconds - fixed, 1e-9)
-            tool["throughput"] |= {"models_s": extra["models"] / seconds, "net_seconds": net,
-                                   "net_files_s": len(files) / net, "net_mb_s": total / 1e6 / net,
-                                   "net_models_s": extra["models"] / net}  # fmt: skip
-            line += f" {extra['models'] / seconds:7.1f} models/s; net {len(files) / net:.1f} files/s"
-            line += f" {total / 1e6 / net:.1f} MB/s {extra['models'] / net:.1f} models/s"
+            net = seconds - fixed if seconds - fixed > MIN_NET * seconds else None  # else within the noise
+            tool["throughput"] |= {"models_s": extra["models"] / seconds, "net_seconds": net}
+            line += f" {extra['models'] / seconds:7.1f} models/s; net "
+            if net is None:
+                line += "n/a (within the fixed cost)"
+            else:
+                tool["throughput"] |= {"net_files_s": len(files) / net, "net_mb_s": total / 1e6 / net,
+                                       "net_models_s": extra["models"] / net}  # fmt: skip
+                line += (
+                    f"{len(files) / net:.1f} files/s {total / 1e6 / net:.1f} MB/s {extra['models'] / net:.1f} models/s"
+                )
             print(line)
             peaks = [max(s.extra.get("worker_peak_mib", [0]) or [0]) for s in results[name]]
             tool["worker_peak_mib"] = max(peaks)
@@ -199,9 +206,11 @@ def _scenario(title: str, roots: list[str], files: list[Path], expected: list[st
     one, two = (rep["tools"][_name(n)]["inner"]["median"] for n in (1, 2))
     net1, net2 = (rep["tools"][_name(n)]["throughput"]["net_seconds"] for n in (1, 2))
     h1, h2 = (rep["tools"][_name(n, args.tool)]["wall"]["median"] for n in (1, 2))
-    rep |= {"speedup_2_over_1": one / two, "net_speedup_2_over_1": net1 / net2, "hash_tool_speedup": h1 / h2,
+    net_speedup = net1 / net2 if net1 and net2 else None
+    rep |= {"speedup_2_over_1": one / two, "net_speedup_2_over_1": net_speedup, "hash_tool_speedup": h1 / h2,
             "files": len(files), "bytes": total, "models": rep["tools"][_name(1)]["extra"]["models"]}  # fmt: skip
-    print(f"  speed-up of 2 workers over 1: {one / two:.2f} gross, {net1 / net2:.2f} net "
+    net_txt = f"{net_speedup:.2f}" if net_speedup else "n/a"
+    print(f"  speed-up of 2 workers over 1: {one / two:.2f} gross, {net_txt} net "
           f"({args.tool} 2 processes over 1: {h1 / h2:.2f})")  # fmt: skip
     return rep
 
