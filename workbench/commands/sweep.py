@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,12 @@ def command(registries: tuple[Path, ...], baseline: Path | None, scheduler: str 
         except Exception as exc:  # noqa: BLE001 - any reason the policy cannot be used, named
             _fail(f"--policy {policy}: {exc}")
     trust = build_trust(**trust_args)
+    # workers open these themselves, maybe on another host or in another folder: absolute paths (same mount)
+    trust = replace(trust, **{k: Path(v).absolute() for k in ("key", "ca_bundle", "trusted_root")
+                               if (v := getattr(trust, k)) is not None})  # fmt: skip
+    policy = policy.absolute() if policy is not None else None
+    baseline = baseline.absolute() if baseline is not None else None
+    registries = tuple(r.absolute() for r in registries)
     from workbench.sweep.baseline import BaselineError, baseline_of, check_manifest_signature
     from workbench.sweep.fleet import fleet_document, write_fleet
     from workbench.sweep.run import SweepOptions, run_sweep

@@ -2,7 +2,9 @@
 
 The same code runs on a laptop and on a cluster: :func:`connect` takes the scheduler from ``--scheduler``, else
 ``DASK_SCHEDULER_ADDRESS`` or Dask's configuration (``scheduler-address``), else starts a ``LocalCluster`` on
-127.0.0.1 (one single-threaded worker process per core unless told, each with a memory limit, no dashboard). Work
+127.0.0.1 (one single-threaded worker process per core unless told, each with a memory limit, its dashboard on a
+random loopback port). Every path a worker opens is absolute (the registries, the trust files, the policy): on a
+cluster each worker must see them at the same paths. Work
 is submitted through ``dask.distributed`` futures: one :func:`~workbench.sweep.tasks.file_task` per file (a file
 larger than a shard: a scan task plus one :func:`~workbench.sweep.tasks.shard_task` per range), then one
 :func:`~workbench.sweep.tasks.model_task` per model once its files are in. Results are consumed with
@@ -26,7 +28,7 @@ from typing import Any
 from workbench._version import __version__
 from workbench.sweep.registry import ModelRef, walk_registry
 from workbench.sweep.store import STORE_NAME, Store
-from workbench.sweep.tasks import SHARD_BYTES, combine_shards, file_task, model_task, shard_task
+from workbench.sweep.tasks import SHARD_BYTES, combine_shards, file_task, model_not_checked, model_task, shard_task
 
 __all__ = ["SweepOptions", "SweepResult", "connect", "rules_digest", "run_sweep"]
 
@@ -98,7 +100,7 @@ def connect(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
         logging.getLogger(name).setLevel(logging.WARNING)
     n = workers or max(1, os.cpu_count() or 1)
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=":0", memory_limit=WORKER_MEMORY, silence_logs=40)  # fmt: skip
+                           dashboard_address="127.0.0.1:0", memory_limit=WORKER_MEMORY, silence_logs=40)  # fmt: skip
     return Client(cluster), cluster
 
 
@@ -109,6 +111,7 @@ class _Model:
     digests: dict[str, str] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     shards: dict[str, list[str | None]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def run_sweep(opts: SweepOptions, on_model: Callable[[str, str, str | None], None] | None = None) -> SweepResult:
@@ -121,6 +124,7 @@ def run_sweep(opts: SweepOptions, on_model: Callable[[str, str, str | None], Non
     opts.out.mkdir(parents=True, exist_ok=True)
     store = Store(opts.out / STORE_NAME)
     rules = rules_digest(opts.policy)
+    context = context_digest(opts)
     roots = [str(Path(r).absolute()) for r in opts.roots]
     sweep = store.begin(roots, rules, __version__, retro=opts.retro_hunt)
     result = SweepResult(sweep, store.path, rules, retro=opts.retro_hunt)
@@ -139,15 +143,18 @@ def run_sweep(opts: SweepOptions, on_model: Callable[[str, str, str | None], Non
         pool = as_completed()
         for key, m in models.items():
             _plan(client, store, m, key, rules, opts, result, futures, pool)
-            if m.pending == 0 and not _unchanged(store, m, rules, opts.retro_hunt):
+            if m.pending == 0 and not _unchanged(store, m, rules, context, opts.retro_hunt):
                 _submit_model(client, m, key, opts, futures, pool)
         bar = _bar(len(futures), opts.progress)
         for future in pool:
             kind, key, extra = futures.pop(future)
             m = models[key]
-            value = future.result()
+            try:
+                value = future.result()
+            except Exception as exc:  # noqa: BLE001 - a failed task or a lost worker: not examined, the sweep goes on
+                value = _failed(kind, m, extra, f"{type(exc).__name__}: {exc}")
             if kind == "model":
-                verdict, previous = _judge(store, m, value, rules, sweep)
+                verdict, previous = _judge(store, m, value, rules, sweep, context)
                 result.judged.append(key)
                 if previous != verdict:
                     result.changed.append((key, previous, verdict))
@@ -172,11 +179,38 @@ def run_sweep(opts: SweepOptions, on_model: Callable[[str, str, str | None], Non
     return result
 
 
-def _unchanged(store: Store, m: _Model, rules: str, retro: bool) -> bool:
-    """Every file of the model was reused and its stored verdict came from these rules and these digests: nothing to
-    judge again (a retro-hunt judges again every model it touches)."""
+def _unchanged(store: Store, m: _Model, rules: str, context: str, retro: bool) -> bool:
+    """Every file of the model was reused and its stored verdict came from these rules, this trust material and
+    baseline, and these digests: nothing to judge again (a retro-hunt judges again every model it touches)."""
     row = store.model(m.ref.root, m.ref.rel)
-    return not retro and row is not None and row.rules == rules and row.digests == m.digests
+    return (not retro and row is not None and row.rules == rules and row.digests == m.digests
+            and row.detail.get("context") == context)  # fmt: skip
+
+
+def context_digest(opts: SweepOptions) -> str:
+    """What a model's verdict depends on besides its files and the rules: the trust material (the files' bytes and
+    the expected signer) and the baseline (its path and kind)."""
+    digest = hashlib.sha256()
+    trust = opts.trust
+    for name in ("key", "ca_bundle", "trusted_root"):
+        path = getattr(trust, name, None)
+        digest.update(f"{name}:".encode() + (Path(path).read_bytes() if path else b"-") + b";")
+    for name in ("identity", "issuer"):
+        digest.update(f"{name}:{getattr(trust, name, None)};".encode())
+    base = opts.baseline
+    digest.update(f"baseline:{base.absolute() if base else '-'}:{base.is_dir() if base else ''}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _failed(kind: str, m: _Model, extra: Any, reason: str) -> Any:
+    """The result standing for a task that failed: the file (or model) recorded as not examined, with the reason."""
+    if kind == "shard":
+        m.failed[extra[0].rel] = f"a byte range could not be hashed ({reason})"
+        return None
+    if kind == "file":
+        return {"path": extra.rel, "sha256": None, "size": None, "findings": [], "unexamined": [], "warnings": [],
+                "error": reason}  # fmt: skip
+    return {"findings": [], "unexamined": [], "limits": [], "signature": None, "baseline": None, "error": reason}
 
 
 def _path(ref: ModelRef, rel: str) -> str:
@@ -250,7 +284,7 @@ def _take(store: Store, m: _Model, kind: str, extra: Any, value: Any, rules: str
     m.pending -= 1
     f = extra if kind == "file" else extra[0]
     if kind == "shard":
-        m.shards[f.rel][extra[1]] = value
+        m.shards[f.rel][extra[1]] = value or ""
         result.bytes_read += min(opts.shard_bytes, f.size - extra[1] * opts.shard_bytes)
     else:
         m.results[f.rel] = value
@@ -259,7 +293,7 @@ def _take(store: Store, m: _Model, kind: str, extra: Any, value: Any, rules: str
             m.digests[f.rel] = value["sha256"]
             result.bytes_read += f.size
     shards = m.shards.get(f.rel)
-    if shards is not None and all(s is not None for s in shards) and f.rel in m.results:
+    if shards is not None and all(shards) and f.rel in m.results and f.rel not in m.failed:
         m.digests[f.rel] = combine_shards([s for s in shards if s], opts.shard_bytes)
     done = f.rel in m.results and f.rel in m.digests
     if done:
@@ -268,6 +302,14 @@ def _take(store: Store, m: _Model, kind: str, extra: Any, value: Any, rules: str
 
 
 def _submit_model(client: Any, m: _Model, key: str, opts: SweepOptions, futures: dict, pool: Any) -> None:
+    for rel, reason in m.failed.items():  # a file some of whose ranges failed: not examined (never stored: retried)
+        m.results[rel] = {**m.results.get(rel, {}), "error": reason}
+    missing = sorted(f.rel for f in m.ref.files if f.rel not in m.digests)
+    if missing:  # the signature and the baseline cannot be checked against digests some files lack
+        fut = client.submit(model_not_checked, f"no digest for {', '.join(missing[:5])}", pure=False)
+        futures[fut] = ("model", key, None)
+        pool.add(fut)
+        return
     baseline = _baseline_for(m.ref, opts.baseline)
     display = f"{Path(m.ref.root).name}/{m.ref.rel}"
     fut = client.submit(model_task, str(m.ref.path), m.ref.rel, dict(m.digests), opts.trust, baseline, display,
@@ -284,9 +326,11 @@ def _baseline_for(ref: ModelRef, baseline: Path | None) -> dict[str, Any] | None
     return baseline_of(ref.rel, baseline)
 
 
-def _judge(store: Store, m: _Model, value: dict[str, Any], rules: str, sweep: int) -> tuple[str, str | None]:
+def _judge(store: Store, m: _Model, value: dict[str, Any], rules: str, sweep: int,
+           context: str) -> tuple[str, str | None]:  # fmt: skip
     from workbench.sweep.verdicts import model_verdict
 
     verdict, findings, detail = model_verdict(m.ref, m.results, value)
+    detail["context"] = context
     previous = store.put_model(m.ref.root, m.ref.rel, verdict, findings, m.digests, detail, rules, __version__, sweep)
     return verdict, previous

@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SHARD_BYTES", "combine_shards", "file_task", "model_task", "shard_task"]
+__all__ = ["SHARD_BYTES", "combine_shards", "file_task", "model_not_checked", "model_task", "shard_task"]
 
 #: a file larger than this is hashed as ranges of this size, one task each
 SHARD_BYTES = 1 << 30
@@ -109,6 +109,12 @@ def _aligned(folder: Path, current: dict[str, str], baseline: dict[str, str]) ->
         ranges = [shard_task(str(path), o, min(shard, size - o)) for o in range(0, size, shard)]
         out[name] = combine_shards(ranges, shard)
     return out
+
+
+def model_not_checked(reason: str) -> dict[str, Any]:
+    """A model whose signature and baseline could not be checked (a file could not be hashed): the reason."""
+    return {"findings": [], "unexamined": [], "limits": [], "signature": None, "baseline": None,
+            "error": f"signature and baseline not checked: {reason}"}  # fmt: skip
 
 
 def model_task(model_dir: str, rel: str, digests: dict[str, str], trust: Any, baseline: dict[str, Any] | None,
