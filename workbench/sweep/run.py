@@ -140,18 +140,17 @@ def run_sweep(opts: SweepOptions, on_model: Callable[[str, str, str | None], Non
     futures: dict[Any, tuple[str, str, Any]] = {}
     try:
         result.workers = len(client.scheduler_info().get("workers", {}))
-        pool = as_completed()
+        pool = as_completed(with_results=True, raise_errors=False)  # results in the pool's batches, no round trips
         for key, m in models.items():
             _plan(client, store, m, key, rules, opts, result, futures, pool)
             if m.pending == 0 and not _unchanged(store, m, rules, context, opts.retro_hunt):
                 _submit_model(client, m, key, opts, futures, pool)
         bar = _bar(len(futures), opts.progress)
-        for future in pool:
+        for future, value in pool:
             kind, key, extra = futures.pop(future)
             m = models[key]
-            try:
-                value = future.result()
-            except Exception as exc:  # noqa: BLE001 - a failed task or a lost worker: not examined, the sweep goes on
+            if future.status != "finished":  # a failed task or a lost worker: not examined, the sweep goes on
+                exc = value[1] if isinstance(value, tuple) and len(value) == 3 else value
                 value = _failed(kind, m, extra, f"{type(exc).__name__}: {exc}")
             if kind == "model":
                 verdict, previous = _judge(store, m, value, rules, sweep, context)
