@@ -69,6 +69,12 @@ def is_signature_file(rel: str) -> bool:
     return False
 
 
+def is_model_content(rel: str) -> bool:
+    """Whether a file of a model folder is model content: neither a signature file nor a responder's marker (what
+    :func:`hash_model_dir` digests and every comparison compares)."""
+    return not is_signature_file(rel) and Path(rel).name not in MARKER_FILES
+
+
 def known_digests(intake_hashes: Mapping[str, str], folder: str) -> dict[str, str]:
     """The intake's digests of the files under one case folder, keyed relative to that folder.
 
@@ -99,8 +105,7 @@ def hash_model_dir(
         unexamined: where files the walk could not take in (past the inventory cap, special files, unreadable
             folders) are listed, relative to ``model_dir``; the caller adds them to its section's ``unexamined``.
     """
-    walked = [f for f in walk_tree(model_dir, [], unexamined) if not is_signature_file(f.relpath)]
-    walked = [f for f in walked if Path(f.relpath).name not in MARKER_FILES]
+    walked = [f for f in walk_tree(model_dir, [], unexamined) if is_model_content(f.relpath)]
     known = known or {}
     on_disk = {f.relpath: model_dir / f.fs_relpath for f in walked}  # a name that is not UTF-8 opens as it is
     todo = [on_disk[f.relpath] for f in walked if f.relpath not in known]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.case import walk_tree
-from workbench.checks.integrity import MARKER_FILES, is_signature_file
+from workbench.checks.integrity import is_model_content
 from workbench.hashing import HashingStopped, hash_files
 from workbench.safeio import open_evidence
 
@@ -277,5 +277,4 @@ def pair_key(suspect: Path, reference: Path) -> tuple[str, str]:
 def _model_files(folder: Path) -> dict[str, str]:
     """``{path shown: path on disk}`` of the files :func:`~workbench.checks.integrity.hash_model_dir` digests."""
     walked = walk_tree(folder, [])
-    return {f.relpath: f.fs_relpath for f in walked
-            if not is_signature_file(f.relpath) and Path(f.relpath).name not in MARKER_FILES}  # fmt: skip
+    return {f.relpath: f.fs_relpath for f in walked if is_model_content(f.relpath)}

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.case import walk_tree
-from workbench.checks.integrity import MARKER_FILES, hash_model_dir, is_signature_file
+from workbench.checks.integrity import hash_model_dir, is_model_content
 from workbench.errors import MalformedEvidence
 from workbench.evidence.base import LoadContext
 from workbench.evidence.signature_manifest import SignatureManifestLoader
@@ -261,7 +261,7 @@ def _rehash(model_dir: Path, signed: Signed, sig_rel: str | None, hashes: Mappin
     ignored = {str(p) for p in args.get("ignore_paths", ())} | ({sig_rel} if sig_rel else set())
     walked: list[EvidenceWarning] = []
     rels = [f for f in walk_tree(model_dir, walked)
-            if not is_signature_file(f.relpath) and Path(f.relpath).name not in MARKER_FILES
+            if is_model_content(f.relpath)
             and not any(f.relpath == p or f.relpath.startswith(p.rstrip("/") + "/") for p in ignored)]  # fmt: skip
     result.warnings += walked
     if hashes is not None and args.get("method") == "files" and args.get("hash_type") == "sha256":

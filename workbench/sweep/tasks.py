@@ -178,6 +178,6 @@ def _compare(folder: Path, rel: str, digests: dict[str, str], baseline: dict[str
 
 def _content(digests: dict[str, str]) -> dict[str, str]:
     """The model's files as :func:`workbench.checks.integrity.hash_model_dir` lists them (signatures left out)."""
-    from workbench.checks.integrity import MARKER_FILES, is_signature_file
+    from workbench.checks.integrity import is_model_content
 
-    return {k: v for k, v in digests.items() if not is_signature_file(k) and Path(k).name not in MARKER_FILES}
+    return {k: v for k, v in digests.items() if is_model_content(k)}
