@@ -42,7 +42,6 @@ SECTION = "packages"
 MAX_INSTALL_EVENTS = 300
 #: lock files read for ``--hash`` values: requirement-style names holding the marker
 _HASH_MARK = b"--hash=sha256:"
-_LOCK_NAMES = ("requirements", "constraints", "pylock", "lock")
 
 
 @dataclass(slots=True)
@@ -76,7 +75,7 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
     locks = _lock_files(ctx)
     locked: dict[str, Any] = {}
     for rel in locks:
-        locked.update(read_locked_hashes(case.fs_path(rel), result.warnings))
+        locked.update(read_locked_hashes(case.fs_path(rel), result.warnings, shown=rel))
     done: list[EnvResult] = []
     for env in envs:
         report = _verify(ctx, env, result)
@@ -156,13 +155,13 @@ def _latest(ctx: AnalysisContext, report: SiteReport) -> datetime | None:
 
 
 def _lock_files(ctx: AnalysisContext) -> list[str]:
-    """Evidence files that look like lock files with ``--hash`` values (read by :func:`read_locked_hashes`)."""
+    """The case's requirement files (named as the dependency section finds them) that carry ``--hash`` values."""
     from workbench import safeio
+    from workbench.deps_baseline import baseline_kind
 
     out = []
     for f in ctx.case.files:
-        name = f.relpath.rsplit("/", 1)[-1].lower()
-        if f.role != "evidence" or not name.startswith(_LOCK_NAMES) or not name.endswith((".txt", ".lock", ".in")):
+        if f.role != "evidence" or baseline_kind(f.relpath) != "requirements":
             continue
         try:
             head = safeio.read_bytes(ctx.case.fs_path(f.relpath), limit=4 * 1024 * 1024)

@@ -259,14 +259,17 @@ def _wheel_record(text: str, shown: str, warnings: list[EvidenceWarning]) -> dic
 
 
 # --------------------------------------------------------------------------------------------------------- lock
-def read_locked_hashes(path: Path, warnings: list[EvidenceWarning]) -> dict[str, LockedPin]:
+def read_locked_hashes(
+    path: Path, warnings: list[EvidenceWarning], *, shown: str | None = None
+) -> dict[str, LockedPin]:
     """Normalized name -> :class:`LockedPin` for every pin of a requirements/lock file that carries a sha256 hash.
 
     Pins without any ``--hash=sha256:`` are left out (one warning counting them); a name pinned twice keeps the
     first version (the hashes of a second line of the same version are added; another version is a warning).
+    ``shown``: how warnings and pins name the file (its path in the case; default: the path given).
     """
     path = Path(path)
-    shown = str(path)
+    shown = shown or str(path)
     ctx = LoadContext(shown)
     out: dict[str, LockedPin] = {}
     unhashed = 0
