@@ -188,3 +188,20 @@ def test_hostile_yaml_is_refused_before_any_entry(tmp_path: Path) -> None:
     _feed(tmp_path / "intel", "- !!python/object/apply:os.system ['true']\n")
     with pytest.raises(IntelError, match="not valid YAML"):
         load_intel([tmp_path / "intel"])
+
+
+def test_intel_for_loads_a_feed_folder_once_and_again_when_a_feed_changes(tmp_path):
+    import os
+
+    from workbench.data.python_incidents import builtin_intel, intel_for
+
+    assert intel_for(()) is builtin_intel()
+    feed = tmp_path / "team.yaml"
+    entry = ("version: 1\nentries:\n  - id: team-pkg\n    title: {t}\n    source: https://intel.example/x\n"
+             "    packages:\n      - name: acme-x\n        versions: ['1.0']\n")  # fmt: skip
+    feed.write_text(entry.format(t="First"))
+    first = intel_for([tmp_path])
+    assert intel_for([tmp_path]) is first and first.get("team-pkg").title == "First"
+    feed.write_text(entry.format(t="Second title"))
+    os.utime(feed, ns=(feed.stat().st_atime_ns, feed.stat().st_mtime_ns + 1_000_000))
+    assert intel_for([tmp_path]).get("team-pkg").title == "Second title"

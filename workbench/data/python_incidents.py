@@ -15,25 +15,21 @@ import datetime
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from workbench import safeio, safeyaml
 from workbench.errors import RuleError
 from workbench.evidence.deps import normalize_name
 from workbench.rulepack.rules import Rule, build_rule
 
-try:  # packaging ships with pip and setuptools; exact strings are compared without it
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-    from packaging.version import InvalidVersion, Version
-except ImportError:  # pragma: no cover - the venv has packaging
-    SpecifierSet = Version = None  # type: ignore[assignment,misc]
-
 __all__ = ["BUILTIN_FILE", "INTEL_FAMILY", "Entry", "Indicator", "Intel", "IntelError", "PackageRef", "builtin_intel",
-           "load_intel"]  # fmt: skip
+           "intel_for", "load_intel"]  # fmt: skip
 
 #: The shipped incident file.
 BUILTIN_FILE = Path(__file__).with_name("python_incidents.yaml")
@@ -102,11 +98,9 @@ class PackageRef:
         wanted = _parse_version(version)
         for v in self.versions:
             known = _parse_version(v)
-            if (known == wanted) if known is not None and wanted is not None else v == version.strip():
+            if v == version.strip() or (known is not None and known == wanted):
                 return True
-        if self.range and SpecifierSet is not None and wanted is not None:
-            return SpecifierSet(self.range).contains(wanted, prereleases=True)
-        return False
+        return bool(self.range and wanted is not None and SpecifierSet(self.range).contains(wanted, prereleases=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +193,6 @@ class Intel:
 
 
 def _parse_version(text: str) -> Any:
-    if Version is None:
-        return None
     try:
         return Version(text.strip())
     except InvalidVersion:
@@ -251,16 +243,14 @@ def _package(raw: Any, path: Path, entry_id: str) -> PackageRef:
         raise IntelError(path, f"package {name}: 'range' must be a version specifier", entry_id)
     if not versions and not spec:
         raise IntelError(path, f"package {name}: give 'versions', 'range' or both", entry_id)
-    if Version is not None:
-        bad = [v for v in versions if _parse_version(v) is None and ecosystem == "pypi"]
-        if bad:
-            raise IntelError(path, f"package {name}: not a PEP 440 version: {', '.join(bad)}", entry_id)
-        if spec:
-            try:
-                SpecifierSet(spec)
-            except InvalidSpecifier:
-                raise IntelError(path, f"package {name}: 'range' {spec!r} is not a PEP 440 specifier",
-                                 entry_id) from None  # fmt: skip
+    bad = [v for v in versions if _parse_version(v) is None and ecosystem == "pypi"]
+    if bad:
+        raise IntelError(path, f"package {name}: not a PEP 440 version: {', '.join(bad)}", entry_id)
+    if spec:
+        try:
+            SpecifierSet(spec)
+        except InvalidSpecifier:
+            raise IntelError(path, f"package {name}: 'range' {spec!r} is not a PEP 440 specifier", entry_id) from None
     hashes = tuple(h.lower() for h in _strings(raw.get("sha256"), "sha256", path, entry_id))
     if any(not _SHA256.match(h) for h in hashes):
         raise IntelError(path, f"package {name}: 'sha256' values must be 64 hex digits", entry_id)
@@ -391,3 +381,18 @@ def load_intel(extra_dirs: Iterable[str | Path] = (), *, builtin: bool = True) -
 def builtin_intel() -> Intel:
     """The shipped entries (loaded and validated once per process)."""
     return load_intel()
+
+
+def intel_for(extra_dirs: Iterable[str | Path] = ()) -> Intel:
+    """:func:`load_intel` (raising as it does), kept per process for the same feed folders while their ``*.yaml`` keep
+    their sizes and mtimes: the log scan, its preparation and the installed-package section read the same feeds."""
+    folders = tuple(str(Path(f)) for f in extra_dirs)
+    state = tuple(tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(f).glob("*.yaml")))
+                  for f in folders)  # fmt: skip
+    return _cached_intel(folders, state) if folders else builtin_intel()
+
+
+@lru_cache(maxsize=8)
+def _cached_intel(folders: tuple[str, ...], state: tuple) -> Intel:
+    """The feeds of ``folders`` (``state``, their files' sizes and mtimes, is only the cache key)."""
+    return load_intel(folders)

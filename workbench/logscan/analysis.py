@@ -55,10 +55,10 @@ def _rules_from(parameters: dict[str, Any]) -> RuleSet:
 
 def with_intel(rules: RuleSet, feeds: Any = None) -> RuleSet:
     """``rules`` followed by the log indicators of the incident intel (a rule id already there wins)."""
-    from workbench.data.python_incidents import builtin_intel, load_intel
+    from workbench.data.python_incidents import intel_for
 
     folders = [] if not feeds else [feeds] if isinstance(feeds, str | Path) else list(feeds)
-    intel = load_intel(folders) if folders else builtin_intel()
+    intel = intel_for(folders)
     have = {r.id for r in rules}
     added = tuple(i.rule for _, i in intel.indicators if i.kind == "log" and i.rule.id not in have)
     return RuleSet(rules.rules + added)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.analysis import AnalysisContext, AnalysisResult
-from workbench.data.python_incidents import Intel, load_intel
+from workbench.data.python_incidents import Intel, intel_for
 from workbench.environments import Environment, inside
 from workbench.parameters import value as option
 from workbench.pyenv.expected import compare_with_lock, compare_with_previous, compare_with_wheels, without_wheel
@@ -65,7 +65,7 @@ def analyse(ctx: AnalysisContext) -> AnalysisResult:
             folder).
     """
     params = ctx.parameters
-    intel = load_intel(option(params, "intel") or ())
+    intel = intel_for(option(params, "intel") or ())
     result = AnalysisResult(section=SECTION)
     case = ctx.case
     envs = [e for e in case.environments if e.role == "suspect"]
