@@ -355,7 +355,7 @@ def _unrecorded(st: _State, dist: Distribution, tops: set[str]) -> None:
         if not listed and rel != f"{dist.dist_info}/RECORD" and not _cache(parts):
             st.issues.append(Issue(rel, None, KIND_UNRECORDED, f"under {parts[0]!r} of {dist.dist_info}, listed in no "
                                    "RECORD", dist.dist_info))  # fmt: skip
-        if dist.purelib and _is_binary(st, rel):
+        if dist.purelib and st.tree.is_binary(rel):
             where = "listed in its RECORD" if listed else "in no RECORD"
             st.issues.append(Issue(rel, None, KIND_BINARY, f"native binary inside {dist.dist_info}, whose WHEEL says "
                                    f"Root-Is-Purelib: true ({where})", dist.dist_info))  # fmt: skip
@@ -364,10 +364,6 @@ def _unrecorded(st: _State, dist: Distribution, tops: set[str]) -> None:
 def _cache(parts: list[str]) -> bool:
     """A compiled file in a ``__pycache__`` folder (a sourceless ``.pyc`` beside the modules is importable: kept)."""
     return len(parts) > 1 and parts[-2] == "__pycache__" and parts[-1].endswith(".pyc")
-
-
-def _is_binary(st: _State, rel: str) -> bool:
-    return st.tree.is_binary(rel)
 
 
 # -------------------------------------------------------------------------------------------- import-time hooks

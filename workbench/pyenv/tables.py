@@ -72,8 +72,7 @@ def summary_of(done: Iterable[Any], findings: list[Finding], intel: Any) -> str:
     feeds = f"{len(intel)} incident intel entries"
     if not done:
         what = "No captured Python environment in the case"
-        matched = f"; the pip freeze and process list were matched against {feeds}" if findings is not None else ""
-        return f"{what}{matched}: {_counts(findings)}."
+        return f"{what}; the pip freeze and process list were matched against {feeds}: {_counts(findings)}."
     dists = sum(len(er.report.distributions) for er in done)
     verified = sum(er.report.files_verified for er in done)
     return (f"{len(done)} environment(s), {dists} distributions, {verified:,} files verified against their RECORD "

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench._version import __version__
+from workbench.sweep.baseline import baseline_of
 from workbench.sweep.registry import ModelRef, walk_registry
 from workbench.sweep.store import STORE_NAME, Store
 from workbench.sweep.tasks import SHARD_BYTES, combine_shards, file_task, model_not_checked, model_task, shard_task
@@ -309,20 +310,12 @@ def _submit_model(client: Any, m: _Model, key: str, opts: SweepOptions, futures:
         futures[fut] = ("model", key, None)
         pool.add(fut)
         return
-    baseline = _baseline_for(m.ref, opts.baseline)
+    baseline = baseline_of(m.ref.rel, opts.baseline)
     display = f"{Path(m.ref.root).name}/{m.ref.rel}"
     fut = client.submit(model_task, str(m.ref.path), m.ref.rel, dict(m.digests), opts.trust, baseline, display,
                         pure=False)  # fmt: skip
     futures[fut] = ("model", key, None)
     pool.add(fut)
-
-
-def _baseline_for(ref: ModelRef, baseline: Path | None) -> dict[str, Any] | None:
-    """The model's baseline: its copy in a reference registry (same path), else the digests a previous sweep's
-    store or a manifest (JSON ``{"models": {rel: {file: sha256}}}``) records for it; None when there is none."""
-    from workbench.sweep.baseline import baseline_of
-
-    return baseline_of(ref.rel, baseline)
 
 
 def _judge(store: Store, m: _Model, value: dict[str, Any], rules: str, sweep: int,
