@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -132,7 +133,16 @@ class Lab:
         venv's Python. ``wait_ms`` pauses (the page's, so that Playwright keeps serving it). Returns its model."""
         deadline, last = time.monotonic() + START_S, None
         while time.monotonic() < deadline:
-            kernels = self.kernels()
+            try:
+                kernels = self.kernels()
+            except urllib.error.HTTPError as exc:
+                # jupyter_server answers 500 (KeyError 'last_activity') while a kernel it lists is still starting,
+                # which a loaded machine makes likely: ask again a second later
+                if exc.code < 500:
+                    raise
+                last = None
+                wait_ms(1000)
+                continue
             ready = len(kernels) == 1 and kernels[0]["execution_state"] == "idle" and kernels[0]["connections"] >= 1
             if ready and last is not None and last["id"] == kernels[0]["id"]:
                 commands = [c.split() for c in _commands_mentioning(str(self.runtime)).values()]
